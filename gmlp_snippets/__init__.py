@@ -1,0 +1,1 @@
+"""gMLP (Pay Attention to MLPs) in small, tested PyTorch modules."""
