@@ -1,0 +1,147 @@
+"""The gMLP block, the backbone of L identical blocks, and the heads for text and images.
+
+Shapes: b - batch, n - tokens, d - d_model, V - vocabulary size, C - classes.
+"""
+
+# --8<-- [start:imports]
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gmlp_snippets.config import GMLPConfig
+from gmlp_snippets.norm import LayerNorm
+from gmlp_snippets.projection import ChannelProjection
+from gmlp_snippets.sgu import SpatialGatingUnit
+# --8<-- [end:imports]
+
+
+# --8<-- [start:block]
+class GMLPBlock(nn.Module):
+    """Y = X + s(σ(norm(X) U)) V: pre-norm, channel projection, SGU, projection back, residual."""
+
+    def __init__(self, d_model: int, d_ffn: int, seq_len: int, causal: bool = False, d_attn: int | None = None,
+                 survival_prob: float = 1.0, norm_eps: float = 1e-5, activation: str = "gelu"):
+        super().__init__()
+        self.d_model = d_model
+        self.survival_prob = survival_prob
+        self.norm = LayerNorm(d_model, eps=norm_eps)
+        self.proj_in = ChannelProjection(d_model, d_ffn, activation)  # U, then σ
+        self.sgu = SpatialGatingUnit(d_ffn, seq_len, causal, d_attn, d_model)
+        self.proj_out = nn.Linear(d_ffn // 2, d_model)  # V
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"GMLPBlock: expected x of shape (batch, n, {self.d_model}), got {tuple(x.shape)}")
+        shortcut = x
+        x = self.norm(x)
+        z = self.proj_in(x)  # (b, n, d_ffn)
+        z = self.sgu(z, x)  # (b, n, d_ffn/2)
+        y = self.proj_out(z)  # (b, n, d)
+        if self.training and self.survival_prob < 1.0:
+            # stochastic depth: drop the whole block for some samples, rescale the survivors
+            keep = torch.rand(y.shape[0], 1, 1, device=y.device) < self.survival_prob
+            y = y * keep / self.survival_prob
+        return shortcut + y
+# --8<-- [end:block]
+
+
+# --8<-- [start:backbone]
+class GMLP(nn.Module):
+    """L identical gMLP blocks and a final norm: (b, n, d) embeddings in, (b, n, d) out."""
+
+    def __init__(self, cfg: GMLPConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.blocks = nn.ModuleList(
+            GMLPBlock(cfg.d_model, cfg.d_ffn, cfg.seq_len, cfg.causal, cfg.d_attn,
+                      # survival falls linearly from 1 (first block) to survival_prob (last block)
+                      survival_prob=1.0 - i / max(cfg.n_layers - 1, 1) * (1.0 - cfg.survival_prob),
+                      norm_eps=cfg.norm_eps, activation=cfg.activation)
+            for i in range(cfg.n_layers)
+        )
+        self.norm = LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # no position embeddings: each block's W already knows which token sits where
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+# --8<-- [end:backbone]
+
+
+# --8<-- [start:lm]
+class GMLPForMaskedLM(nn.Module):
+    """Token embedding -> gMLP -> logits over the vocabulary, one per token."""
+
+    def __init__(self, cfg: GMLPConfig):
+        super().__init__()
+        if cfg.vocab_size is None:
+            raise ValueError(f"{type(self).__name__}: the config needs a vocab_size, got None")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.gmlp = GMLP(cfg)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
+        if cfg.tie_embeddings:
+            self.head.weight = self.embed.weight  # one V x d matrix reads tokens in and writes them out
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        # small embeddings keep the first logits near zero: the untrained loss starts near log(V)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if tokens.dim() != 2 or tokens.is_floating_point() or tokens.is_complex():
+            raise ValueError(f"{type(self).__name__}: expected integer token ids of shape (batch, n), got {tokens.dtype} of shape {tuple(tokens.shape)}")
+        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.cfg.vocab_size):
+            raise ValueError(f"{type(self).__name__}: token ids must lie in [0, {self.cfg.vocab_size}), got [{tokens.min()}, {tokens.max()}]")
+        return self.head(self.gmlp(self.embed(tokens)))  # (b, n, V)
+
+
+class GMLPForCausalLM(GMLPForMaskedLM):
+    """The same model with causal SGUs: logits at token i depend on tokens <= i only."""
+
+    def __init__(self, cfg: GMLPConfig):
+        if not cfg.causal:
+            raise ValueError("GMLPForCausalLM: the config must have causal=True, got causal=False")
+        super().__init__(cfg)
+
+    def loss(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Next-token cross-entropy of a (b, n + 1) batch of token ids."""
+        logits = self(tokens[:, :-1])
+        return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten())
+
+    @torch.no_grad()
+    def generate(self, tokens: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample max_new_tokens after a (b, n) prompt; the context is cut to the last seq_len tokens."""
+        for _ in range(max_new_tokens):
+            logits = self(tokens[:, -self.cfg.seq_len:])[:, -1] / temperature  # (b, V)
+            next_token = torch.multinomial(logits.softmax(-1), 1, generator=generator)  # (b, 1)
+            tokens = torch.cat([tokens, next_token], dim=1)
+        return tokens
+# --8<-- [end:lm]
+
+
+# --8<-- [start:vision]
+class GMLPForImageClassification(nn.Module):
+    """Patches -> linear embedding -> gMLP -> mean over patches -> class logits."""
+
+    def __init__(self, cfg: GMLPConfig):
+        super().__init__()
+        if cfg.image_size is None:
+            raise ValueError("GMLPForImageClassification: the config needs an image_size, got None")
+        self.cfg = cfg
+        p = cfg.patch_size
+        # a p x p convolution with stride p = one linear map applied to every non-overlapping patch
+        self.patch_embed = nn.Conv2d(cfg.in_chans, cfg.d_model, kernel_size=p, stride=p)
+        self.gmlp = GMLP(cfg)
+        self.head = nn.Linear(cfg.d_model, cfg.num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        c, s = self.cfg.in_chans, self.cfg.image_size
+        if images.dim() != 4 or tuple(images.shape[1:]) != (c, s, s):
+            raise ValueError(f"GMLPForImageClassification: expected images of shape (batch, {c}, {s}, {s}), got {tuple(images.shape)}")
+        x = self.patch_embed(images).flatten(2).transpose(1, 2)  # (b, d, h, w) -> (b, n = h*w, d)
+        return self.head(self.gmlp(x).mean(dim=1))  # (b, C)
+# --8<-- [end:vision]

@@ -1,0 +1,32 @@
+"""Normalisation over the channel axis - the first step of every gMLP block."""
+
+# --8<-- [start:imports]
+import torch
+from torch import nn
+# --8<-- [end:imports]
+
+
+# --8<-- [start:layernorm]
+class LayerNorm(nn.Module):
+    """y = (x - E[x]) / sqrt(Var[x] + eps) * gamma + beta, over the channel (last) axis."""
+
+    def __init__(self, d: int, eps: float = 1e-5):
+        super().__init__()
+        self.d = d
+        self.eps = eps
+        # gamma and beta, named as in torch.nn.LayerNorm so state dicts are interchangeable
+        self.weight = nn.Parameter(torch.ones(d))
+        self.bias = nn.Parameter(torch.zeros(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.d:
+            raise ValueError(f"LayerNorm: expected {self.d} channels in the last axis, got {x.shape[-1]} (shape {tuple(x.shape)})")
+        # low-precision inputs are normalised in float32, as torch.nn.LayerNorm does internally
+        h = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        var, mean = torch.var_mean(h, dim=-1, keepdim=True, correction=0)  # biased Var[x], E[x]
+        y = (h - mean) * torch.rsqrt(var + self.eps)
+        return (y * self.weight + self.bias).to(x.dtype)
+# --8<-- [end:layernorm]
+
+    def extra_repr(self) -> str:
+        return f"{self.d}, eps={self.eps}"
