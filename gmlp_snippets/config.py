@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+
+# --8<-- [start:imports]
 from dataclasses import dataclass
+# --8<-- [end:imports]
 
 
 # --8<-- [start:config]
@@ -37,10 +40,12 @@ class GMLPConfig:
             raise ValueError(f"GMLPConfig: survival_prob must be in (0, 1], got {self.survival_prob}")
         if self.image_size is not None:
             if self.image_size % self.patch_size:
-                raise ValueError(f"GMLPConfig: image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+                raise ValueError(f"GMLPConfig: image_size must be a multiple of patch_size {self.patch_size}, "
+                                 f"got {self.image_size}")
             patches = (self.image_size // self.patch_size) ** 2
             if self.seq_len != patches:
-                raise ValueError(f"GMLPConfig: seq_len must equal the number of patches {patches} for image_size {self.image_size}, got {self.seq_len}")
+                raise ValueError(f"GMLPConfig: seq_len must equal the number of patches {patches} "
+                                 f"for image_size {self.image_size}, got {self.seq_len}")
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> GMLPConfig:

@@ -92,9 +92,11 @@ class GMLPForMaskedLM(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if tokens.dim() != 2 or tokens.is_floating_point() or tokens.is_complex():
-            raise ValueError(f"{type(self).__name__}: expected integer token ids of shape (batch, n), got {tokens.dtype} of shape {tuple(tokens.shape)}")
+            raise ValueError(f"{type(self).__name__}: expected integer token ids of shape (batch, n), "
+                             f"got {tokens.dtype} of shape {tuple(tokens.shape)}")
         if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.cfg.vocab_size):
-            raise ValueError(f"{type(self).__name__}: token ids must lie in [0, {self.cfg.vocab_size}), got [{tokens.min()}, {tokens.max()}]")
+            raise ValueError(f"{type(self).__name__}: token ids must lie in [0, {self.cfg.vocab_size}), "
+                             f"got [{tokens.min()}, {tokens.max()}]")
         return self.head(self.gmlp(self.embed(tokens)))  # (b, n, V)
 
 
@@ -141,7 +143,8 @@ class GMLPForImageClassification(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         c, s = self.cfg.in_chans, self.cfg.image_size
         if images.dim() != 4 or tuple(images.shape[1:]) != (c, s, s):
-            raise ValueError(f"GMLPForImageClassification: expected images of shape (batch, {c}, {s}, {s}), got {tuple(images.shape)}")
+            raise ValueError(f"GMLPForImageClassification: expected images of shape (batch, {c}, {s}, {s}), "
+                             f"got {tuple(images.shape)}")
         x = self.patch_embed(images).flatten(2).transpose(1, 2)  # (b, d, h, w) -> (b, n = h*w, d)
         return self.head(self.gmlp(x).mean(dim=1))  # (b, C)
 # --8<-- [end:vision]

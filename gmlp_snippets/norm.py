@@ -20,7 +20,8 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.d:
-            raise ValueError(f"LayerNorm: expected {self.d} channels in the last axis, got {x.shape[-1]} (shape {tuple(x.shape)})")
+            raise ValueError(f"LayerNorm: expected {self.d} channels in the last axis, "
+                             f"got {x.shape[-1]} (shape {tuple(x.shape)})")
         # low-precision inputs are normalised in float32, as torch.nn.LayerNorm does internally
         h = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
         var, mean = torch.var_mean(h, dim=-1, keepdim=True, correction=0)  # biased Var[x], E[x]

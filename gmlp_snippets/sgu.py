@@ -34,7 +34,8 @@ class TinyAttention(nn.Module):
 class SpatialGatingUnit(nn.Module):
     """s(Z) = Z1 ⊙ f_{W,b}(norm(Z2)) with f_{W,b}(Z2) = W Z2 + b mixing the n tokens."""
 
-    def __init__(self, d_ffn: int, seq_len: int, causal: bool = False, d_attn: int | None = None, d_model: int | None = None):
+    def __init__(self, d_ffn: int, seq_len: int, causal: bool = False,
+                 d_attn: int | None = None, d_model: int | None = None):
         super().__init__()
         if d_ffn % 2:
             raise ValueError(f"SpatialGatingUnit: d_ffn must be even (Z is split in two halves), got {d_ffn}")
@@ -55,11 +56,13 @@ class SpatialGatingUnit(nn.Module):
     def forward(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         """z: (b, n, d_ffn) from the channel projection; x: the normalised block input (aMLP only)."""
         if z.dim() != 3 or z.shape[-1] != self.d_ffn:
-            raise ValueError(f"SpatialGatingUnit: expected z of shape (batch, n, {self.d_ffn}), got {tuple(z.shape)}")
+            raise ValueError(f"SpatialGatingUnit: expected z of shape (batch, n, {self.d_ffn}), "
+                             f"got {tuple(z.shape)}")
         n = z.shape[1]
         if n > self.seq_len or (n < self.seq_len and not self.causal):
             need = f"<= {self.seq_len}" if self.causal else f"exactly {self.seq_len} (pad shorter inputs)"
-            raise ValueError(f"SpatialGatingUnit: expected a sequence length {need} (seq_len), got {n}")
+            raise ValueError(f"SpatialGatingUnit: expected a sequence length {need} (seq_len), "
+                             f"got {n}")
         z1, z2 = z.chunk(2, dim=-1)  # (b, n, d_ffn/2) each
         z2 = self.norm(z2)
         w, b = self.weight[:n, :n], self.bias[:n]

@@ -1,0 +1,89 @@
+"""gmlp.py, the single-file export: runs alone, equals the package, and cannot drift from it."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from gmlp_snippets import GMLPConfig, GMLPForCausalLM, GMLPForImageClassification
+from gmlp_snippets import export
+
+
+@pytest.fixture(scope="module")
+def gmlp_file(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("alone") / "gmlp.py"
+    assert export.main(["--out", str(out)]) == 0
+    return out
+
+
+def test_export_runs_alone_and_matches_the_package(gmlp_file, tmp_path):
+    """Copied alone into an empty directory, gmlp.py gives the package's outputs for the same weights."""
+    torch.manual_seed(0)
+    lm = GMLPForCausalLM(GMLPConfig(d_model=32, d_ffn=64, seq_len=12, n_layers=2, causal=True, d_attn=8,
+                                    vocab_size=40)).eval()
+    vit = GMLPForImageClassification(GMLPConfig(d_model=16, d_ffn=32, seq_len=4, n_layers=2, image_size=32,
+                                                patch_size=16, num_classes=5)).eval()
+    for m in (lm, vit):
+        with torch.no_grad():
+            for block in m.gmlp.blocks:  # leave the near-identity init so W really mixes tokens
+                block.sgu.weight.normal_(std=0.1)
+    tokens, images = torch.randint(0, 40, (2, 12)), torch.randn(2, 3, 32, 32)
+    torch.save({"lm": lm.state_dict(), "vit": vit.state_dict(), "tokens": tokens, "images": images,
+                "lm_out": lm(tokens), "vit_out": vit(images)}, tmp_path / "ref.pt")
+    (tmp_path / "gmlp.py").write_text(gmlp_file.read_text(encoding="utf-8"), encoding="utf-8")
+    script = textwrap.dedent("""
+        import sys, torch
+        sys.modules.pop("gmlp_snippets", None)
+        import gmlp
+        assert "gmlp_snippets" not in sys.modules, "gmlp.py must not import the package"
+        ref = torch.load("ref.pt")
+        lm = gmlp.GMLPForCausalLM(gmlp.GMLPConfig(d_model=32, d_ffn=64, seq_len=12, n_layers=2, causal=True,
+                                                  d_attn=8, vocab_size=40)).eval()
+        vit = gmlp.GMLPForImageClassification(gmlp.GMLPConfig(d_model=16, d_ffn=32, seq_len=4, n_layers=2,
+                                              image_size=32, patch_size=16, num_classes=5)).eval()
+        lm.load_state_dict(ref["lm"]); vit.load_state_dict(ref["vit"])
+        with torch.no_grad():
+            torch.testing.assert_close(lm(ref["tokens"]), ref["lm_out"], atol=0, rtol=0)
+            torch.testing.assert_close(vit(ref["images"]), ref["vit_out"], atol=0, rtol=0)
+        print("same outputs")
+    """)
+    # -I: isolated mode, so neither the working directory of the tests nor the repo is on sys.path
+    # except the script's own directory; the package is still installed, the assert above checks it's unused
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "same outputs" in done.stdout
+
+
+def test_export_has_only_torch_and_stdlib_imports(gmlp_file):
+    imports = [line for line in gmlp_file.read_text(encoding="utf-8").splitlines()
+               if line.startswith(("import ", "from "))]
+    assert imports, "no imports found"
+    for line in imports:
+        module = line.split()[1]
+        assert module.split(".")[0] in {"torch", "dataclasses"}, line
+
+
+def test_export_is_made_of_the_sections_the_post_shows(gmlp_file):
+    text = gmlp_file.read_text(encoding="utf-8")
+    for file, name in export.SECTIONS:
+        assert export.read_section(export.PACKAGE_DIR / file, name) in text, f"{file}:{name} missing"
+    assert "--8<--" not in text
+
+
+def test_check_detects_a_stale_file(gmlp_file, tmp_path, capsys):
+    assert export.main(["--check", str(gmlp_file)]) == 0
+    stale = tmp_path / "gmlp.py"
+    stale.write_text(gmlp_file.read_text(encoding="utf-8").replace("class GMLPBlock", "class OldBlock"),
+                     encoding="utf-8")
+    assert export.main(["--check", str(stale)]) == 1
+    assert "out of date" in capsys.readouterr().err
+
+
+def test_read_section_names_the_file_and_the_section(tmp_path):
+    bad = tmp_path / "mod.py"
+    bad.write_text("# --8<-- [start:a]\nx = 1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"mod\.py.*\[start:a\].*\[end:a\]"):
+        export.read_section(bad, "a")
