@@ -21,22 +21,36 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## create/update .venv with the package, docs and test extras
 
-test: $(STAMP)  ## run the whole test suite
+test: $(STAMP) $(NPM_STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf site test-artifacts .pytest_cache
 
+# ---- the site: KaTeX comes from the npm registry, pinned by package-lock.json ----
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+SERVE_ADDR ?= 127.0.0.1:8000
+REMOTE     ?= origin
+# Where `make deploy` publishes: https://<user>.github.io/<repo>/ from the GitHub remote, unless SITE_URL is set.
+PAGES_URL = $(shell git remote get-url $(REMOTE) 2>/dev/null | sed -E 's#\.git$$##; s#^(https://|ssh://git@|git@)github\.com[:/]##' \
+	| awk -F/ 'NF == 2 { u = tolower($$1); print "https://" u ".github.io/" (tolower($$2) == u ".github.io" ? "" : $$2 "/") }')
+
+serve: $(STAMP) $(NPM_STAMP)  ## serve the site with live reload at http://127.0.0.1:8000/
+	SITE_URL=http://$(SERVE_ADDR)/ $(BIN)/mkdocs serve --dev-addr $(SERVE_ADDR)
+
+build: $(STAMP) $(NPM_STAMP)  ## mkdocs build --strict into site/
+	$(BIN)/mkdocs build --strict
+
+deploy: $(STAMP) $(NPM_STAMP)  ## publish the site to the gh-pages branch of $(REMOTE) (mkdocs gh-deploy)
+	@url="$${SITE_URL:-$(PAGES_URL)}"; \
+	if [ -z "$$url" ]; then echo "deploy: set SITE_URL=https://<user>.github.io/<repo>/ (no GitHub remote '$(REMOTE)' to derive it from)" >&2; exit 1; fi; \
+	echo "deploy: $$url via $(REMOTE)"; \
+	SITE_URL="$$url" $(BIN)/mkdocs gh-deploy --strict --force --remote-name $(REMOTE)
+
 # ---- placeholders below are filled in as the pieces land ----
-serve:  ## serve the site with live reload at http://127.0.0.1:8000/
-	@echo "the site lands with the site work"; exit 1
-
-build:  ## mkdocs build --strict into site/
-	@echo "the site lands with the site work"; exit 1
-
-deploy:  ## publish site/ to the gh-pages branch (mkdocs gh-deploy)
-	@echo "the site lands with the site work"; exit 1
-
 figures:  ## regenerate the figures in assets/ (only what changed)
 	@echo "the figures land with the figures work"; exit 1
 

@@ -1,0 +1,162 @@
+"""The built site in a real browser: Debian's headless Chromium driven by Playwright.
+
+The session's build (conftest.py) is served by a stdlib HTTP server under the sub-path
+/gmlp-explained/, as GitHub Pages serves a project site. Every request to another host
+is blocked and counted: the site must work offline. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"
+POST = "posts/2024/02/blog-post-2/"
+
+pytestmark = [pytest.mark.browser, pytest.mark.site]
+
+if not CHROMIUM.exists():
+    pytest.skip("no /usr/bin/chromium (Debian: apt-get install chromium); the browser checks need it",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site_build):
+    handler = functools.partial(_QuietHandler, directory=str(site_build.site.parent))
+    httpd = ThreadingHTTPServer(("127.0.0.1", site_build.port), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield site_build.url
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def tab(browser, server):
+    """A fresh page; at teardown, no request left 127.0.0.1 and nothing was logged as an error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    blocked: list[str] = []
+    errors: list[str] = []
+
+    def guard(route):
+        url = route.request.url
+        parts = urlsplit(url)
+        if parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname != "127.0.0.1":
+            blocked.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.base = server
+    yield page
+    context.close()
+    assert blocked == [], f"requests to other hosts: {blocked}"
+    assert errors == [], f"console errors: {errors}"
+
+
+def _open(page, path: str):
+    page.goto(page.base + path, wait_until="networkidle")
+    return page
+
+
+def _shot(page, name: str):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def _math_state(page) -> dict:
+    return page.evaluate("""() => {
+        const article = document.querySelector("article");
+        const math = [...article.querySelectorAll(".arithmatex")];
+        return {
+            total: math.length,
+            typeset: math.filter(el => el.querySelector(".katex")).length,
+            errors: article.querySelectorAll(".katex-error").length,
+            raw: /\\$\\$|\\\\\\(|\\\\\\[/.test(article.innerText),
+        };
+    }""")
+
+
+def test_post_math_and_images(tab):
+    _open(tab, POST)
+    tab.wait_for_selector("article .arithmatex .katex")
+    math = _math_state(tab)
+    assert math["total"] >= 5 and math["typeset"] == math["total"], math
+    assert math["errors"] == 0 and not math["raw"], math
+    images = tab.evaluate("""() => [...document.querySelectorAll("article img")]
+        .map(img => ({src: img.currentSrc, ok: img.complete && img.naturalWidth > 0}))""")
+    assert len(images) >= 4
+    assert all(image["ok"] for image in images), images
+    assert all("/gmlp-explained/assets/" in image["src"] for image in images), images
+    _shot(tab, "post")
+    tab.locator("article .katex-display").first.scroll_into_view_if_needed()
+    _shot(tab, "post-math")
+
+
+def test_code_blocks_have_a_copy_button(tab):
+    _open(tab, "code/")
+    copy = 'pre [data-md-type="copy"], pre .md-clipboard'  # Material 9.8 / earlier 9.x
+    tab.wait_for_selector(copy)
+    assert tab.locator(copy).count() >= 1
+    assert "class SpatialGatingUnit" in tab.locator("pre").first.inner_text()
+    _shot(tab, "code")
+
+
+@pytest.mark.parametrize("query", ["người", "chuẩn hóa"])
+def test_vietnamese_search_finds_the_post(tab, query):
+    _open(tab, "")
+    tab.locator("input.md-search__input").click()
+    tab.locator("input.md-search__input").press_sequentially(query, delay=30)  # as typed
+    tab.wait_for_selector(".md-search-result__item")
+    links = tab.eval_on_selector_all(".md-search-result__item a", "els => els.map(a => a.href)")
+    assert any(POST in link for link in links), links
+    _shot(tab, "search")
+
+
+def test_instant_navigation_keeps_math(tab):
+    _open(tab, "posts/")
+    tab.evaluate("window.__sameDocument = true")
+    tab.locator(f'article a[href$="{POST.split("/", 1)[1]}"]').first.click()
+    tab.wait_for_url(f"**/{POST}")
+    tab.wait_for_selector("article .arithmatex .katex")
+    assert tab.evaluate("window.__sameDocument === true"), "navigation reloaded the page (not instant)"
+    math = _math_state(tab)
+    assert math["typeset"] == math["total"] >= 5 and not math["raw"], math
+    _shot(tab, "instant-navigation")
+
+
+def test_light_dark_toggle(tab):
+    _open(tab, "")
+    scheme = tab.evaluate("document.body.dataset.mdColorScheme")
+    tab.locator("form[data-md-component=palette] label:visible").first.click()
+    tab.wait_for_function("s => document.body.dataset.mdColorScheme !== s", arg=scheme)
+    assert tab.evaluate("document.body.dataset.mdColorScheme") in {"default", "slate"}
+    _shot(tab, "palette")

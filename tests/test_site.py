@@ -1,0 +1,283 @@
+"""The MkDocs site: a strict build of the real posts, and the hooks' failure messages.
+
+One build per session (the `site_build` fixture in conftest.py) serves every check here
+and the browser test; the failing builds stop early and take well under a second each.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+from conftest import FIXTURES, REPO
+
+pytestmark = pytest.mark.site
+
+POST = "posts/2024/02/blog-post-2/index.html"
+UNPUBLISHED = "unpublished-draft"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# <link rel=...> values that make the browser fetch the target
+FETCHING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch",
+                 "icon", "shortcut", "apple-touch-icon", "manifest", "font"}
+
+
+class _Page(HTMLParser):
+    """Tags with their attributes, headings with their text, and the text outside <script>."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.headings: list[tuple[str, str]] = []  # (id, text)
+        self.styles: list[str] = []
+        self._heading: list | None = None
+        self._skip = 0
+        self.text_parts: list[str] = []
+        self.feed(text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {k: v or "" for k, v in attrs}
+        self.tags.append((tag, attrs))
+        if "style" in attrs:
+            self.styles.append(attrs["style"])
+        if tag in {"script", "style"}:
+            self._skip += 1
+        if re.fullmatch(r"h[1-6]", tag) and attrs.get("id"):
+            self._heading = [attrs["id"], ""]
+
+    def handle_endtag(self, tag):
+        if tag in {"script", "style"}:
+            self._skip -= 1
+        if self._heading is not None and re.fullmatch(r"h[1-6]", tag):
+            self.headings.append((self._heading[0], self._heading[1].replace("¶", "").strip()))
+            self._heading = None
+
+    def handle_data(self, data):
+        if self._skip and self.tags and self.tags[-1][0] == "style":
+            self.styles.append(data)
+        if not self._skip:
+            self.text_parts.append(data)
+            if self._heading is not None:
+                self._heading[1] += data
+
+
+def _page(site: Path, rel: str) -> _Page:
+    return _Page((site / rel).read_text(encoding="utf-8"))
+
+
+def _article(site: Path, rel: str) -> str:
+    text = (site / rel).read_text(encoding="utf-8")
+    return text[text.index("<article"):text.rindex("</article>")]
+
+
+def _resolve(build, page_rel: str, link: str) -> Path | None:
+    """The file a link on page_rel points to, or None when it leaves the site."""
+    page_url = build.url + page_rel.removesuffix("index.html")
+    target = urlsplit(urljoin(page_url, link))
+    base = urlsplit(build.url)
+    if target.netloc != base.netloc or not target.path.startswith(base.path):
+        return None
+    path = unquote(target.path[len(base.path):])
+    if path == "" or path.endswith("/"):
+        path += "index.html"
+    return build.site / path
+
+
+# ---- the post at its old permalink ----------------------------------------------------
+
+def test_post_is_served_at_its_jekyll_permalink(site_build):
+    page = _page(site_build.site, POST)
+    titles = [text for hid, text in page.headings if text.startswith("Paper Explained 2")]
+    assert titles, "the post's title is its heading"
+    canonical = [a["href"] for tag, a in page.tags if tag == "link" and a.get("rel") == "canonical"]
+    assert canonical == [site_build.url + "posts/2024/02/blog-post-2/"]
+
+
+def test_post_math_is_marked_for_katex(site_build):
+    article = _article(site_build.site, POST)
+    assert article.count('class="arithmatex"') >= 5
+    assert "$$" not in html.unescape(re.sub(r"<[^>]+>", "", article))
+    assert '<div class="arithmatex">\\[' in article, "display math ($$...$$) becomes a block"
+
+
+def test_post_images_resolve(site_build):
+    page = _page(site_build.site, POST)
+    images = [a["src"] for tag, a in page.tags if tag == "img"]
+    assert len(images) >= 4
+    for src in images:
+        assert not src.startswith("/"), f"root-absolute image breaks under a sub-path: {src}"
+        target = _resolve(site_build, POST, src)
+        assert target is not None and target.is_file(), f"{src} does not resolve"
+
+
+@pytest.mark.parametrize("page_rel", [POST, "posts/index.html", "index.html", "code/index.html",
+                                      "tags/index.html", "posts/archive/2024/index.html"])
+def test_local_links_and_images_resolve(site_build, page_rel):
+    page = _page(site_build.site, page_rel)
+    for tag, attrs in page.tags:
+        link = attrs.get("src") if tag in {"img", "script"} else attrs.get("href") if tag in {"a", "link"} else None
+        if not link or link.startswith(("#", "mailto:", "data:")):
+            continue
+        target = _resolve(site_build, page_rel, link.split("#")[0])
+        if target is not None:
+            assert target.exists(), f"{page_rel}: <{tag}> {link} -> {target} missing"
+
+
+def test_blog_index_shows_an_excerpt(site_build):
+    article = _article(site_build.site, "posts/index.html")
+    assert "Paper Explained 2" in article
+    assert "Tiếp tục đọc" in article, "a 'continue reading' link to the post"
+    assert "Universal Approximation" not in article, "only the first paragraph, not the whole post"
+
+
+def test_post_tags(site_build):
+    tags_page = (site_build.site / "tags/index.html").read_text(encoding="utf-8")
+    for name in ("Paper explained", "Deep Learning"):
+        assert name in tags_page
+    assert "../posts/2024/02/blog-post-2/" in tags_page
+    post = (site_build.site / POST).read_text(encoding="utf-8")
+    assert 'class="md-tag"' in post
+
+
+# ---- code from the package ------------------------------------------------------------
+
+def test_code_page_includes_the_sgu_section(site_build):
+    source = (REPO / "gmlp_snippets/sgu.py").read_text(encoding="utf-8")
+    section = source.split("# --8<-- [start:sgu]\n", 1)[1].split("# --8<-- [end:sgu]", 1)[0]
+    blocks = re.findall(r"<pre.*?</pre>", _article(site_build.site, "code/index.html"), re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", "", "".join(blocks)))
+    for line in section.splitlines():
+        if line.strip():
+            assert line.strip() in text, f"missing from the code page: {line.strip()}"
+    assert "--8<--" not in text, "the include line itself must not show"
+
+
+def test_heading_ids_keep_vietnamese_letters(site_build):
+    code = dict(_page(site_build.site, "code/index.html").headings)
+    assert "đơn-vị-cổng-không-gian-sgu" in code
+    headings = _page(site_build.site, POST).headings
+    assert "giới-thiệu" in dict(headings)
+    for hid, text in headings:
+        for letter in "đơưăâêô":
+            if letter in text.lower():
+                assert letter in hid, f"{text!r} lost {letter!r}: #{hid}"
+
+
+# ---- offline-clean: nothing is fetched from another host ------------------------------
+
+def _remote(url: str) -> bool:
+    parts = urlsplit(url.strip().strip("'\""))
+    return parts.scheme in {"http", "https", ""} and bool(parts.netloc) and parts.hostname not in LOCAL_HOSTS
+
+
+def test_no_request_to_a_third_party_host(site_build):
+    offenders = []
+    for path in site_build.site.rglob("*"):
+        rel = path.relative_to(site_build.site)
+        if path.suffix == ".html":
+            page = _Page(path.read_text(encoding="utf-8"))
+            for tag, attrs in page.tags:
+                urls = []
+                if tag in {"script", "img", "iframe", "source", "audio", "video", "embed"}:
+                    urls += [attrs.get("src", "")] + attrs.get("srcset", "").split(",")
+                if tag == "link" and set(attrs.get("rel", "").lower().split()) & FETCHING_RELS:
+                    urls.append(attrs.get("href", ""))
+                offenders += [f"{rel}: <{tag}> {u}" for u in urls if u and _remote(u.split()[0])]
+            css = page.styles
+        elif path.suffix == ".css":
+            css = [path.read_text(encoding="utf-8")]
+        else:
+            continue
+        for block in css:
+            offenders += [f"{rel}: url({u})" for u in re.findall(r"url\(([^)]*)\)", block) if _remote(u)]
+            offenders += [f"{rel}: @import {u}" for u in re.findall(r"@import\s+['\"]([^'\"]+)", block)
+                          if _remote(u)]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_katex_is_served_by_the_site(site_build):
+    for name in ("vendor/katex/katex.min.js", "vendor/katex/katex.min.css",
+                 "vendor/katex/contrib/auto-render.min.js", "javascripts/katex.js"):
+        assert (site_build.site / name).is_file(), name
+    css = (site_build.site / "vendor/katex/katex.min.css").read_text(encoding="utf-8")
+    fonts = set(re.findall(r"url\((fonts/[^)]+\.woff2)\)", css))
+    assert fonts and all((site_build.site / "vendor/katex" / f).is_file() for f in fonts)
+    post = (site_build.site / POST).read_text(encoding="utf-8")
+    assert "vendor/katex/katex.min.js" in post and "javascripts/katex.js" in post
+
+
+# ---- feeds, sitemap, search, 404 ------------------------------------------------------
+
+def test_rss_feed_and_sitemap_list_the_post(site_build):
+    post_url = site_build.url + "posts/2024/02/blog-post-2/"
+    feed = (site_build.site / "feed_rss_created.xml").read_text(encoding="utf-8")
+    assert f"<link>{post_url}</link>" in feed
+    assert "<category>Deep Learning</category>" in feed
+    assert "None" not in feed
+    sitemap = (site_build.site / "sitemap.xml").read_text(encoding="utf-8")
+    assert f"<loc>{post_url}</loc>" in sitemap
+
+
+def test_unpublished_post_is_left_out(site_build):
+    assert not list(site_build.site.rglob(f"*{UNPUBLISHED}*"))
+    for name in ("sitemap.xml", "feed_rss_created.xml", "search/search_index.json", "tags.json",
+                 "posts/index.html", "tags/index.html"):
+        text = (site_build.site / name).read_text(encoding="utf-8")
+        assert UNPUBLISHED not in text and "zyxwnhap" not in text, name
+
+
+def test_search_index_is_vietnamese(site_build):
+    index = json.loads((site_build.site / "search/search_index.json").read_text(encoding="utf-8"))
+    assert index["config"]["lang"] == ["vi"]
+    post_docs = [d for d in index["docs"] if d["location"].startswith("posts/2024/02/blog-post-2/")]
+    text = " ".join(d["text"] + " " + d["title"] for d in post_docs)
+    assert "người" in text and "chuẩn hóa" in text
+
+
+def test_404_page_is_vietnamese(site_build):
+    page = (site_build.site / "404.html").read_text(encoding="utf-8")
+    assert "Không tìm thấy trang" in page
+    assert f'href="/{site_build.url.split("/", 3)[3]}' in page, "404 links work at any depth"
+
+
+# ---- failures name the file and the field ---------------------------------------------
+
+@pytest.mark.parametrize("case, file, message", [
+    ("missing-date", "2024-01-05-no-date.md", "field 'date' is missing"),
+    ("bad-yaml", "2024-01-06-bad-yaml.md", "not valid YAML (field 'tags'"),
+    ("clash", "2024-01-08-second.md", "field 'permalink' clashes with"),
+    ("permalink-date", "2024-01-10-wrong-month.md", "field 'permalink' is '/posts/2023/12/wrong-month/'"),
+])
+def test_bad_front_matter_fails_the_build(mkdocs, tmp_path, case, file, message):
+    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
+                    posts_dir=FIXTURES / "bad" / case)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    error = next(line for line in output.splitlines() if line.startswith("ERROR"))
+    assert f"tests/fixtures/bad/{case}/{file}" in error and message in error, error
+
+
+def test_missing_snippet_section_fails_the_build(mkdocs, tmp_path):
+    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
+                    posts_dir=FIXTURES / "bad" / "missing-snippet")
+    assert result.returncode != 0
+    assert "Snippet section 'no-such-section' could not be located" in result.stdout + result.stderr
+
+
+def test_missing_katex_names_the_command(tmp_path):
+    spec = importlib.util.spec_from_file_location("katex_hook_under_test", REPO / "hooks/katex.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    config = SimpleNamespace(config_file_path=str(tmp_path / "mkdocs.yml"))
+    with pytest.raises(Exception, match=r"KaTeX is missing.*make build.*npm ci"):
+        hook.on_config(config)
