@@ -1,4 +1,4 @@
-"""Serve the top-level ``assets/`` folder and make root-absolute links to it portable.
+"""Serve the top-level ``assets/`` folder and make root-absolute links portable.
 
 The figures live in ``assets/`` next to mkdocs.yml (outside ``docs_dir``), and the
 posts link them root-absolute, Jekyll style: ``![...](/assets/img/blog2/gmlp.png)``.
@@ -6,11 +6,13 @@ A root-absolute link breaks when the site is published under a sub-path
 (``https://<user>.github.io/<repo>/``), so:
 
 * ``on_files`` adds every file of ``assets/`` to the site as ``assets/<path>``;
-* ``on_page_markdown`` rewrites ``/assets/...`` in Markdown links and images into
-  a link relative to the page's source, which MkDocs then checks (``--strict``
-  fails on a missing file) and turns into a URL that works under any sub-path;
-  ``src="/assets/..."`` / ``href="/assets/..."`` in raw HTML becomes relative to
-  the page's URL, with the same check done here.
+* ``on_page_markdown`` rewrites a root-absolute Markdown link or image into one
+  relative to the page's source when it points into ``assets/`` or at a file or
+  page of the site (``/gmlp.py``, ``/posts/2024/02/blog-post-2/``). MkDocs then
+  checks it (``--strict`` fails on a missing file) and turns it into a URL that
+  works under any sub-path. ``src="/assets/..."`` / ``href="/assets/..."`` in raw
+  HTML becomes relative to the page's URL, with the same check done here.
+  Any other root-absolute link is left alone, and MkDocs warns about it.
 
 The folder is ``extra.assets_dir`` in mkdocs.yml (relative to it); the tests point
 it at a copy that may hold placeholder figures. Fenced code is left alone.
@@ -30,10 +32,9 @@ from mkdocs.structure.files import File
 log = logging.getLogger("mkdocs.hooks.assets")
 
 PREFIX = "assets/"
-# ](/assets/x.png  - inline links/images;  [ref]: /assets/x.png  - reference definitions
-_MARKDOWN_LINK = re.compile(r"(\]\(\s*<?|^[ ]{0,3}\[[^\]]+\]:[ \t]*<?)/(" + PREFIX + r"[^\s)>]+)", re.M)
+# ](/x  - inline links and images;  [ref]: /x  - reference definitions (not //host)
+_MARKDOWN_LINK = re.compile(r"(\]\(\s*<?|^[ ]{0,3}\[[^\]]+\]:[ \t]*<?)/(?!/)([^\s)>]*)", re.M)
 _HTML_ATTR = re.compile(r"""\b((?:src|href)=["'])/(""" + PREFIX + r"""[^"']+)""")
-
 
 # Targets of /assets/... links that are not in assets/, reported after the build.
 _missing: set[str] = set()
@@ -59,15 +60,32 @@ def on_files(files, config):
     return files
 
 
+def _source_of(target: str, files) -> str | None:
+    """The src_uri of the site's file or page at the root-relative path or URL target."""
+    path, _, anchor = target.partition("#")
+    path = path.split("?", 1)[0]
+    anchor = f"#{anchor}" if anchor else ""
+    if files.get_file_from_path(path) is not None:
+        return path + anchor
+    for file in files.documentation_pages():
+        if file.url == path or (path == "" and file.url in ("", "./")):
+            return file.src_uri + anchor
+    return None
+
+
 def on_page_markdown(markdown, page, config, files):
-    source_dir = posixpath.dirname(page.file.src_uri)
-    url_dir = page.url.rsplit("/", 1)[0] if "/" in page.url else ""
+    source_dir = posixpath.dirname(page.file.src_uri) or "."
+    url_dir = page.url.rsplit("/", 1)[0] if "/" in page.url else "."
 
     def markdown_link(match: re.Match) -> str:
-        target = match.group(2).split("#", 1)[0].split("?", 1)[0]
-        if files.get_file_from_path(target) is None:
-            _missing.add(target)  # MkDocs itself warns about the broken link
-        return match.group(1) + posixpath.relpath(match.group(2), source_dir or ".")
+        target = match.group(2)
+        source = _source_of(target, files)
+        if source is None:
+            if not target.startswith(PREFIX):
+                return match.group(0)  # not ours: MkDocs reports the absolute link
+            _missing.add(target.split("#", 1)[0])  # MkDocs reports the missing file
+            source = target
+        return match.group(1) + posixpath.relpath(source, source_dir)
 
     def html_attr(match: re.Match) -> str:
         target = match.group(2).split("#", 1)[0].split("?", 1)[0]
@@ -75,7 +93,7 @@ def on_page_markdown(markdown, page, config, files):
             _missing.add(target)
             log.warning("Doc file '%s' links to '/%s', which is not in assets/",
                         page.file.src_uri, target)
-        return match.group(1) + posixpath.relpath(match.group(2), url_dir or ".")
+        return match.group(1) + posixpath.relpath(match.group(2), url_dir)
 
     def edit(text: str) -> str:
         return _HTML_ATTR.sub(html_attr, _MARKDOWN_LINK.sub(markdown_link, text))

@@ -133,6 +133,17 @@ def test_local_links_and_images_resolve(site_build, page_rel):
             assert target.exists(), f"{page_rel}: <{tag}> {link} -> {target} missing"
 
 
+def test_root_absolute_links_become_relative(site_build):
+    home = _page(site_build.site, "index.html")
+    links = [a["href"] for tag, a in home.tags if tag == "a" and "blog-post-2" in a.get("href", "")]
+    assert "posts/2024/02/blog-post-2/" in links, "the Jekyll-style /posts/... link on the home page"
+    for page_rel in (POST, "index.html", "posts/index.html"):
+        page = _page(site_build.site, page_rel)
+        links = [a.get("href") or a.get("src") or "" for tag, a in page.tags if tag in {"a", "img"}]
+        rooted = [link for link in links if link.startswith("/") and not link.startswith("//")]
+        assert not rooted, f"{page_rel}: root-absolute links break under a sub-path: {rooted}"
+
+
 def test_blog_index_shows_an_excerpt(site_build):
     article = _article(site_build.site, "posts/index.html")
     assert "Paper Explained 2" in article
@@ -160,6 +171,13 @@ def test_code_page_includes_the_sgu_section(site_build):
         if line.strip():
             assert line.strip() in text, f"missing from the code page: {line.strip()}"
     assert "--8<--" not in text, "the include line itself must not show"
+
+
+def test_one_file_model_is_served_at_the_root(site_build):
+    from gmlp_snippets.export import render
+
+    served = site_build.site / "gmlp.py"
+    assert served.read_text(encoding="utf-8") == render(REPO / "gmlp_snippets")
 
 
 def test_heading_ids_keep_vietnamese_letters(site_build):
