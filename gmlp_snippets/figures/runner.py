@@ -1,0 +1,256 @@
+"""Build the figures: decide what is out of date, draw it, write files and the manifest.
+
+What is rebuilt (see `decide`):
+
+* a figure that is new, whose files are missing or were changed, or whose code changed;
+* with --force, every selected figure;
+* a figure whose cache key differs (torch/matplotlib version, device kind, profile, seed).
+  Exception, so a CPU run does not overwrite GPU work: when neither --profile, --device
+  (cpu/cuda) nor --seed is given, a figure whose code is unchanged and that was made with a
+  larger profile or on a GPU is kept as it is.
+
+Without --profile, the profile is `full` on CUDA and `quick` on the CPU.
+torch is needed only to pick the device; matplotlib and the figure code are imported only
+when something is rebuilt, so a run with nothing to do takes about as long as `import torch`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gmlp_snippets.figures import cache
+from gmlp_snippets.figures.registry import DEVICE_RANK, HIDDEN_PROFILES, PROFILE_RANK, PROFILES, Figure, resolve
+
+log = logging.getLogger("gmlp_snippets.figures")
+
+DEFAULT_OUT = "assets/img/blog2"
+DEVICES = ("auto", "cuda", "cpu")
+
+
+class FigureArgumentError(ValueError):
+    """A bad argument, found before anything is written; the message names the argument."""
+
+
+@dataclass
+class Result:
+    name: str
+    status: str  # "rebuilt" or "cached"
+    seconds: float
+    device: str
+    note: str = ""
+
+
+@dataclass
+class FigureContext:
+    """What a figure function gets: where to write, on which device, at which size, a progress bar."""
+
+    figure: Figure
+    out_dir: Path
+    device: Any  # torch.device
+    profile: str
+    seed: int
+    bar: Any = None  # a tqdm bar, or None
+    measures: dict[str, Any] = field(default_factory=dict)
+    written: set[str] = field(default_factory=set)
+
+    def save(self, fig, filename: str) -> None:
+        """Render a matplotlib figure to `filename` (one of the figure's declared files), atomically."""
+        from gmlp_snippets.figures import style
+
+        if filename not in self.figure.files:
+            raise ValueError(f"figure {self.figure.name!r} may only write {self.figure.files}, not {filename!r}")
+        cache.atomic_write_bytes(self.out_dir / filename, style.png_bytes(fig))
+        self.written.add(filename)
+
+    def progress(self, total: int) -> None:
+        """Set the number of steps the progress bar counts."""
+        if self.bar is not None:
+            self.bar.reset(total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+
+# ---- arguments -------------------------------------------------------------------------------
+
+def validate(out_dir: str | Path, names: list[str] | None, device: str | None, profile: str | None) -> tuple[Path, list[Figure], str, str, bool]:
+    """Check every argument before anything is written.
+
+    Returns (out dir, figures, device kind, profile, explicit) where explicit says whether the
+    device or profile was asked for rather than defaulted.
+    """
+    try:
+        figures = resolve(names)
+    except KeyError as err:
+        raise FigureArgumentError(f"argument --only: {err.args[0]}") from None
+    if profile is not None and profile not in PROFILES + HIDDEN_PROFILES:
+        raise FigureArgumentError(f"argument --profile: unknown profile {profile!r}; expected one of: {', '.join(PROFILES)}")
+    if device is not None and device not in DEVICES:
+        raise FigureArgumentError(f"argument --device: unknown device {device!r}; expected one of: {', '.join(DEVICES)}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FigureArgumentError(f"argument --out: expected a directory, but {str(out)!r} is a file")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FigureArgumentError(f"argument --out: expected a directory, but {str(parent)!r} is a file")
+            break
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if device == "cuda" and not cuda:
+        raise FigureArgumentError("argument --device: 'cuda' was asked for but CUDA is not available here "
+                                  f"(torch {torch.__version__}); use --device auto or --device cpu")
+    kind = "cuda" if device == "cuda" or (device in (None, "auto") and cuda) else "cpu"
+    if device in (None, "auto"):
+        log.info("device: auto -> %s%s", kind, "" if cuda else " (CUDA is not available)")
+    explicit = profile is not None or device in ("cpu", "cuda")
+    return out, figures, kind, profile or ("full" if kind == "cuda" else "quick"), explicit
+
+
+# ---- deciding --------------------------------------------------------------------------------
+
+def decide(fig: Figure, entry: dict[str, Any] | None, out_dir: Path, code: str, key: str, profile: str,
+           kind: str, seed: int, explicit: bool, force: bool) -> tuple[bool, str]:
+    """(rebuild?, why) for one figure; see the module docstring for the rules."""
+    if force:
+        return True, "--force"
+    if not entry:
+        return True, "new"
+    if not cache.files_intact(out_dir, entry, fig):
+        return True, "file missing or changed"
+    if entry.get("code_hash") != code:
+        return True, "code changed"
+    if entry.get("key") == key:
+        return False, ""
+    made_profile, made_kind = entry.get("profile"), entry.get("device_kind")
+    if not explicit and entry.get("seed") == seed:
+        have = (PROFILE_RANK.get(made_profile, -1), DEVICE_RANK.get(made_kind, -1))
+        want = (PROFILE_RANK[profile], DEVICE_RANK[kind])
+        if have != want and have[0] >= want[0] and have[1] >= want[1]:
+            return False, f"kept: made with {made_profile} on {entry.get('device', made_kind)}"
+    changed = [name for name, old, new in (("profile", made_profile, profile), ("device", made_kind, kind),
+                                           ("seed", entry.get("seed"), seed)) if old != new]
+    return True, f"{', '.join(changed) or 'library versions'} changed"
+
+
+# ---- building --------------------------------------------------------------------------------
+
+def build(out_dir: str | Path = DEFAULT_OUT, names: list[str] | None = None, device: str | None = None,
+          profile: str | None = None, seed: int | None = None, force: bool = False, threads: int | None = None,
+          progress: bool = True, command: str | None = None) -> list[Result]:
+    """Rebuild the selected figures that are out of date into `out_dir`; returns one Result per figure."""
+    out, figures, kind, profile, explicit = validate(out_dir, names, device, profile)
+    explicit = explicit or seed is not None
+    seed = 0 if seed is None else seed
+    if threads is not None and threads < 1:
+        raise FigureArgumentError(f"argument --threads: expected a positive number, got {threads}")
+
+    manifest = cache.read_manifest(out)
+    vers = cache.versions()
+    plans = []
+    for fig in figures:
+        digests = cache.source_digests(fig)
+        code = cache.code_hash(digests)
+        key = cache.cache_key(code, vers, kind, profile, seed)
+        entry = manifest.get(fig.name)
+        rebuild, why = decide(fig, entry, out, code, key, profile, kind, seed, explicit, force)
+        plans.append((fig, entry, digests, code, key, rebuild, why))
+
+    results = [Result(fig.name, "cached", 0.0, (entry or {}).get("device", "?"), why)
+               for fig, entry, _, _, _, rebuild, why in plans if not rebuild]
+    todo = [p for p in plans if p[5]]
+    if not todo:
+        return _in_order(results, figures)
+
+    out.mkdir(parents=True, exist_ok=True)
+    cache.remove_stale_temps(out)
+    entries = dict(manifest)
+    command = command or "python -m gmlp_snippets.figures"
+    with _runtime(kind, threads) as (dev, device_name, n_threads):
+        from gmlp_snippets.figures import style, training
+
+        training.clear_memo()
+        try:
+            for fig, _, digests, code, key, _, why in todo:
+                start = time.perf_counter()
+                measures = _draw(fig, out, dev, profile, seed, progress, style)
+                seconds = time.perf_counter() - start
+                entries[fig.name] = {
+                    "files": {name: cache.file_digest(out / name) for name in fig.files},
+                    "key": key, "code_hash": code, "sources": digests, "versions": vers,
+                    "device": device_name, "device_kind": kind, "threads": n_threads,
+                    "seed": seed, "profile": profile, "command": command,
+                    "wall_s": round(seconds, 1), "measures": measures,
+                }
+                results.append(Result(fig.name, "rebuilt", seconds, device_name, why))
+        finally:
+            training.clear_memo()
+            cache.write_manifest(out, entries)  # last, after every file it describes
+    return _in_order(results, figures)
+
+
+def _in_order(results: list[Result], figures: list[Figure]) -> list[Result]:
+    order = {f.name: i for i, f in enumerate(figures)}
+    return sorted(results, key=lambda r: order[r.name])
+
+
+def _draw(fig: Figure, out: Path, dev, profile: str, seed: int, progress: bool, style) -> dict[str, Any]:
+    import torch
+    from tqdm.auto import tqdm
+
+    module = importlib.import_module(f"gmlp_snippets.figures.{fig.module}")
+    with tqdm(total=1, desc=f"{fig.name:<20}", file=sys.stderr, disable=not progress, leave=True,
+              dynamic_ncols=True) as bar:
+        ctx = FigureContext(fig, out, dev, profile, seed, bar)
+        torch.manual_seed(seed)
+        with style.context():
+            module.make(ctx)
+        bar.n = bar.total
+        bar.refresh()
+    missing = [name for name in fig.files if name not in ctx.written]
+    if missing:
+        raise RuntimeError(f"figure {fig.name!r} did not write {missing}")
+    return ctx.measures
+
+
+class _runtime:
+    """Torch settings for reproducible figures, restored afterwards.
+
+    CPU: deterministic algorithms and a fixed number of threads (default 1: the models are tiny, a
+    second thread costs more in synchronisation than it saves, and the bytes do not depend on the
+    machine's core count), so the same command gives the same bytes. CUDA: TF32 matmuls for speed (GPU figures are not expected to be byte-stable).
+    """
+
+    def __init__(self, kind: str, threads: int | None):
+        self.kind, self.threads = kind, threads
+
+    def __enter__(self):
+        import torch
+
+        self.saved = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
+                      torch.get_float32_matmul_precision())
+        n = self.threads or 1  # tiny models: one thread is fastest on a shared CPU, and core-count independent
+        torch.set_num_threads(n)  # on a GPU machine too: the toy 1-D fits run on the CPU
+        if self.kind == "cuda":
+            dev = torch.device("cuda")
+            torch.set_float32_matmul_precision("high")
+            return dev, torch.cuda.get_device_name(dev), n
+        torch.use_deterministic_algorithms(True)
+        return torch.device("cpu"), "cpu", n
+
+    def __exit__(self, *exc):
+        import torch
+
+        deterministic, threads, precision = self.saved
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
+        torch.set_float32_matmul_precision(precision)
+        return False

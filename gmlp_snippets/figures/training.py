@@ -1,0 +1,183 @@
+"""Train a small byte-level language model on the pydoc corpus - shared by the figures that need one.
+
+The gMLP language model is trained once per run and reused (`trained_gmlp`): the SGU-gate and
+spatial-weight figures both read it, the gMLP-vs-Transformer figure plots its loss curves.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from gmlp_snippets.config import GMLPConfig
+from gmlp_snippets.figures import corpus
+from gmlp_snippets.model import GMLPForCausalLM
+
+
+@dataclass(frozen=True)
+class LMSettings:
+    """Model size and training schedule of one profile."""
+
+    d_model: int
+    d_ffn: int
+    seq_len: int
+    n_layers: int
+    batch: int
+    steps: int
+    lr: float
+    warmup: int
+    eval_every: int
+    eval_batches: int
+    weight_decay: float = 0.01
+
+
+SETTINGS = {
+    # tiny: the test suite only checks that the code runs and draws
+    "test": LMSettings(d_model=16, d_ffn=32, seq_len=16, n_layers=2, batch=4, steps=12, lr=3e-3, warmup=2,
+                       eval_every=6, eval_batches=2),
+    # CPU: the package's `tiny` preset, trained for about half a minute on 2 cores
+    "quick": LMSettings(d_model=64, d_ffn=256, seq_len=64, n_layers=4, batch=16, steps=600, lr=3e-3, warmup=50,
+                        eval_every=50, eval_batches=8),
+    # GPU: wider (d_ffn = 6d as in the paper), deeper, 4x longer sequences, 8x the tokens. The corpus has
+    # ~420 KB of training text: this is ~20 passes over it, about where the held-out loss stops falling
+    # (much longer runs memorise the corpus and the held-out loss climbs back up)
+    "full": LMSettings(d_model=128, d_ffn=768, seq_len=256, n_layers=6, batch=32, steps=1000, lr=2e-3,
+                       warmup=100, eval_every=100, eval_batches=16, weight_decay=0.1),
+}
+
+
+@dataclass
+class TrainedLM:
+    """A trained model, its weights at initialisation and its loss curves."""
+
+    model: nn.Module
+    init_state: dict[str, torch.Tensor]
+    settings: LMSettings
+    params: int
+    train_loss: list[float] = field(default_factory=list)  # every step
+    eval_steps: list[int] = field(default_factory=list)
+    eval_loss: list[float] = field(default_factory=list)  # held-out, at eval_steps
+    seconds: float = 0.0
+
+    @property
+    def final_train_loss(self) -> float:
+        """Mean training loss over the last eval_every steps."""
+        tail = self.train_loss[-self.settings.eval_every:]
+        return sum(tail) / len(tail)
+
+    @property
+    def final_eval_loss(self) -> float:
+        return self.eval_loss[-1]
+
+
+def settings(profile: str) -> LMSettings:
+    return SETTINGS[profile]
+
+
+def gmlp_config(s: LMSettings) -> GMLPConfig:
+    """The package's `tiny` causal LM preset at this profile's size (byte vocabulary of 256)."""
+    return GMLPConfig.from_preset("tiny", d_model=s.d_model, d_ffn=s.d_ffn, seq_len=s.seq_len, n_layers=s.n_layers)
+
+
+def count_params(model: nn.Module) -> int:
+    """Trainable parameters, a tied matrix counted once."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters() if p.requires_grad}.values())
+
+
+def train_lm(model: nn.Module, s: LMSettings, device: torch.device, seed: int, ctx=None) -> TrainedLM:
+    """AdamW, linear warm-up then cosine decay to 10%, gradient clipping at 1; model.loss(tokens) is the loss.
+
+    Batches are drawn with a CPU generator from `seed`, so every model sees the same windows.
+    """
+    train, held_out = (t.to(device) for t in corpus.split())
+    gen = torch.Generator().manual_seed(seed + 1)
+    eval_starts = corpus.random_starts(held_out, s.eval_batches * s.batch, s.seq_len + 1,
+                                       torch.Generator().manual_seed(seed + 2))
+    eval_tokens = corpus.windows(held_out, eval_starts, s.seq_len + 1).split(s.batch)
+
+    init_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    result = TrainedLM(model, init_state, s, count_params(model))
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=s.lr, betas=(0.9, 0.98))
+
+    def lr_factor(step: int) -> float:
+        if step < s.warmup:
+            return (step + 1) / s.warmup
+        progress = (step - s.warmup) / max(s.steps - s.warmup, 1)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    losses = []  # kept on the device; read back once per evaluation
+    start = time.perf_counter()
+    for step in range(1, s.steps + 1):
+        model.train()
+        tokens = corpus.windows(train, corpus.random_starts(train, s.batch, s.seq_len + 1, gen), s.seq_len + 1)
+        loss = model.loss(tokens)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.detach())
+        if step % s.eval_every == 0 or step == s.steps:
+            result.train_loss.extend(torch.stack(losses).float().cpu().tolist())
+            losses.clear()
+            result.eval_steps.append(step)
+            result.eval_loss.append(evaluate(model, eval_tokens))
+        if ctx is not None:
+            ctx.advance()
+    result.seconds = time.perf_counter() - start
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: tuple[torch.Tensor, ...]) -> float:
+    """Mean next-token cross-entropy (nats per byte) over fixed held-out batches."""
+    model.eval()
+    total = torch.zeros((), device=batches[0].device)
+    for tokens in batches:
+        total += model.loss(tokens)
+    return (total / len(batches)).item()
+
+
+_MEMO: dict[tuple, TrainedLM] = {}
+
+
+def clear_memo() -> None:
+    """Forget the models trained in this run (the runner calls this before and after a run)."""
+    _MEMO.clear()
+
+
+def trained_gmlp(ctx) -> TrainedLM:
+    """The gMLP causal LM of ctx.profile trained on ctx.device with ctx.seed - trained once per run."""
+    key = ("gmlp", ctx.profile, str(ctx.device), ctx.seed)
+    s = settings(ctx.profile)
+    if key in _MEMO:
+        ctx.advance(s.steps)
+    else:
+        torch.manual_seed(ctx.seed)
+        model = GMLPForCausalLM(gmlp_config(s)).to(ctx.device)
+        _MEMO[key] = train_lm(model, s, ctx.device, ctx.seed, ctx)
+    return _MEMO[key]
+
+
+def memo(key: tuple, build) -> TrainedLM:
+    """Train with build() once per run under `key` (for other models, e.g. the Transformer baseline)."""
+    if key not in _MEMO:
+        _MEMO[key] = build()
+    return _MEMO[key]
+
+
+def snapshot(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of `model` holding the weights `state` (e.g. its initialisation)."""
+    other = copy.deepcopy(model)
+    other.load_state_dict(state)
+    return other
