@@ -29,11 +29,11 @@ class SiteBuild:
 
 
 def run_mkdocs(*args: str, posts_dir: Path | None = None, assets_dir: Path | None = None,
-               site_url: str | None = None) -> subprocess.CompletedProcess:
+               site_url: str | None = None, figures_check: bool = True) -> subprocess.CompletedProcess:
     """Run mkdocs from the repository root with the hooks pointed at test folders."""
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     for name, value in (("GMLP_POSTS_DIR", posts_dir), ("GMLP_ASSETS_DIR", assets_dir),
-                        ("SITE_URL", site_url)):
+                        ("SITE_URL", site_url), ("GMLP_FIGURES_CHECK", str(figures_check).lower())):
         if value is not None:
             env[name] = str(value)
     return subprocess.run([sys.executable, "-m", "mkdocs", *args], cwd=REPO, env=env,
@@ -84,7 +84,7 @@ def site_build(tmp_path_factory) -> SiteBuild:
     url = f"http://127.0.0.1:{port}/{SUB_PATH}/"
     site = tmp / "www" / SUB_PATH
     result = run_mkdocs("build", "--strict", "--site-dir", str(site), posts_dir=posts,
-                        assets_dir=tmp / "assets", site_url=url)
+                        assets_dir=tmp / "assets", site_url=url, figures_check=not placeholders)
     if result.returncode != 0:
         pytest.fail(f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}")
     return SiteBuild(site=site, url=url, port=port, placeholders=placeholders)
