@@ -51,8 +51,8 @@ deploy: $(STAMP) $(NPM_STAMP)  ## publish the site to the gh-pages branch of $(R
 	SITE_URL="$$url" $(BIN)/mkdocs gh-deploy --strict --force --remote-name $(REMOTE)
 
 # ---- placeholders below are filled in as the pieces land ----
-figures:  ## regenerate the figures in assets/ (only what changed)
-	@echo "the figures land with the figures work"; exit 1
+figures: $(STAMP)  ## regenerate the figures in assets/ (only what changed; FIGURES_ARGS="--profile full --device cuda")
+	$(BIN)/python -m gmlp_snippets.figures $(FIGURES_ARGS)
 
 bench:  ## speed and memory benchmark vs g-mlp-pytorch
 	@echo "the benchmark lands with the package work"; exit 1

@@ -62,8 +62,8 @@ def make(ctx) -> None:
     fig, axes = style.plt.subplots(2, layers, figsize=(max(1.95 * layers, 7.0) + 0.8, 5.3),
                                    gridspec_kw={"height_ratios": [1.15, 1]}, squeeze=False)
     # a limited palette: the heatmaps read the same and the PNG stays small
-    cmap = matplotlib.colormaps[style.DIVERGING].resampled(21)
-    cmap.set_bad((0, 0, 0, 0))  # the upper triangle (masked by the causal SGU) stays transparent
+    # the upper triangle (masked by the causal SGU) stays transparent
+    cmap = matplotlib.colormaps[style.DIVERGING].resampled(21).with_extremes(bad=(0, 0, 0, 0))
     row = n // 2  # the middle token, drawn as a row below
     size = min(n, WINDOW)  # large W: show the size x size block around the middle token
     lo = row - size // 2 if n > WINDOW else 0

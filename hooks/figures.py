@@ -1,0 +1,68 @@
+"""Stop the build when a figure the site shows is missing or older than the code that draws it.
+
+The figures in ``<assets_dir>/img/blog2/`` are drawn by ``make figures``
+(``python -m gmlp_snippets.figures``), which records in ``manifest.json`` the hash of
+each figure's code. Before every build this hook finds the figures the pages link
+(``/assets/img/blog2/<file>`` in ``docs_dir`` and in ``extra.posts_dir``) and runs
+``gmlp_snippets.figures.check`` on them: a figure that is missing, changed by hand, or
+whose code changed since it was drawn stops the build with a PluginError that says to
+run ``make figures``. Only code hashes count: figures drawn on a GPU with the ``full``
+profile are valid on a CPU machine.
+
+``extra.figures_check: false`` in mkdocs.yml skips the check with a warning (e.g. for
+test fixtures whose figures are placeholders).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from mkdocs.exceptions import PluginError
+
+from gmlp_snippets.figures import FIGURES, check
+
+log = logging.getLogger("mkdocs.hooks.figures")
+
+FIGURES_SUBDIR = "img/blog2"  # inside extra.assets_dir
+_LINK = re.compile(r"/?assets/" + re.escape(FIGURES_SUBDIR) + r"/([A-Za-z0-9_.-]+)")
+_PAGES = (".md", ".html")
+_OFF = {"0", "false", "no", "off"}
+
+
+def referenced_figures(folders: list[str]) -> list[str]:
+    """Names of the figures whose files are linked from the pages under `folders`."""
+    by_file = {file: fig.name for fig in FIGURES for file in fig.files}
+    names = set()
+    for folder in folders:
+        for current, dirs, files in os.walk(folder, followlinks=True):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if not name.endswith(_PAGES):
+                    continue
+                with open(os.path.join(current, name), encoding="utf-8", errors="replace") as f:
+                    for match in _LINK.finditer(f.read()):
+                        if match.group(1) in by_file:
+                            names.add(by_file[match.group(1)])
+    return [fig.name for fig in FIGURES if fig.name in names]
+
+
+def site_problems(root: str, docs_dir: str, extra: dict) -> list[str]:
+    """Problems with the figures the site links; root is the folder of mkdocs.yml."""
+    figures_dir = os.path.join(root, extra.get("assets_dir", "assets"), FIGURES_SUBDIR)
+    folders = [docs_dir, os.path.join(root, extra.get("posts_dir", "posts"))]
+    names = referenced_figures([f for f in folders if os.path.isdir(f)])
+    return check(figures_dir, names)
+
+
+def on_pre_build(config) -> None:
+    extra = dict(config.extra or {})
+    if str(extra.get("figures_check", True)).strip().lower() in _OFF:
+        log.warning("extra.figures_check is off: the figures are not checked against their code")
+        return
+    root = os.path.dirname(config.config_file_path)
+    problems = site_problems(root, config.docs_dir, extra)
+    if problems:
+        raise PluginError("Figures are missing or out of date - run `make figures` "
+                          "(python -m gmlp_snippets.figures):\n  - " + "\n  - ".join(problems))
