@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help venv test serve build figures deploy bench clean
+.PHONY: help venv test serve build figures notebooks deploy bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,6 +23,9 @@ venv: $(STAMP)  ## create/update .venv with the package, docs and test extras
 
 test: $(STAMP) $(NPM_STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q
+
+notebooks: $(STAMP)  ## write each docs/notebooks/*.py (jupytext percent) to its .ipynb pair, without outputs
+	$(BIN)/jupytext --to ipynb docs/notebooks/*.py
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf site test-artifacts .pytest_cache

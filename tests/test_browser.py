@@ -160,3 +160,30 @@ def test_light_dark_toggle(tab):
     tab.wait_for_function("s => document.body.dataset.mdColorScheme !== s", arg=scheme)
     assert tab.evaluate("document.body.dataset.mdColorScheme") in {"default", "slate"}
     _shot(tab, "palette")
+
+
+def test_notebook_page_outputs_math_and_download(tab):
+    _open(tab, "notebooks/tu-tay-chay-gmlp/")
+    tab.wait_for_selector(".jp-RenderedMarkdown .katex")
+    state = tab.evaluate("""() => {
+        const cells = [...document.querySelectorAll(".jp-RenderedMarkdown")];
+        return {
+            typeset: cells.reduce((n, c) => n + c.querySelectorAll(".katex").length, 0),
+            raw: cells.some(c => /\\$[^$]+\\$/.test(c.innerText)),
+            errors: document.querySelectorAll(".katex-error").length,
+            outputs: [...document.querySelectorAll(".jp-OutputArea-output pre")].map(p => p.innerText).join("\\n"),
+            plots: [...document.querySelectorAll(".jp-OutputArea-output img")]
+                .filter(img => img.complete && img.naturalWidth > 0).length,
+        };
+    }""")
+    assert state["typeset"] >= 5 and not state["raw"] and state["errors"] == 0, state
+    assert "loss:" in state["outputs"] and "Trăm năm" in state["outputs"], state["outputs"][:500]
+    assert state["plots"] >= 1, "the spatial-weight plot did not load"
+    _shot(tab, "notebook")
+    with tab.expect_download() as download_info:
+        tab.locator("a[download]", has_text="Tải notebook").click()
+    download = download_info.value
+    assert download.suggested_filename == "tu-tay-chay-gmlp.ipynb"
+    import json
+    notebook = json.loads(Path(download.path()).read_text(encoding="utf-8"))
+    assert notebook["nbformat"] == 4 and any("GMLPForCausalLM" in "".join(c["source"]) for c in notebook["cells"])

@@ -1,0 +1,144 @@
+"""The notebook pages: executed at build time, cached by their dependencies, offline, downloadable."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jupytext
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.site
+
+NOTEBOOKS = sorted((REPO / "docs" / "notebooks").glob("*.py"))
+PAGE = "notebooks/tu-tay-chay-gmlp/index.html"
+
+
+def _hook():
+    spec = importlib.util.spec_from_file_location("notebooks_hook", REPO / "hooks" / "notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.name)
+def test_ipynb_pair_is_in_sync_with_its_percent_script(source):
+    """The reviewed .py and the published/Colab .ipynb hold the same cells (`make notebooks` syncs them)."""
+    pair = source.with_suffix(".ipynb")
+    assert pair.is_file(), f"{pair.name} missing: run `make notebooks`"
+    script, notebook = jupytext.read(source), jupytext.read(pair)
+    assert [(c.cell_type, c.source) for c in script.cells] == [(c.cell_type, c.source) for c in notebook.cells], \
+        f"{pair.name} differs from {source.name}: run `make notebooks`"
+    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "keep outputs out of git"
+
+
+def test_notebook_page_is_executed_and_offline(site_build):
+    html = (site_build.site / PAGE).read_text(encoding="utf-8")
+    assert "loss: 5." in html  # the training cell's printed output
+    assert "data:image/png;base64," in html  # the plot of W
+    assert "cdnjs" not in html and "mathjax" not in html.lower()
+    assert 'href="../tu-tay-chay-gmlp.ipynb" download' in html
+    published = json.loads((site_build.site / "notebooks" / "tu-tay-chay-gmlp.ipynb").read_text(encoding="utf-8"))
+    assert published["nbformat"] == 4
+
+
+def test_colab_link_follows_the_repository():
+    hook = _hook()
+    config = type("Config", (), {})()
+    config.extra, config.site_url = {"github_repository": ""}, "https://someone.github.io/gmlp-explained/"
+    assert hook._colab_repo(config) == "someone/gmlp-explained"
+    config.extra = {"github_repository": "owner/repo"}
+    assert hook._colab_repo(config) == "owner/repo"
+    config.extra, config.site_url = {}, "http://127.0.0.1:8000/"
+    assert hook._colab_repo(config) == ""
+
+
+def test_remote_scripts_are_dropped_and_local_ones_kept():
+    hook = _hook()
+    page = ('<script src="https://cdnjs.cloudflare.com/mathjax.js"> </script>'
+            '<script type="text/x-mathjax-config">MathJax.Hub.Config({});</script>'
+            '<script type="module">const m = await import("https://cdn.example/m.mjs");</script>'
+            '<script src="../../vendor/katex/katex.min.js"></script><script>var local = 1;</script>')
+    kept = hook._SCRIPT.sub(lambda m: "" if hook._REMOTE.search(m.group(0)) else m.group(0), page)
+    assert kept == '<script src="../../vendor/katex/katex.min.js"></script><script>var local = 1;</script>'
+
+
+def test_dependency_hash_covers_the_package(tmp_path):
+    hook = _hook()
+    (tmp_path / "gmlp_snippets").mkdir()
+    module = tmp_path / "gmlp_snippets" / "sgu.py"
+    module.write_text("x = 1\n")
+    before = hook._dependency_hash(tmp_path)
+    assert hook._dependency_hash(tmp_path) == before
+    module.write_text("x = 2\n")
+    assert hook._dependency_hash(tmp_path) != before
+
+
+def _mini_site(tmp_path: Path, cell: str) -> Path:
+    """A site with one notebook page and only the notebook hook, to build in seconds."""
+    (tmp_path / "docs" / "notebooks").mkdir(parents=True)
+    (tmp_path / "docs" / "index.md").write_text("# Home\n")
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "notebooks.py").write_text((REPO / "hooks" / "notebooks.py").read_text())
+    (tmp_path / "gmlp_snippets").mkdir()
+    (tmp_path / "gmlp_snippets" / "a.py").write_text("version = 1\n")
+    source = tmp_path / "docs" / "notebooks" / "nb.py"
+    source.write_text("# %% [markdown]\n# # Test\n\n# %%\n" + cell + "\n")
+    jupytext.write(jupytext.read(source), source.with_suffix(".ipynb"))
+    (tmp_path / "mkdocs.yml").write_text(textwrap.dedent("""
+        site_name: t
+        plugins:
+          - mkdocs-jupyter:
+              include: ["notebooks/*.py"]
+              execute: true
+              allow_errors: false
+              cache: true
+              cache_dir: .cache/nb
+        hooks:
+          - hooks/notebooks.py
+        extra:
+          notebook_timeout: 20
+    """))
+    return tmp_path
+
+
+def _build(site: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=site, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+
+
+def test_failing_cell_fails_the_build_naming_the_notebook(tmp_path):
+    site = _mini_site(tmp_path, 'raise ValueError("a broken cell")')
+    result = _build(site)
+    assert result.returncode != 0
+    assert "docs/notebooks/nb.py" in result.stderr and "a broken cell" in result.stderr, result.stderr[-2000:]
+
+
+def test_unchanged_notebook_is_not_rerun_and_a_package_change_reruns_it(tmp_path):
+    cell = "import pathlib\nwith open(pathlib.Path.cwd() / 'runs.txt', 'a') as f:\n    f.write('run\\n')"
+    site = _mini_site(tmp_path, cell)
+    runs = lambda: sum(p.read_text().count("run") for p in site.rglob("runs.txt"))  # noqa: E731
+    assert _build(site).returncode == 0
+    assert runs() == 1
+    assert _build(site).returncode == 0
+    assert runs() == 1, "an unchanged notebook was executed again"
+    (site / "gmlp_snippets" / "a.py").write_text("version = 2\n")
+    assert _build(site).returncode == 0
+    assert runs() == 2, "a change of the package did not re-execute the notebook"
+    assert len([d for d in (site / ".cache" / "nb").iterdir() if d.is_dir()]) == 1, "stale cache folders kept"
+
+
+def test_a_truncated_cache_entry_is_dropped_not_fatal(tmp_path):
+    site = _mini_site(tmp_path, "x = 1")
+    assert _build(site).returncode == 0
+    [entry] = list((site / ".cache" / "nb").rglob("*.json"))
+    entry.write_text('{"content": "<p>half')
+    result = _build(site)
+    assert result.returncode == 0, result.stderr[-2000:]
+    json.loads(entry.read_text())  # rewritten whole
