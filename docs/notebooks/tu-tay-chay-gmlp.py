@@ -91,7 +91,7 @@ out = model.generate(prompt, max_new_tokens=120, temperature=0.5, generator=torc
 print(bytes(out[0].tolist()).decode("utf-8", errors="replace"))
 
 # %% [markdown]
-# ## Nhìn vào một ma trận $W$
+# ## Nhìn vào một ma trận W
 #
 # Hàng $i$ của $W$ cho biết token $i$ "đọc" các token $j \le i$ như thế nào. Lúc khởi tạo $W \approx 0$ (cổng $\approx 1$);
 # sau khi huấn luyện, các trọng số lớn thường nằm sát đường chéo: token chủ yếu nhìn vài token ngay trước nó.
