@@ -57,5 +57,5 @@ deploy: $(STAMP) $(NPM_STAMP)  ## publish the site to the gh-pages branch of $(R
 figures: $(STAMP)  ## regenerate the figures in assets/ (only what changed; FIGURES_ARGS="--profile full --device cuda")
 	$(BIN)/python -m gmlp_snippets.figures $(FIGURES_ARGS)
 
-bench:  ## speed and memory benchmark vs g-mlp-pytorch
-	@echo "the benchmark lands with the package work"; exit 1
+bench: $(STAMP)  ## speed and memory benchmark vs g-mlp-pytorch
+	$(BIN)/python benchmarks/bench.py
