@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,7 +128,7 @@ def max_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def saved_activations_mib(model: nn.Module, x: torch.Tensor, autocast) -> float:
+def saved_activations_mib(model: nn.Module, x: torch.Tensor, autocast: AbstractContextManager) -> float:
     """Bytes autograd keeps for the backward pass of one forward (distinct storages, parameters excluded)."""
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
