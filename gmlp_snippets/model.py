@@ -96,7 +96,7 @@ class GMLPForMaskedLM(nn.Module):
                              f"got {tokens.dtype} of shape {tuple(tokens.shape)}")
         if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.cfg.vocab_size):
             raise ValueError(f"{type(self).__name__}: token ids must lie in [0, {self.cfg.vocab_size}), "
-                             f"got [{tokens.min()}, {tokens.max()}]")
+                             f"got [{tokens.min().item()}, {tokens.max().item()}]")
         return self.head(self.gmlp(self.embed(tokens)))  # (b, n, V)
 
 
@@ -145,6 +145,7 @@ class GMLPForImageClassification(nn.Module):
         if images.dim() != 4 or tuple(images.shape[1:]) != (c, s, s):
             raise ValueError(f"GMLPForImageClassification: expected images of shape (batch, {c}, {s}, {s}), "
                              f"got {tuple(images.shape)}")
-        x = self.patch_embed(images).flatten(2).transpose(1, 2)  # (b, d, h, w) -> (b, n = h*w, d)
+        # (b, d, h, w) -> (b, n = h*w, d); contiguous, or every block would work on a transposed view
+        x = self.patch_embed(images).flatten(2).transpose(1, 2).contiguous()
         return self.head(self.gmlp(x).mean(dim=1))  # (b, C)
 # --8<-- [end:vision]

@@ -11,9 +11,10 @@ TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12, torch.bfloat16: 2e-2}
 
 # ---- LayerNorm vs torch.nn.LayerNorm ------------------------------------------------------------
 
+@pytest.mark.parametrize("method", ["forward", "formula"])  # the fused kernel and the written-out definition
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 @pytest.mark.parametrize("shape", [(7,), (3, 16), (2, 5, 64), (2, 3, 4, 33)])
-def test_layernorm_matches_torch(shape, dtype):
+def test_layernorm_matches_torch(shape, dtype, method):
     torch.manual_seed(0)
     d = shape[-1]
     ours, ref = LayerNorm(d).to(dtype), nn.LayerNorm(d).to(dtype)
@@ -24,7 +25,7 @@ def test_layernorm_matches_torch(shape, dtype):
             m.bias.copy_(beta)
     x = (torch.randn(shape, dtype=torch.float64) * 3 + 1).to(dtype)
     x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
-    y_ours, y_ref = ours(x_ours), ref(x_ref)
+    y_ours, y_ref = getattr(ours, method)(x_ours), ref(x_ref)
     assert y_ours.dtype == y_ref.dtype == dtype
     tol = TOLERANCE[dtype]
     torch.testing.assert_close(y_ours, y_ref, atol=tol, rtol=tol)
@@ -41,9 +42,20 @@ def test_layernorm_matches_torch(shape, dtype):
 def test_layernorm_uses_biased_variance_and_eps():
     x = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
     ln = LayerNorm(4, eps=0.5)
-    # written out by hand: mean 2.5, biased variance 1.25
+    # by hand: mean 2.5, biased variance 1.25
     expected = (x - 2.5) / (1.25 + 0.5) ** 0.5
     torch.testing.assert_close(ln(x), expected)
+    torch.testing.assert_close(ln.formula(x), expected)
+
+
+def test_layernorm_forward_equals_its_formula_with_learned_gamma_beta():
+    torch.manual_seed(0)
+    ln = LayerNorm(48)
+    with torch.no_grad():
+        ln.weight.normal_()
+        ln.bias.normal_()
+    x = torch.randn(3, 10, 48) * 5 - 2
+    torch.testing.assert_close(ln(x), ln.formula(x), atol=1e-5, rtol=1e-5)
 
 
 def test_layernorm_state_dict_is_interchangeable_with_torch():
