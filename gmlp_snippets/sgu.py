@@ -68,8 +68,8 @@ class SpatialGatingUnit(nn.Module):
         w, b = self.weight[:n, :n], self.bias[:n]
         if self.causal:
             w = w.tril()  # token i may only read tokens j <= i: zero the upper triangle of W
-        # W Z2 + b over the token axis, as a 1x1 convolution with the n tokens as channels
-        gate = F.conv1d(z2, w.unsqueeze(-1), b)  # (b, n, d_ffn/2)
+        # W Z2 + b over the token axis: one (n x n) @ (n x d_ffn/2) product per sample, bias added in the same call
+        gate = torch.baddbmm(b.unsqueeze(-1), w.expand(z2.shape[0], n, n), z2)  # (b, n, d_ffn/2)
         if self.attn is not None:
             if x is None:
                 raise ValueError("SpatialGatingUnit: this aMLP unit needs the block input x for its tiny attention")
