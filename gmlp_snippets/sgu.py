@@ -68,7 +68,7 @@ class SpatialGatingUnit(nn.Module):
         w, b = self.weight[:n, :n], self.bias[:n]
         if self.causal:
             w = w.tril()  # token i may only read tokens j <= i: zero the upper triangle of W
-        # W Z2 + b over the token axis: one (n x n) @ (n x d_ffn/2) product per sample, bias added in the same call
+        # W Z2 + b over the token axis: per sample one (n x n) @ (n x d_ffn/2) product, plus b
         gate = torch.baddbmm(b.unsqueeze(-1), w.expand(z2.shape[0], n, n), z2)  # (b, n, d_ffn/2)
         if self.attn is not None:
             if x is None:
