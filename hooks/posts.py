@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 
 import yaml
-from markdown_text import map_prose
+from markdown_text import lines_with_code_flags, map_prose
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
@@ -49,7 +49,6 @@ log = logging.getLogger("mkdocs.hooks.posts")
 _DATED_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-(?P<name>.+)$")
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
 _FIELD_LINE = re.compile(r"^(?P<field>[A-Za-z_][\w-]*)[ \t]*:")
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 
 
 @dataclass
@@ -206,19 +205,13 @@ def _with_separator(markdown: str, separator: str) -> str:
     """Put the excerpt separator after the first paragraph, unless there is one already."""
     if separator in markdown:
         return markdown
-    lines = markdown.splitlines(keepends=True)
-    fence, started = None, False
-    for number, line in enumerate(lines):
-        match = _FENCE.match(line)
-        if fence is not None:
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-                fence = None
-            continue
-        if match:
-            fence, started = match.group(1), True
-        elif not line.strip():
+    lines = lines_with_code_flags(markdown)
+    started = False
+    for number, (line, is_code) in enumerate(lines):
+        if not is_code and not line.strip():
             if started:
-                return "".join(lines[:number]) + f"\n{separator}\n" + "".join(lines[number:])
-        elif not line.lstrip().startswith("#"):
+                head, tail = "".join(l for l, _ in lines[:number]), "".join(l for l, _ in lines[number:])
+                return head + f"\n{separator}\n" + tail
+        elif is_code or not line.lstrip().startswith("#"):
             started = True
     return markdown

@@ -28,6 +28,18 @@ class SiteBuild:
     placeholders: list[str]  # figures missing from assets/, drawn as placeholders
 
 
+def load_module(path: Path, name: str | None = None):
+    """Import a Python file that is not part of a package (a hook, a script) as a fresh module."""
+    import importlib.util
+
+    name = name or f"{path.parent.name}_{path.stem}_under_test"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_mkdocs(*args: str, posts_dir: Path | None = None, assets_dir: Path | None = None,
                site_url: str | None = None, figures_check: bool = True) -> subprocess.CompletedProcess:
     """Run mkdocs from the repository root with the hooks pointed at test folders."""

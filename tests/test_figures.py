@@ -4,7 +4,6 @@ catch missing and stale figures. Everything runs with the hidden `test` profile 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import struct
@@ -14,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import load_module
 
 from gmlp_snippets.figures import FIGURES, MANIFEST, build, cache, check, runner
 from gmlp_snippets.figures.__main__ import main
@@ -329,10 +329,7 @@ def test_check_finds_missing_and_stale_figures(copy, monkeypatch):
 
 
 def _load_hook():
-    spec = importlib.util.spec_from_file_location("figures_hook", REPO / "hooks" / "figures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO / "hooks" / "figures.py")
 
 
 def _site(tmp_path: Path, figures: Path) -> SimpleNamespace:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import jupytext
 import pytest
-from conftest import REPO
+from conftest import REPO, load_module
 
 pytestmark = pytest.mark.site
 
@@ -21,10 +20,7 @@ PAGE = "notebooks/tu-tay-chay-gmlp/index.html"
 
 
 def _hook():
-    spec = importlib.util.spec_from_file_location("notebooks_hook", REPO / "hooks" / "notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO / "hooks" / "notebooks.py")
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.name)

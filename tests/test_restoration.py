@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
+from conftest import load_module
 
 REPO = Path(__file__).resolve().parents[1]
 RESTORATION = REPO / "restoration"
@@ -23,11 +23,7 @@ ORIGINAL_BODY_LINES = 43  # non-empty lines after the front matter
 
 
 def _load_restore():
-    spec = importlib.util.spec_from_file_location("restore", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["restore"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SCRIPT, "restore")
 
 
 restore = _load_restore()

@@ -7,7 +7,6 @@ and the browser test; the failing builds stop early and take well under a second
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import re
 from html.parser import HTMLParser
@@ -16,7 +15,7 @@ from types import SimpleNamespace
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, REPO, load_module
 
 pytestmark = pytest.mark.site
 
@@ -293,9 +292,7 @@ def test_missing_snippet_section_fails_the_build(mkdocs, tmp_path):
 
 
 def test_missing_katex_names_the_command(tmp_path):
-    spec = importlib.util.spec_from_file_location("katex_hook_under_test", REPO / "hooks/katex.py")
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
+    hook = load_module(REPO / "hooks" / "katex.py")
     config = SimpleNamespace(config_file_path=str(tmp_path / "mkdocs.yml"))
     with pytest.raises(Exception, match=r"KaTeX is missing.*make build.*npm ci"):
         hook.on_config(config)
