@@ -55,7 +55,7 @@ deploy: $(STAMP) $(NPM_STAMP)  ## publish the site to the gh-pages branch of $(R
 
 # ---- placeholders below are filled in as the pieces land ----
 figures: $(STAMP)  ## regenerate the figures in assets/ (only what changed; FIGURES_ARGS="--profile full --device cuda")
-	$(BIN)/python -m gmlp_snippets.figures $(FIGURES_ARGS)
+	$(BIN)/python -m explainer.figures $(FIGURES_ARGS)
 
 bench: $(STAMP)  ## speed and memory benchmark vs g-mlp-pytorch
 	$(BIN)/python benchmarks/bench.py

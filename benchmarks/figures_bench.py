@@ -3,7 +3,7 @@
 
     python benchmarks/figures_bench.py [--profile quick] [--device cpu] [--threads 1] [--warm-runs 3]
 
-Each run is a fresh `python -m gmlp_snippets.figures` process, as `make figures` starts one.
+Each run is a fresh `python -m explainer.figures` process, as `make figures` starts one.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main() -> None:
     a = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="figures-bench-") as tmp:
-        cmd = ["-m", "gmlp_snippets.figures", "--out", str(Path(tmp) / "blog2"), "--profile", a.profile,
+        cmd = ["-m", "explainer.figures", "--out", str(Path(tmp) / "blog2"), "--profile", a.profile,
                "--device", a.device, "-q"] + (["--threads", str(a.threads)] if a.threads else [])
         cold, table = run(cmd)
         warm = [run(cmd)[0] for _ in range(a.warm_runs)]

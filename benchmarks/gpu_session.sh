@@ -19,7 +19,7 @@ $PY -c "import sys, torch, matplotlib; print(sys.version.split()[0], torch.__ver
 
 # 1. every figure at the full profile, starting from the committed ones (their manifest is updated)
 cp -r assets/img/blog2 "$OUT/figures"
-( time timeout 200 $PY -m gmlp_snippets.figures --device cuda --profile full --force -q --out "$OUT/figures" ) \
+( time timeout 200 $PY -m explainer.figures --device cuda --profile full --force -q --out "$OUT/figures" ) \
     > "$OUT/figures.log" 2>&1
 tail -n 15 "$OUT/figures.log"
 

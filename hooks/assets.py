@@ -24,10 +24,15 @@ import logging
 import os
 import posixpath
 import re
+import sys
+from pathlib import Path
 
-from markdown_text import map_prose
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+
+from explainer.markdown import map_prose  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.assets")
 
@@ -104,4 +109,4 @@ def on_page_markdown(markdown, page, config, files):
 def on_post_build(config):
     if _missing:
         log.info("Missing in assets/: %s. Figures are drawn by `make figures` "
-                 "(python -m gmlp_snippets.figures).", ", ".join(sorted(_missing)))
+                 "(python -m explainer.figures).", ", ".join(sorted(_missing)))

@@ -1,10 +1,10 @@
 """Stop the build when a figure the site shows is missing or older than the code that draws it.
 
 The figures in ``<assets_dir>/img/blog2/`` are drawn by ``make figures``
-(``python -m gmlp_snippets.figures``), which records in ``manifest.json`` the hash of
+(``python -m explainer.figures``), which records in ``manifest.json`` the hash of
 each figure's code. Before every build this hook finds the figures the pages link
 (``/assets/img/blog2/<file>`` in ``docs_dir`` and in ``extra.posts_dir``) and runs
-``gmlp_snippets.figures.check`` on them: a figure that is missing, changed by hand, or
+``explainer.figures.check`` on them: a figure that is missing, changed by hand, or
 whose code changed since it was drawn stops the build with a PluginError that says to
 run ``make figures``. Only code hashes count: figures drawn on a GPU with the ``full``
 profile are valid on a CPU machine.
@@ -18,10 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
+from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
-from gmlp_snippets.figures import FIGURES, check
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+
+from explainer.figures import FIGURES, check  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.figures")
 
@@ -65,4 +69,4 @@ def on_pre_build(config) -> None:
     problems = site_problems(root, config.docs_dir, extra)
     if problems:
         raise PluginError("Figures are missing or out of date - run `make figures` "
-                          "(python -m gmlp_snippets.figures):\n  - " + "\n  - ".join(problems))
+                          "(python -m explainer.figures):\n  - " + "\n  - ".join(problems))

@@ -24,8 +24,23 @@ after its first paragraph, so the blog index shows an excerpt. The file on disk
 is never changed.
 
 The posts folder is ``extra.posts_dir`` in mkdocs.yml (relative to it; the tests
-point it at fixtures). Bad front matter stops the build with a message that names
-the file and the field. Also, the posts' RSS feed gets the favicon as its image.
+point it at fixtures). Every problem with a post stops the build with a message that
+names the real file (``posts/2024-02-02-blog-post-2.md``, never the mounted
+``posts/posts/...`` page) and the field or line, and says what was expected:
+
+* bytes that are not UTF-8 (the byte, its offset, line and column);
+* bad front matter: none, invalid YAML, a date that is not on the calendar
+  (``2024-02-30``), a missing or wrong ``title``/``date``/``tags``/``permalink``/
+  ``published``, a field the blog plugin rejects (``draft``, ``slug``, ...), a
+  permalink that clashes with another post or does not match the date;
+* a ``--8<--`` include outside a fenced code block (the included code would be
+  pasted into the page as Markdown), or one whose file or section is missing
+  (checked here with the site's own pymdownx.snippets settings, before any
+  conversion).
+
+MkDocs' own messages about a post (broken links, "Error reading page") name the
+real file too: a logging filter puts it in place of the mounted path. Also, the
+posts' RSS feed gets the favicon as its image.
 """
 
 from __future__ import annotations
@@ -35,20 +50,27 @@ import logging
 import os
 import posixpath
 import re
+import sys
+from pathlib import Path
 from dataclasses import dataclass
 
 import yaml
-from markdown_text import lines_with_code_flags, map_prose
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 from mkdocs.utils.meta import YAML_RE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+
+from explainer.markdown import lines_with_code_flags, map_prose  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.posts")
 
 _DATED_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-(?P<name>.+)$")
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
 _FIELD_LINE = re.compile(r"^(?P<field>[A-Za-z_][\w-]*)[ \t]*:")
+# Loggers whose messages name a page by its src_uri; _RealPaths shows a post's real file there.
+_LOGGERS = ("mkdocs.structure.pages", "mkdocs.commands.build", "mkdocs.material.blog")
 
 
 @dataclass
@@ -58,6 +80,8 @@ class _Post:
     name: str
     permalink: str | None
     tags: list[str] | None
+    text: str = ""  # the whole file
+    body_line: int = 1  # the file's line where the Markdown after the front matter starts
 
 
 # src_uri of each mounted page -> its post; filled by on_files for the current build.
@@ -66,7 +90,15 @@ _posts: dict[str, _Post] = {}
 
 @event_priority(50)  # before the RSS plugin reads its config
 def on_config(config):
-    """Give the posts' RSS feed the site's favicon as its image (else it says 'None')."""
+    """Give the posts' RSS feed the site's favicon as its image (else it says 'None').
+
+    Also make MkDocs' messages about a mounted post name its real file (see _RealPaths).
+    """
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if getattr(f, "gmlp_posts", False)]:
+            logger.removeFilter(old)  # one left by an earlier build of `mkdocs serve`
+        logger.addFilter(_RealPaths())
     rss = config.plugins.get("rss")
     if rss is not None and not rss.config.image and config.site_url:
         rss.config.image = config.site_url.rstrip("/") + "/assets/images/favicon.png"
@@ -83,6 +115,7 @@ def on_files(files, config):
         raise PluginError(f"posts folder '{folder}' not found (extra.posts_dir in mkdocs.yml)")
 
     _posts.clear()
+    snippets = _snippets(config)
     for filename in sorted(os.listdir(folder)):
         if not filename.endswith(".md") or filename.startswith("."):
             continue
@@ -90,6 +123,7 @@ def on_files(files, config):
         post = _read_post(path, os.path.relpath(path, root))
         if post is None:
             continue
+        _check_includes(post, snippets, root)
         src_uri = posixpath.join(post_dir, f"{post.name}.md")
         if src_uri in _posts:
             raise PluginError(
@@ -134,16 +168,56 @@ def _blog_config(config):
     raise PluginError("hooks/posts.py needs the 'blog' plugin in mkdocs.yml")
 
 
+def _read_text(path: str, shown: str) -> str:
+    """The file as text; bytes that are not UTF-8 stop the build, naming where they are."""
+    with open(path, "rb") as f:
+        data = f.read()
+    bom = len(b"\xef\xbb\xbf") if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = bom + error.start
+        line = data[:offset].count(b"\n") + 1
+        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        raise PluginError(
+            f"{shown}: not UTF-8: byte 0x{data[offset]:02x} at offset {offset} (line {line}, "
+            f"byte {column} of the line) {error.reason}; save the file as UTF-8") from None
+
+
+class _BadDate(yaml.constructor.ConstructorError):
+    """A value that looks like a YAML date but is not on the calendar (2024-02-30)."""
+
+    def __init__(self, value: str, reason: str, mark):
+        super().__init__(None, None, f"{value} is not a date on the calendar ({reason})", mark)
+        self.value, self.reason = value, reason
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader whose calendar-impossible dates raise a YAMLError with their place."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as error:  # datetime.date(2024, 2, 30)
+            raise _BadDate(node.value, str(error), node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def _read_post(path: str, shown: str) -> _Post | None:
     """Parse and check one post's front matter; None when it is not published."""
-    with open(path, encoding="utf-8-sig") as f:
-        text = f.read()
+    text = _read_text(path, shown)
     match = YAML_RE.match(text)
     if not match:
         raise PluginError(f"{shown}: no front matter; start the file with a '---' block "
                           "holding at least the fields 'title' and 'date'")
     try:
-        meta = yaml.safe_load(match.group(1)) or {}
+        meta = yaml.load(match.group(1), _Loader) or {}
+    except _BadDate as error:
+        field, line = _field_at(match.group(1), error.problem_mark)
+        raise PluginError(f"{shown}: field '{field}' (line {line} of the file) must be a real "
+                          f"date such as 2024-02-29, not {error.value} ({error.reason})") from None
     except yaml.YAMLError as error:
         raise PluginError(f"{shown}: front matter is not valid YAML{_where(match.group(1), error)}:\n"
                           f"{error}") from None
@@ -159,7 +233,7 @@ def _read_post(path: str, shown: str) -> _Post | None:
 
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
-        raise PluginError(f"{shown}: field 'title' is missing or empty")
+        raise PluginError(f"{shown}: field 'title' is missing or empty (e.g. title: 'Paper Explained 2')")
     if "date" not in meta:
         raise PluginError(f"{shown}: field 'date' is missing (e.g. date: 2024-02-02)")
     if not isinstance(meta["date"], dt.date):
@@ -183,7 +257,115 @@ def _read_post(path: str, shown: str) -> _Post | None:
     else:
         raise PluginError(f"{shown}: field 'permalink' must look like /posts/2024/02/name/, "
                           f"not {permalink!r}")
-    return _Post(path=shown, title=title.strip(), name=name, permalink=permalink, tags=tags)
+    _check_blog_fields(meta, path, shown)
+    return _Post(path=shown, title=title.strip(), name=name, permalink=permalink, tags=tags,
+                 text=text, body_line=text.count("\n", 0, match.end()) + 1)
+
+
+def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
+    """The fields the blog plugin reads itself (draft, slug, pin, ...), checked as it checks them.
+
+    The plugin's own message would name the mounted page, not this file.
+    """
+    try:
+        from material.plugins.blog.structure.config import PostConfig
+    except ImportError:  # another Material layout: the plugin still checks them
+        return
+    post_config = PostConfig(path)
+    post_config.load_dict({key: meta[key] for key in set(meta) & set(post_config)})
+    errors, _ = post_config.validate()
+    for field, error in errors:
+        raise PluginError(f"{shown}: field '{field}' is not valid for the blog plugin, "
+                          f"not {meta[field]!r}: {error}")
+
+
+def _snippets(config):
+    """The site's pymdownx.snippets preprocessor (its settings from mkdocs.yml), or None."""
+    if "pymdownx.snippets" not in config.markdown_extensions:
+        return None
+    import markdown
+
+    md = markdown.Markdown(extensions=["pymdownx.snippets"],
+                           extension_configs={"pymdownx.snippets": config.mdx_configs.get(
+                               "pymdownx.snippets", {})})
+    return md.preprocessors["snippet"]
+
+
+def _includes(lines: list[str], snippets) -> list[tuple[int, int]]:
+    """(first, last) line index of each --8<-- include: one line, or a block between two markers."""
+    found, start = [], None
+    for number, line in enumerate(lines):
+        match = snippets.RE_ALL_SNIPPETS.match(line)
+        if not match or match.group("escape"):
+            continue
+        if start is not None:  # inside a block: only its closing marker counts
+            if not match.group("inline_marker"):
+                found.append((start, number))
+                start = None
+        elif match.group("inline_marker"):
+            found.append((number, number))
+        else:
+            start = number
+    if start is not None:
+        found.append((start, len(lines) - 1))
+    return found
+
+
+def _check_includes(post: _Post, snippets, root: str) -> None:
+    """Each --8<-- include of the post sits in a fenced code block and finds its file and section.
+
+    Checked before anything is converted, with the site's own snippets settings, so the
+    message names the post's file and line (pymdownx would name the mounted page).
+    """
+    if snippets is None:
+        return
+    from pymdownx.snippets import SnippetMissingError
+
+    body = post.text.split("\n", post.body_line - 1)[-1] if post.body_line > 1 else post.text
+    flagged = lines_with_code_flags(body)
+    lines = [line.rstrip("\r\n") for line, _ in flagged]
+    for first, last in _includes(lines, snippets):
+        include = " / ".join(line.strip() for line in lines[first:last + 1])
+        for number in range(first, last + 1):
+            if not flagged[number][1]:
+                raise PluginError(
+                    f"{post.path}, line {post.body_line + number}: the include '{include}' is "
+                    "outside a fenced code block, so the included code would be pasted into the "
+                    "page as Markdown; put it inside a fence: a line ```python before it and a "
+                    "line ``` after it")
+        # a block is checked one path at a time, so the message names the path's line
+        parts = [(first, [lines[first]])] if first == last else [
+            (number, [lines[first], lines[number], lines[first]]) for number in range(first + 1, last)]
+        for number, part in parts:
+            try:
+                snippets.run(part)
+            except (SnippetMissingError, OSError, UnicodeDecodeError) as error:
+                hint = _include_hint(error, lines[number], snippets, root)
+                raise PluginError(f"{post.path}, line {post.body_line + number}: the include "
+                                  f"'{lines[number].strip()}' failed: {error}{hint}") from None
+
+
+def _include_hint(error: Exception, line: str, snippets, root: str) -> str:
+    """What the author can write instead: the sections the file has, or where paths start."""
+    match = snippets.RE_ALL_SNIPPETS.match(line)
+    path = match.group("snippet")[1:-1] if match and match.group("snippet") else line  # or a block's
+    target = snippets.parse_snippet_target(path.strip())
+    if not target:
+        return ""
+    path = snippets.get_snippet_path(target["path"])
+    if path is None:
+        return ("; paths are relative to the repository root, e.g. "
+                '--8<-- "gmlp_snippets/sgu.py:sgu"')
+    if target["section"] and f"section '{target['section']}'" in str(error):
+        names = []
+        for source_line in snippets.read_lines(path):
+            marker = snippets.match_section(source_line)
+            if marker and marker.group("type").lower() == "start" and not marker.group("escape"):
+                names.append(marker.group("name"))
+        shown = os.path.relpath(path, root)
+        return (f"; the sections of {shown} are: {', '.join(names)}" if names
+                else f"; {shown} has no '# --8<-- [start:<name>]' section markers")
+    return ""
 
 
 def _where(front_matter: str, error: yaml.YAMLError) -> str:
@@ -192,13 +374,36 @@ def _where(front_matter: str, error: yaml.YAMLError) -> str:
     mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
     if mark is None:
         return ""
+    field, line = _field_at(front_matter, mark)
+    return f" (field '{field}', line {line} of the file)" if field else f" (line {line} of the file)"
+
+
+def _field_at(front_matter: str, mark) -> tuple[str | None, int]:
+    """The field whose value holds a YAML mark, and the file's line of that field (or of the mark)."""
     lines = front_matter.splitlines()
     for number in range(min(mark.line, len(lines) - 1), -1, -1):
         field = _FIELD_LINE.match(lines[number])
         if field:
             # line 1 of the file is the opening '---'
-            return f" (field '{field.group('field')}', line {number + 2} of the file)"
-    return f" (line {mark.line + 2} of the file)"
+            return field.group("field"), number + 2
+    return None, mark.line + 2
+
+
+class _RealPaths(logging.Filter):
+    """Put a post's real file in place of its mounted page ('posts/posts/x.md') in a message."""
+
+    gmlp_posts = True  # found again (and replaced) by the next on_config
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _posts:
+            return True
+        message = record.getMessage()
+        changed = message
+        for src_uri, post in _posts.items():
+            changed = changed.replace(f"'{src_uri}'", f"'{post.path}'")
+        if changed != message:
+            record.msg, record.args = changed, None
+        return True
 
 
 def _with_separator(markdown: str, separator: str) -> str:

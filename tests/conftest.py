@@ -41,10 +41,18 @@ def load_module(path: Path, name: str | None = None):
 
 
 def run_mkdocs(*args: str, posts_dir: Path | None = None, assets_dir: Path | None = None,
-               site_url: str | None = None, figures_check: bool = True) -> subprocess.CompletedProcess:
-    """Run mkdocs from the repository root with the hooks pointed at test folders."""
+               site_url: str | None = None, figures_check: bool = True,
+               outputs_dir: Path | None = None) -> subprocess.CompletedProcess:
+    """Run mkdocs from the repository root with the hooks pointed at test folders.
+
+    A build with other posts than the real ones must be given its own `outputs_dir` (a copy of
+    outputs/), so that its stored block outputs never land in the repository.
+    """
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    if posts_dir is not None and outputs_dir is None:
+        outputs_dir = Path(posts_dir).parent / "outputs"
     for name, value in (("GMLP_POSTS_DIR", posts_dir), ("GMLP_ASSETS_DIR", assets_dir),
+                        ("GMLP_OUTPUTS_DIR", outputs_dir),
                         ("SITE_URL", site_url), ("GMLP_FIGURES_CHECK", str(figures_check).lower())):
         if value is not None:
             env[name] = str(value)
@@ -89,6 +97,7 @@ def site_build(tmp_path_factory) -> SiteBuild:
     for post in [*(REPO / "posts").glob("*.md"), *(FIXTURES / "posts").glob("*.md")]:
         shutil.copy(post, posts / post.name)
     placeholders = assets_with_placeholders(posts, tmp / "assets")
+    shutil.copytree(REPO / "outputs", tmp / "outputs")  # stored outputs: nothing re-runs
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pytest
 from conftest import load_module
 
-from gmlp_snippets.figures import FIGURES, MANIFEST, build, cache, check, runner
-from gmlp_snippets.figures.__main__ import main
+from explainer.figures import FIGURES, MANIFEST, build, cache, check, runner
+from explainer.figures.__main__ import main
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets" / "img" / "blog2"
@@ -106,7 +106,7 @@ def test_second_run_rebuilds_nothing_and_writes_nothing(copy):
 
 
 def test_warm_run_imports_no_matplotlib(built):
-    code = (f"import sys; from gmlp_snippets.figures import build; "
+    code = (f"import sys; from explainer.figures import build; "
             f"r = build({str(built)!r}, profile='test', device='cpu', progress=False); "
             f"assert all(x.status == 'cached' for x in r); print(sorted(m for m in sys.modules if m.startswith('matplotlib')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -115,22 +115,24 @@ def test_warm_run_imports_no_matplotlib(built):
 
 def _fake_edit(monkeypatch, relpath: str) -> None:
     """Pretend the package file `relpath` changed (its digest differs)."""
-    real = cache.source_digest
-    monkeypatch.setattr(cache, "source_digest",
-                        lambda rel: "edited" if rel == relpath else real(rel))
+    from explainer import engine
+
+    real = engine.source_digest
+    monkeypatch.setattr(engine, "source_digest",
+                        lambda rel, root=engine.REPO: "edited" if rel == relpath else real(rel, root))
 
 
 def test_a_figure_code_change_rebuilds_that_figure_only(copy, monkeypatch):
-    _fake_edit(monkeypatch, "figures/fig_activations.py")
+    _fake_edit(monkeypatch, "explainer/figures/fig_activations.py")
     results = build(copy, profile="test", device="cpu", progress=False)
     assert [r.name for r in results if r.status == "rebuilt"] == ["activations"]
     assert next(r for r in results if r.name == "activations").note == "code changed"
 
 
 def test_a_package_module_change_rebuilds_the_figures_that_use_it(copy, monkeypatch):
-    users = [f.name for f in FIGURES if "norm.py" in f.uses]
+    users = [f.name for f in FIGURES if "gmlp_snippets/norm.py" in f.uses]
     assert "layernorm" in users and "sgu_gate" in users and "whitevsblack" not in users
-    _fake_edit(monkeypatch, "norm.py")
+    _fake_edit(monkeypatch, "gmlp_snippets/norm.py")
     assert check(copy) and all(p.split(":")[0] in users for p in check(copy))
     results = build(copy, profile="test", device="cpu", progress=False)
     assert [r.name for r in results if r.status == "rebuilt"] == users
@@ -190,18 +192,19 @@ def _made_on_gpu(folder: Path, name: str) -> None:
     (folder / MANIFEST).write_text(json.dumps(data))
 
 
-def test_a_default_cpu_run_keeps_gpu_figures_whose_code_is_unchanged(copy):
+def test_a_cpu_run_keeps_gpu_figures_whose_code_is_unchanged(copy):
     _made_on_gpu(copy, "activations")
-    keep, why = runner.decide(next(f for f in FIGURES if f.name == "activations"),
-                              cache.read_manifest(copy)["activations"], copy,
-                              cache.read_manifest(copy)["activations"]["code_hash"], "another-key",
-                              "quick", "cpu", 0, explicit=False, force=False)
+    fig = next(f for f in FIGURES if f.name == "activations")
+    entry = cache.read_manifest(copy)["activations"]
+    keep, why = runner.decide(fig, entry, copy, entry["code_hash"], "another-key",
+                              "quick", "cpu", 0, force=False)
     assert keep is False and why.startswith("kept")
-    rebuild, _ = runner.decide(next(f for f in FIGURES if f.name == "activations"),
-                               cache.read_manifest(copy)["activations"], copy,
-                               cache.read_manifest(copy)["activations"]["code_hash"], "another-key",
-                               "quick", "cpu", 0, explicit=True, force=False)
-    assert rebuild is True
+    rebuild, why = runner.decide(fig, entry, copy, entry["code_hash"], "another-key",
+                                 "quick", "cpu", 0, force=True)
+    assert rebuild is True and why == "--force"
+    rebuild, why = runner.decide(fig, entry, copy, "new-code", "another-key",
+                                 "quick", "cpu", 0, force=False)
+    assert rebuild is True and why == "code changed"  # a stale GPU figure is redrawn
     assert check(copy, ["activations"]) == []  # a GPU figure is valid on the CPU
 
 
@@ -212,7 +215,9 @@ def test_a_default_run_keeps_the_gpu_figure_end_to_end(copy, monkeypatch):
     _made_on_gpu(copy, "activations")
     results = build(copy, names=["activations"], progress=False)  # no --profile, no --device
     assert statuses(results) == {"activations": "cached"} and results[0].note.startswith("kept")
-    results = build(copy, names=["activations"], profile="test", progress=False)  # explicit profile
+    results = build(copy, names=["activations"], profile="test", device="cpu", progress=False)
+    assert statuses(results) == {"activations": "cached"}  # asking for the CPU is not enough
+    results = build(copy, names=["activations"], profile="test", force=True, progress=False)
     assert statuses(results) == {"activations": "rebuilt"}
 
 
@@ -233,7 +238,7 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
 
 
 def test_a_failing_figure_leaves_its_old_file_and_a_valid_manifest(copy, monkeypatch):
-    from gmlp_snippets.figures import fig_activations
+    from explainer.figures import fig_activations
 
     old = (copy / "activations.png").read_bytes()
     real_write, real_make = cache.atomic_write_bytes, fig_activations.make
@@ -256,13 +261,13 @@ def test_a_failing_figure_leaves_its_old_file_and_a_valid_manifest(copy, monkeyp
     with pytest.raises(RuntimeError, match="disk full"):
         build(copy, names=["layernorm", "activations"], force=True, profile="test", device="cpu", progress=False)
     assert (copy / "activations.png").read_bytes() == old
-    assert not [p for p in copy.iterdir() if p.name.startswith(".")]
+    assert not [p for p in copy.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
     assert check(copy) == []  # layernorm was redrawn and recorded; activations is the old, valid one
 
 
 def test_stale_temporary_files_are_cleaned_up(copy, monkeypatch):
     (copy / ".gmlp.png.12345.tmp").write_bytes(b"left by a killed run")
-    _fake_edit(monkeypatch, "figures/fig_gmlp_block.py")
+    _fake_edit(monkeypatch, "explainer/figures/fig_gmlp_block.py")
     build(copy, names=["gmlp"], profile="test", device="cpu", progress=False)
     assert not (copy / ".gmlp.png.12345.tmp").exists()
 
@@ -318,7 +323,7 @@ def test_check_passes_on_the_committed_figures():
 def test_check_finds_missing_and_stale_figures(copy, monkeypatch):
     assert check(copy) == []
     (copy / "sgu_gate.png").unlink()
-    _fake_edit(monkeypatch, "sgu.py")
+    _fake_edit(monkeypatch, "gmlp_snippets/sgu.py")
     problems = check(copy)
     assert any(p.startswith("sgu_gate: sgu_gate.png is missing") for p in problems)
     assert any(p.startswith("spatial_weights: its code changed") and "gmlp_snippets/sgu.py" in p for p in problems)
@@ -362,7 +367,7 @@ def test_hook_raises_naming_make_figures(built, tmp_path, monkeypatch):
         hook.on_pre_build(config)
     assert "gmlp.png is missing" in str(exc.value)
     config = _site(tmp_path / "again", built)
-    _fake_edit(monkeypatch, "figures/fig_sgu_gate.py")
+    _fake_edit(monkeypatch, "explainer/figures/fig_sgu_gate.py")
     with pytest.raises(PluginError, match="make figures") as exc:
         hook.on_pre_build(config)
     assert "sgu_gate: its code changed" in str(exc.value)

@@ -14,20 +14,21 @@ PROFILE_RANK = {"test": 0, "quick": 1, "full": 2}
 DEVICE_RANK = {"cpu": 0, "cuda": 1}
 
 # every figure is drawn with the shared style (colours, fonts, PNG writer)
-COMMON_SOURCES = ("figures/style.py",)
+COMMON_SOURCES = ("explainer/figures/style.py",)
 # a gMLP language model from the package, trained on the pydoc corpus
 LM_SOURCES = (
-    "config.py", "model.py", "norm.py", "projection.py", "sgu.py",
-    "figures/corpus.py", "figures/training.py",
+    "gmlp_snippets/config.py", "gmlp_snippets/model.py", "gmlp_snippets/norm.py",
+    "gmlp_snippets/projection.py", "gmlp_snippets/sgu.py",
+    "explainer/figures/corpus.py", "explainer/figures/training.py",
 )
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure: `gmlp_snippets.figures.<module>.make(ctx)` writes `files` into the out dir.
+    """One figure: `explainer.figures.<module>.make(ctx)` writes `files` into the out dir.
 
-    `uses` lists the other source files the figure depends on, relative to the `gmlp_snippets`
-    package folder; the figure's own module and the shared style are always included.
+    `uses` lists the other source files the figure depends on, relative to the repository;
+    the figure's own module and the shared style are always included.
     """
 
     name: str
@@ -37,8 +38,8 @@ class Figure:
 
     @property
     def sources(self) -> tuple[str, ...]:
-        """Package-relative paths of every file whose code decides what this figure looks like."""
-        return tuple(sorted({f"figures/{self.module}.py", *COMMON_SOURCES, *self.uses}))
+        """Repository-relative paths of every file whose code decides what this figure looks like."""
+        return tuple(sorted({f"explainer/figures/{self.module}.py", *COMMON_SOURCES, *self.uses}))
 
 
 FIGURES: tuple[Figure, ...] = (
@@ -46,15 +47,15 @@ FIGURES: tuple[Figure, ...] = (
     Figure("whitevsblack", "fig_swans", ("whitevsblack.png",)),
     Figure("inductive_bias", "fig_inductive_bias", ("inductive_bias.png",)),
     Figure("neuralnetwork", "fig_neuralnetwork", ("neuralnetwork.png",)),
-    Figure("gmlp", "fig_gmlp_block", ("gmlp.png",), uses=("config.py",)),
+    Figure("gmlp", "fig_gmlp_block", ("gmlp.png",), uses=("gmlp_snippets/config.py",)),
     # the building blocks
-    Figure("layernorm", "fig_layernorm", ("layernorm.png",), uses=("norm.py",)),
-    Figure("activations", "fig_activations", ("activations.png",), uses=("projection.py",)),
+    Figure("layernorm", "fig_layernorm", ("layernorm.png",), uses=("gmlp_snippets/norm.py",)),
+    Figure("activations", "fig_activations", ("activations.png",), uses=("gmlp_snippets/projection.py",)),
     # a trained gMLP language model (one training run shared by the three figures)
     Figure("sgu_gate", "fig_sgu_gate", ("sgu_gate.png",), uses=LM_SOURCES),
     Figure("spatial_weights", "fig_spatial_weights", ("spatial_weights.png",), uses=LM_SOURCES),
     Figure("gmlp_vs_transformer", "fig_gmlp_vs_transformer", ("gmlp_vs_transformer.png",),
-           uses=(*LM_SOURCES, "figures/transformer.py")),
+           uses=(*LM_SOURCES, "explainer/figures/transformer.py")),
 )
 
 BY_NAME: dict[str, Figure] = {f.name: f for f in FIGURES}

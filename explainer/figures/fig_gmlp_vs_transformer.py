@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from gmlp_snippets.figures import style, training, transformer
+from explainer.figures import style, training, transformer
 
 N_HEADS = 4
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
 
 from gmlp_snippets.config import GMLPConfig
-from gmlp_snippets.figures import style
+from explainer.figures import style
 
 N_TOKENS = 50  # the post's example sentence: 50 rows (tokens) x 512 columns (channels)
 MAIN_X = 4.5  # the trunk of the block

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gmlp_snippets.figures import corpus, style, training
+from explainer.figures import corpus, style, training
 
 
 @torch.no_grad()

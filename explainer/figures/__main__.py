@@ -1,4 +1,4 @@
-"""Command line: python -m gmlp_snippets.figures [--device auto|cuda|cpu] [--only NAME...] [--force]
+"""Command line: python -m explainer.figures [--device auto|cuda|cpu] [--only NAME...] [--force]
 [--profile quick|full] [--out DIR]; see --help."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import shlex
 import sys
 import time
 
-from gmlp_snippets.figures.cache import HINT, check
-from gmlp_snippets.figures.registry import FIGURES
-from gmlp_snippets.figures.runner import DEFAULT_OUT, DEVICES, FigureArgumentError, Result, build
+from explainer.figures.cache import HINT, check
+from explainer.figures.registry import FIGURES
+from explainer.figures.runner import DEFAULT_OUT, DEVICES, FigureArgumentError, Result, build
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m gmlp_snippets.figures",
+        prog="python -m explainer.figures",
         description="Regenerate the post's figures from the package's code; only what changed is rebuilt.",
         epilog="Without --profile the profile is 'full' on CUDA and 'quick' on the CPU. Without --force, "
                "--profile, --device cpu|cuda or --seed, a figure whose code is unchanged and that was made "
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = build(args.out, names=args.only, device=args.device, profile=args.profile, seed=args.seed,
                         force=args.force, threads=args.threads, progress=not args.quiet,
-                        command=shlex.join(["python", "-m", "gmlp_snippets.figures", *argv]))
+                        command=shlex.join(["python", "-m", "explainer.figures", *argv]))
     except FigureArgumentError as err:
         p.error(str(err))
     print(summary(results, time.perf_counter() - start))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gmlp_snippets.figures import style
+from explainer.figures import style
 from gmlp_snippets.projection import ACTIVATIONS
 
 

@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-from gmlp_snippets.figures import style
+from explainer.figures import style
 
 SETTINGS = {"test": {"steps": 100, "widths": (2, 8)}, "quick": {"steps": 2500, "widths": (2, 8, 64)},
             "full": {"steps": 6000, "widths": (2, 8, 64)}}

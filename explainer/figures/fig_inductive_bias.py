@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gmlp_snippets.figures import style
+from explainer.figures import style
 
 SETTINGS = {"test": {"steps": 150, "hidden": 32}, "quick": {"steps": 1000, "hidden": 64},
             "full": {"steps": 3000, "hidden": 64}}

@@ -1,14 +1,17 @@
-"""Build the figures: decide what is out of date, draw it, write files and the manifest.
+"""Build the figures: decide what is out of date, draw it, record it in the manifest.
 
 What is rebuilt (see `decide`):
 
 * a figure that is new, whose files are missing or were changed, or whose code changed;
 * with --force, every selected figure;
 * a figure whose cache key differs (torch/matplotlib version, device kind, profile, seed).
-  Exception, so a CPU run does not overwrite GPU work: when neither --profile, --device
-  (cpu/cuda) nor --seed is given, a figure whose code is unchanged and that was made with a
-  larger profile or on a GPU is kept as it is.
+  Exception, so a CPU run never silently replaces GPU work: a figure whose code is unchanged
+  and that was made with a larger profile or on a GPU is kept unless --force is given. So is a
+  figure file that exists unrecorded while an unreadable manifest lies aside.
 
+Each figure is recorded in the manifest as soon as it is drawn (a killed run keeps what it
+finished), under the manifest's lock (concurrent runs keep each other's entries); entries of
+figures that are no longer registered are pruned only after every figure was drawn.
 Without --profile, the profile is `full` on CUDA and `quick` on the CPU.
 torch is needed only to pick the device; matplotlib and the figure code are imported only
 when something is rebuilt, so a run with nothing to do takes about as long as `import torch`.
@@ -24,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gmlp_snippets.figures import cache
-from gmlp_snippets.figures.registry import DEVICE_RANK, HIDDEN_PROFILES, PROFILE_RANK, PROFILES, Figure, resolve
+from explainer.figures import cache
+from explainer.figures.registry import (DEVICE_RANK, FIGURES, HIDDEN_PROFILES, PROFILE_RANK, PROFILES, Figure,
+                                       resolve)
 
-log = logging.getLogger("gmlp_snippets.figures")
+log = logging.getLogger("explainer.figures")
 
 DEFAULT_OUT = "assets/img/blog2"
 DEVICES = ("auto", "cuda", "cpu")
@@ -61,7 +65,7 @@ class FigureContext:
 
     def save(self, fig, filename: str) -> None:
         """Render a matplotlib figure to `filename` (one of the figure's declared files), atomically."""
-        from gmlp_snippets.figures import style
+        from explainer.figures import style
 
         if filename not in self.figure.files:
             raise ValueError(f"figure {self.figure.name!r} may only write {self.figure.files}, not {filename!r}")
@@ -118,11 +122,15 @@ def validate(out_dir: str | Path, names: list[str] | None, device: str | None, p
 # ---- deciding --------------------------------------------------------------------------------
 
 def decide(fig: Figure, entry: dict[str, Any] | None, out_dir: Path, code: str, key: str, profile: str,
-           kind: str, seed: int, explicit: bool, force: bool) -> tuple[bool, str]:
+           kind: str, seed: int, force: bool, unreadable_aside: bool = False) -> tuple[bool, str]:
     """(rebuild?, why) for one figure; see the module docstring for the rules."""
     if force:
         return True, "--force"
     if not entry:
+        present = [name for name in fig.files if (out_dir / name).is_file()]
+        if present and unreadable_aside:
+            return False, (f"kept: {present[0]} is not recorded and the old manifest was unreadable "
+                           f"(kept aside as {cache.MANIFEST}.unreadable-*); --force redraws it")
         return True, "new"
     if not cache.files_intact(out_dir, entry, fig):
         return True, "file missing or changed"
@@ -131,11 +139,10 @@ def decide(fig: Figure, entry: dict[str, Any] | None, out_dir: Path, code: str, 
     if entry.get("key") == key:
         return False, ""
     made_profile, made_kind = entry.get("profile"), entry.get("device_kind")
-    if not explicit and entry.get("seed") == seed:
-        have = (PROFILE_RANK.get(made_profile, -1), DEVICE_RANK.get(made_kind, -1))
-        want = (PROFILE_RANK[profile], DEVICE_RANK[kind])
-        if have != want and have[0] >= want[0] and have[1] >= want[1]:
-            return False, f"kept: made with {made_profile} on {entry.get('device', made_kind)}"
+    have = (PROFILE_RANK.get(made_profile, -1), DEVICE_RANK.get(made_kind, -1))
+    want = (PROFILE_RANK[profile], DEVICE_RANK[kind])
+    if have != want and have[0] >= want[0] and have[1] >= want[1]:
+        return False, f"kept: made with {made_profile} on {entry.get('device', made_kind)}; --force redraws it"
     changed = [name for name, old, new in (("profile", made_profile, profile), ("device", made_kind, kind),
                                            ("seed", entry.get("seed"), seed)) if old != new]
     return True, f"{', '.join(changed) or 'library versions'} changed"
@@ -147,13 +154,14 @@ def build(out_dir: str | Path = DEFAULT_OUT, names: list[str] | None = None, dev
           profile: str | None = None, seed: int | None = None, force: bool = False, threads: int | None = None,
           progress: bool = True, command: str | None = None) -> list[Result]:
     """Rebuild the selected figures that are out of date into `out_dir`; returns one Result per figure."""
-    out, figures, kind, profile, explicit = validate(out_dir, names, device, profile)
-    explicit = explicit or seed is not None
+    out, figures, kind, profile, _ = validate(out_dir, names, device, profile)
     seed = 0 if seed is None else seed
     if threads is not None and threads < 1:
         raise FigureArgumentError(f"argument --threads: expected a positive number, got {threads}")
 
-    manifest = cache.read_manifest(out)
+    store = cache.manifest(out)
+    manifest = store.entries
+    unreadable_aside = any(out.glob(f"{cache.MANIFEST}.unreadable-*"))
     vers = cache.versions()
     plans = []
     for fig in figures:
@@ -161,7 +169,7 @@ def build(out_dir: str | Path = DEFAULT_OUT, names: list[str] | None = None, dev
         code = cache.code_hash(digests)
         key = cache.cache_key(code, vers, kind, profile, seed)
         entry = manifest.get(fig.name)
-        rebuild, why = decide(fig, entry, out, code, key, profile, kind, seed, explicit, force)
+        rebuild, why = decide(fig, entry, out, code, key, profile, kind, seed, force, unreadable_aside)
         plans.append((fig, entry, digests, code, key, rebuild, why))
 
     results = [Result(fig.name, "cached", 0.0, (entry or {}).get("device", "?"), why)
@@ -172,10 +180,9 @@ def build(out_dir: str | Path = DEFAULT_OUT, names: list[str] | None = None, dev
 
     out.mkdir(parents=True, exist_ok=True)
     cache.remove_stale_temps(out)
-    entries = dict(manifest)
-    command = command or "python -m gmlp_snippets.figures"
+    command = command or "python -m explainer.figures"
     with _runtime(kind, threads) as (dev, device_name, n_threads):
-        from gmlp_snippets.figures import style, training
+        from explainer.figures import style, training
 
         training.clear_memo()
         try:
@@ -183,17 +190,17 @@ def build(out_dir: str | Path = DEFAULT_OUT, names: list[str] | None = None, dev
                 start = time.perf_counter()
                 measures = _draw(fig, out, dev, profile, seed, progress, style)
                 seconds = time.perf_counter() - start
-                entries[fig.name] = {
+                store.put(fig.name, {  # now, not at the end: a killed run keeps what it drew
                     "files": {name: cache.file_digest(out / name) for name in fig.files},
                     "key": key, "code_hash": code, "sources": digests, "versions": vers,
                     "device": device_name, "device_kind": kind, "threads": n_threads,
                     "seed": seed, "profile": profile, "command": command,
                     "wall_s": round(seconds, 1), "measures": measures,
-                }
+                })
                 results.append(Result(fig.name, "rebuilt", seconds, device_name, why))
         finally:
             training.clear_memo()
-            cache.write_manifest(out, entries)  # last, after every file it describes
+    store.prune(f.name for f in FIGURES)  # every figure drawn: forget unregistered ones
     return _in_order(results, figures)
 
 
@@ -206,7 +213,7 @@ def _draw(fig: Figure, out: Path, dev, profile: str, seed: int, progress: bool, 
     import torch
     from tqdm.auto import tqdm
 
-    module = importlib.import_module(f"gmlp_snippets.figures.{fig.module}")
+    module = importlib.import_module(f"explainer.figures.{fig.module}")
     with tqdm(total=1, desc=f"{fig.name:<20}", file=sys.stderr, disable=not progress, leave=True,
               dynamic_ncols=True) as bar:
         ctx = FigureContext(fig, out, dev, profile, seed, bar)

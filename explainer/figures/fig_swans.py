@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.patches import Circle, Ellipse, PathPatch, Polygon
 from matplotlib.path import Path
 
-from gmlp_snippets.figures import style
+from explainer.figures import style
 
 WATER = "#4c8ce455"  # translucent mid blue: a lake on white and on dark backgrounds
 RIPPLE = "#4c8ce4aa"

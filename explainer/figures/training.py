@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gmlp_snippets.config import GMLPConfig
-from gmlp_snippets.figures import corpus
+from explainer.figures import corpus
 from gmlp_snippets.model import GMLPForCausalLM
 
 

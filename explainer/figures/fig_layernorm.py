@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from gmlp_snippets.figures import style
+from explainer.figures import style
 from gmlp_snippets.norm import LayerNorm
 
 N, D = 12, 32  # tokens, channels

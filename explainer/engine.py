@@ -1,0 +1,447 @@
+"""The one execution-and-cache layer of the site build.
+
+Three things are run by the build: the Python blocks of the posts (explainer.outputs), the
+figures (explainer.figures) and the notebook pages (hooks/notebooks.py). They share:
+
+* one rule for "the code changed": a file's digest is the sha256 of its code without blank
+  and comment-only lines (`source_digest`); a set of files hashes to `code_hash`; the model
+  package is `package_sources()`;
+* `versions()`: the Python and library versions that decide a result;
+* `Store`: a JSON file of entries, read-tolerant (an unreadable file is kept aside, named in a
+  warning, and never written over), written atomically under a lock, one entry at a time as
+  each item finishes, pruned only when a build succeeded (pruned entries go to an attic file
+  beside it, so undoing an edit finds its result again);
+* `run_python`: one executor - a fresh interpreter, an empty temporary working directory, the
+  CPU only, fixed seeds, a timeout, output captured to a file and cut at a limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger("explainer")
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "gmlp_snippets"  # the model package: what a block, a figure or a notebook imports
+
+
+class EngineError(RuntimeError):
+    """A failure the build must stop on; the message names the file (and line) at fault."""
+
+
+# ---- what decides a result ------------------------------------------------------------------
+
+
+def normalized_source(text: str) -> str:
+    """Code without blank lines, comment-only lines and trailing spaces."""
+    lines = (line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
+    return "\n".join(
+        line for line in lines if line and not line.lstrip().startswith("#")
+    )
+
+
+def source_digest(relpath: str, root: Path = REPO) -> str:
+    """sha256 of one file's normalized code; relpath is relative to the repository."""
+    text = (root / relpath).read_text(encoding="utf-8")
+    return hashlib.sha256(normalized_source(text).encode("utf-8")).hexdigest()
+
+
+def source_digests(relpaths: Iterable[str], root: Path = REPO) -> dict[str, str]:
+    return {rel: source_digest(rel, root) for rel in sorted(set(relpaths))}
+
+
+def code_hash(digests: dict[str, str]) -> str:
+    """One hash over a set of files (their names and digests)."""
+    blob = "\n".join(f"{name} {digest}" for name, digest in sorted(digests.items()))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def package_sources(root: Path = REPO) -> list[str]:
+    """Repository-relative paths of the model package's code (what a block can import)."""
+    return sorted(p.relative_to(root).as_posix() for p in (root / PACKAGE).rglob("*.py"))
+
+
+def package_hash(root: Path = REPO) -> str:
+    return code_hash(source_digests(package_sources(root), root))
+
+
+def versions(*dists: str) -> dict[str, str]:
+    """The Python version and those of `dists`, read from metadata (nothing is imported)."""
+    out = {"python": ".".join(map(str, sys.version_info[:3]))}
+    for dist in dists:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "missing"
+    return out
+
+
+def key(**parts: Any) -> str:
+    """A cache key: sha256 of the parts, as sorted JSON."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---- environment settings --------------------------------------------------------------------
+
+
+def positive_number(value: Any, name: str, default: float) -> float:
+    """`value` (a setting, often a string from the environment) as a number > 0.
+
+    None or "" gives `default`; anything else that is not a positive number raises
+    EngineError naming the setting.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise EngineError(f"{name} must be a number of seconds > 0, got {value!r}")
+    return number
+
+
+def env_number(name: str, default: float) -> float:
+    return positive_number(os.environ.get(name), f"environment variable {name}", default)
+
+
+# ---- atomic writes ----------------------------------------------------------------------------
+
+
+def temp_name(path: Path) -> Path:
+    """The temporary sibling a write of `path` goes through (hidden, same folder)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write `path` through a temporary file in its folder, then os.replace it into place.
+
+    If `write` raises (or the process is interrupted), `path` keeps its old content.
+    """
+    path = Path(path)
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically write `data` unless the file already holds it (keeps `mkdocs serve` calm)."""
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
+    return True
+
+
+def remove_stale_temps(folder: Path, names: Iterable[str]) -> None:
+    """Remove the temporary files a killed run left next to `names` in `folder`."""
+    for name in names:
+        for tmp in Path(folder).glob(f".{name}.*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---- the store --------------------------------------------------------------------------------
+
+
+class Store:
+    """Entries {name: entry} in one JSON file, e.g. a post's outputs or the figure manifest.
+
+    File layout: ``{"format": N, <header fields>, <field>: {name: entry}}``, keys sorted.
+
+    * Reading: a missing file is an empty store. An unreadable one (bad JSON, wrong format or
+      shape) is moved aside to ``<name>.unreadable-<time>`` with a warning that names both files
+      and the error; the build goes on as with an empty store (`recovered` says so). An entry
+      that `valid` rejects is dropped with a warning (a copy of the file is kept aside).
+    * Writing: `put` and `prune` take an exclusive lock (a ``.<name>.lock`` file beside it),
+      re-read the file, change only their entries and replace the file atomically - so
+      concurrent runs keep each other's entries, and a killed run keeps what it recorded.
+    * Pruning moves the dropped entries into an attic (``.<name>.attic.json`` beside it, not
+      committed), where `get` still finds them: undoing an edit costs no re-execution.
+    """
+
+    def __init__(self, path: Path, field: str, *, format: int = 1,
+                 header: dict[str, Any] | None = None,
+                 valid: Callable[[Any], bool] = lambda entry: isinstance(entry, dict),
+                 attic: bool = True, order: Callable[[str, Any], Any] | None = None):
+        self.path = Path(path)
+        self.field = field
+        self.format = format
+        self.header = dict(header or {})
+        self.valid = valid
+        self.order = order
+        self.recovered: Path | None = None  # where an unreadable file was moved
+        self.attic_path = self.path.with_name(f".{self.path.name}.attic.json") if attic else None
+        self._entries: dict[str, Any] | None = None
+
+    # reading
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        if self._entries is None:
+            with self._lock():
+                self._entries = self._read()
+        return self._entries
+
+    def get(self, name: str) -> Any | None:
+        entry = self.entries.get(name)
+        if entry is None and self.attic_path is not None:
+            attic = _read_json(self.attic_path)
+            found = attic.get(name) if isinstance(attic, dict) else None
+            if self.valid(found):
+                self.put(name, found)  # back in the store: an undone edit costs no re-run
+                return found
+        return entry
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("the top level is not an object")
+            if data.get("format") != self.format:
+                raise ValueError(f"format is {data.get('format')!r}, expected {self.format}")
+            entries = data.get(self.field)
+            if not isinstance(entries, dict):
+                raise ValueError(f"field {self.field!r} is not an object")
+        except (ValueError, UnicodeDecodeError) as error:
+            aside = self._aside("unreadable", move=True)
+            self.recovered = aside
+            log.warning("%s is unreadable (%s); it was moved to %s and is rebuilt from an "
+                        "empty store", _shown(self.path), error, _shown(aside))
+            return {}
+        bad = [name for name, entry in entries.items() if not self.valid(entry)]
+        if bad:
+            aside = self._aside("bad-entries", move=False)
+            log.warning("%s: dropped %d entr%s of the wrong shape (%s); a copy of the file "
+                        "is kept at %s", _shown(self.path), len(bad),
+                        "y" if len(bad) == 1 else "ies", ", ".join(sorted(bad)[:3]),
+                        _shown(aside))
+            entries = {k: v for k, v in entries.items() if k not in bad}
+        return entries
+
+    def _aside(self, why: str, move: bool) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.{why}-{stamp}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.path.with_name(f"{self.path.name}.{why}-{stamp}-{n}")
+        if move:
+            os.replace(self.path, aside)
+        else:
+            shutil.copyfile(self.path, aside)
+        return aside
+
+    # writing
+
+    def put(self, name: str, entry: Any) -> None:
+        """Record one entry now (under the lock, atomically)."""
+        self.update({name: entry})
+
+    def update(self, new: dict[str, Any]) -> None:
+        with self._lock():
+            entries = self._read()
+            entries.update(new)
+            self._write(entries)
+            self._entries = entries
+
+    def prune(self, keep: Iterable[str]) -> list[str]:
+        """Drop every entry not in `keep` (after a successful build); returns the dropped names."""
+        keep = set(keep)
+        with self._lock():
+            entries = self._read()
+            dropped = {k: v for k, v in entries.items() if k not in keep}
+            if dropped:
+                if self.attic_path is not None:
+                    attic = _read_json(self.attic_path)
+                    attic = attic if isinstance(attic, dict) else {}
+                    attic.update(dropped)
+                    atomic_write_bytes(self.attic_path, _dump(attic))
+                entries = {k: v for k, v in entries.items() if k in keep}
+                self._write(entries)
+            self._entries = entries
+        return sorted(dropped)
+
+    def _write(self, entries: dict[str, Any]) -> None:
+        names = sorted(entries, key=(lambda k: (self.order(k, entries[k]), k))
+                       if self.order else None)
+        data = {"format": self.format, **self.header,
+                self.field: {name: entries[name] for name in names}}
+        write_if_changed(self.path, _dump(data, sort=False))
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        if not self.path.parent.is_dir():  # nothing to read, nothing to guard yet
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        with open(lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _dump(data: Any, sort: bool = True) -> bytes:
+    text = json.dumps(data, indent=2, sort_keys=sort, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _shown(path: Path) -> str:
+    """A path as messages show it: relative to the repository when inside it."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# ---- the executor -----------------------------------------------------------------------------
+
+MAX_OUTPUT_LINES = 200  # a longer output is cut (the page says so)
+MAX_OUTPUT_BYTES = 64_000
+
+# Run the script as __main__ with fixed seeds (torch's default generator is already fixed).
+_BOOT = (
+    "import random, runpy, sys; random.seed(0)\n"
+    "try:\n    import numpy; numpy.random.seed(0)\nexcept ImportError:\n    pass\n"
+    "path = sys.argv[1]; sys.argv = sys.argv[1:]; sys.path[0] = ''\n"
+    "runpy.run_path(path, run_name='__main__')\n"
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one execution printed (stdout and stderr, interleaved) and how it ended."""
+
+    returncode: int | None  # None: killed at the timeout
+    output: str  # cut to MAX_OUTPUT_LINES / MAX_OUTPUT_BYTES
+    omitted_lines: int  # lines cut from the end (0: complete)
+    seconds: float
+    timeout: float
+    error: str = ""  # why the run failed: "" when it succeeded
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def tail(self, lines: int = 12) -> str:
+        return "\n".join(self.output.rstrip("\n").split("\n")[-lines:])
+
+
+def run_python(code: str, timeout: float, name: str = "block.py",
+               env: dict[str, str] | None = None) -> Run:
+    """Run `code` in a fresh interpreter, in an empty temporary folder, on the CPU.
+
+    Nothing it writes outlives the call (working folder, HOME and TMPDIR are temporary).
+    """
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="explainer-run-") as tmp:
+        tmp = Path(tmp)
+        for sub in ("src", "work", "home", "tmp"):
+            (tmp / sub).mkdir()
+        script = tmp / "src" / name
+        script.write_text(code, encoding="utf-8")
+        environ = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "CUDA_VISIBLE_DEVICES": "",  # the reader's laptop: CPU only
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",  # same sums on every machine
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+            "PYTHONUTF8": "1", "MPLBACKEND": "Agg", "COLUMNS": "88",
+            "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "tmp"),
+            **(env or {}),
+        }
+        with open(tmp / "output", "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(script)],
+                                    cwd=tmp / "work", env=environ, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            try:
+                returncode: int | None = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                returncode = None
+        with open(tmp / "output", "rb") as out:
+            raw = out.read(MAX_OUTPUT_BYTES + 1)
+            rest = out.read()
+    seconds = time.perf_counter() - start
+    error = ""
+    try:
+        text = raw[:MAX_OUTPUT_BYTES].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= MAX_OUTPUT_BYTES - 3:  # a character cut at the limit
+            text = raw[:exc.start].decode("utf-8")
+        else:
+            text = raw.decode("utf-8", errors="backslashreplace")
+            error = (f"it printed bytes that are not UTF-8 (byte {exc.start} of its output: "
+                     f"{raw[exc.start:exc.start + 4]!r}); print text, or decode bytes first")
+    lines = text.split("\n")
+    omitted = max(0, len(lines) - MAX_OUTPUT_LINES)
+    lines = lines[:MAX_OUTPUT_LINES]
+    if len(raw) > MAX_OUTPUT_BYTES or omitted:
+        total = (raw + rest).count(b"\n") + 1
+        omitted = max(omitted, total - len(lines))
+    output = "\n".join(lines)
+    if returncode is None:
+        error = f"it ran past its timeout of {timeout:g} s"
+    elif returncode != 0:
+        error = f"it exited with status {returncode}"
+    return Run(returncode, output, omitted, seconds, timeout, error)

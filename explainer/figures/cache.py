@@ -1,0 +1,126 @@
+"""Cache keys, the manifest and the staleness check - no torch, no matplotlib.
+
+Built on the site's one execution-and-cache layer (explainer.engine): the *code hash* of a
+figure is `engine.code_hash` over the source files it declares (registry.Figure.sources), so a
+comment or a snippet marker does not make a figure stale. The *cache key* adds what else
+decides the pixels: the torch and matplotlib versions, the device kind, the profile and the
+seed. The manifest is an `engine.Store` (atomic, locked, one entry recorded per figure as it
+is drawn, an unreadable file kept aside).
+
+The staleness check (`check`) compares code hashes only: a figure made on a GPU with the
+`full` profile stays valid on a CPU machine as long as its code has not changed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from explainer import engine
+from explainer.engine import atomic_write, atomic_write_bytes, file_digest  # noqa: F401
+from explainer.figures.registry import FIGURES, Figure, resolve
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 2  # 2: sources named relative to the repository
+HINT = "run `make figures` (python -m explainer.figures) to regenerate"
+normalized_source = engine.normalized_source
+
+
+# ---- hashing ---------------------------------------------------------------------------------
+
+def source_digests(fig: Figure) -> dict[str, str]:
+    """{repo-relative path: digest} for every source the figure declares."""
+    return engine.source_digests(fig.sources)
+
+
+def code_hash(digests: dict[str, str]) -> str:
+    return engine.code_hash(digests)
+
+
+def versions() -> dict[str, str]:
+    """Versions of what draws the figures, read from package metadata (nothing is imported)."""
+    return engine.versions("torch", "matplotlib", "numpy")
+
+
+def cache_key(code: str, vers: dict[str, str], device_kind: str, profile: str, seed: int) -> str:
+    """The key that decides rebuilding: code hash, torch and matplotlib versions, device kind, profile, seed."""
+    return engine.key(code=code, torch=vers.get("torch"), matplotlib=vers.get("matplotlib"),
+                      device_kind=device_kind, profile=profile, seed=seed)
+
+
+# ---- the manifest ----------------------------------------------------------------------------
+
+def _valid_entry(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("files"), dict)
+            and isinstance(entry.get("code_hash"), str))
+
+
+def manifest(out_dir: Path) -> engine.Store:
+    """The manifest of the figures in `out_dir`, as a store of {figure name: entry}."""
+    return engine.Store(Path(out_dir) / MANIFEST, "figures", format=MANIFEST_FORMAT,
+                        header={"hint": HINT}, valid=_valid_entry, attic=False)
+
+
+def remove_stale_temps(out_dir: Path) -> None:
+    """Remove temporary files an interrupted (killed) run of ours left behind."""
+    engine.remove_stale_temps(out_dir, {MANIFEST, *(f for fig in FIGURES for f in fig.files)})
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The manifest's figure entries ({} when there is none; an unreadable one is kept aside)."""
+    return dict(manifest(out_dir).entries)
+
+
+def files_intact(out_dir: Path, entry: dict[str, Any], fig: Figure) -> bool:
+    """True when every file of the figure exists and still has the recorded content."""
+    recorded = entry.get("files") or {}
+    for name in fig.files:
+        path = Path(out_dir) / name
+        if name not in recorded or not path.is_file() or file_digest(path) != recorded[name]:
+            return False
+    return True
+
+
+# ---- the staleness check ---------------------------------------------------------------------
+
+def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> list[str]:
+    """Problems that make the figures in `out_dir` unfit for the site; [] when all is well.
+
+    `names` are figure names or file names (None = every figure). A figure is a problem when
+    the manifest does not list it, one of its files is missing or was changed after it was
+    made, or the code it was made from (its declared sources) has changed since. Device,
+    profile and library versions do not matter here: a GPU `full` figure is valid on a CPU.
+    """
+    out_dir = Path(out_dir)
+    names = list(names) if names is not None else None
+    if names == []:
+        return []
+    try:
+        figures = resolve(names)
+    except KeyError as err:
+        return [str(err.args[0])]
+    if not (out_dir / MANIFEST).is_file():
+        return [f"{out_dir / MANIFEST} is missing ({', '.join(f.name for f in figures)} unchecked)"]
+    manifest = read_manifest(out_dir)
+    problems = []
+    for fig in figures:
+        entry = manifest.get(fig.name)
+        if not isinstance(entry, dict):
+            problems.append(f"{fig.name}: not in {MANIFEST}")
+            continue
+        recorded_files = entry.get("files") or {}
+        for file in fig.files:
+            path = out_dir / file
+            if not path.is_file():
+                problems.append(f"{fig.name}: {file} is missing")
+            elif recorded_files.get(file) != file_digest(path):
+                problems.append(f"{fig.name}: {file} differs from the file recorded in {MANIFEST} "
+                                "(edited by hand, or its build was interrupted)")
+        digests = source_digests(fig)
+        if entry.get("code_hash") != code_hash(digests):
+            old = entry.get("sources") or {}
+            changed = sorted(n for n in set(digests) | set(old) if digests.get(n) != old.get(n))
+            problems.append(f"{fig.name}: its code changed since it was made ({', '.join(changed) or 'sources'})")
+    return problems

@@ -1,0 +1,153 @@
+"""What each Python block of a post prints: run at build, stored per post, shown under the block.
+
+The store of a post is ``<outputs_dir>/<post file stem>.json`` (committed, like Quarto's
+``_freeze/``): one entry per block, keyed on the block's expanded code, the model package's
+code and the Python and torch versions. The build reuses an entry while its key holds and runs
+only the blocks without one, in parallel, each recorded as soon as it finishes. A block that
+fails (raises, times out, prints bytes that are not UTF-8) stops the build with its post, line
+and the end of its traceback, and nothing of it is stored. Entries of blocks that no longer
+exist are pruned after a successful build.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from explainer import engine
+from explainer.blocks import Block, read_blocks
+from explainer.engine import REPO, EngineError, Store
+
+FORMAT = 1
+DEFAULT_DIR = "outputs"
+DEFAULT_TIMEOUT = 300.0  # seconds per block
+HINT = ("written by the site build (make build / make serve): each block's output, keyed on "
+        "its code, the gmlp_snippets code and the Python and torch versions")
+LABEL = "Kết quả"  # shown above every output
+
+
+@dataclass(frozen=True)
+class Output:
+    text: str
+    omitted_lines: int = 0
+
+
+def _valid(entry) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("output"), str)
+            and isinstance(entry.get("line"), int)
+            and isinstance(entry.get("omitted_lines", 0), int))
+
+
+def store_for(post: Path, outputs_dir: Path) -> Store:
+    post = Path(post)
+    return Store(Path(outputs_dir) / f"{post.stem}.json", "blocks", format=FORMAT,
+                 header={"hint": HINT, "post": engine._shown(post)}, valid=_valid,
+                 order=lambda name, entry: entry.get("line", 0))
+
+
+def block_key(block: Block, package: str, versions: dict[str, str]) -> str:
+    return engine.key(code=block.code, package=package, versions=versions)
+
+
+def settings(timeout=None, workers=None) -> tuple[float, int]:
+    """(seconds per block, blocks run at once) from arguments or EXEC_TIMEOUT / EXEC_WORKERS."""
+    seconds = engine.positive_number(
+        timeout if timeout is not None else os.environ.get("EXEC_TIMEOUT"),
+        "EXEC_TIMEOUT (seconds per post block)", DEFAULT_TIMEOUT)
+    count = engine.positive_number(
+        workers if workers is not None else os.environ.get("EXEC_WORKERS"),
+        "EXEC_WORKERS (post blocks run at once)", min(2, os.cpu_count() or 1))
+    if count != int(count):
+        raise EngineError(f"EXEC_WORKERS must be a whole number, got {workers!r}")
+    return seconds, int(count)
+
+
+@dataclass
+class PostOutputs:
+    """The blocks of one post and the output of each (None for a block marked no-run)."""
+
+    post: Path
+    store: Store
+    blocks: list[Block]
+    keys: list[str | None]
+    outputs: list[Output | None]
+
+
+def failure(block: Block, run: engine.Run) -> str:
+    return (f"the Python block at {block.where} failed: {run.error}\n"
+            f"--- last lines of its output ---\n{run.tail()}")
+
+
+def collect(posts: Iterable[Path], outputs_dir: Path, timeout=None, workers=None,
+            root: Path = REPO, rerun: bool = False) -> list[PostOutputs]:
+    """Read every post's blocks, reuse stored outputs, run the others (in parallel).
+
+    With rerun=True every block runs (the determinism test). Raises EngineError naming every
+    failed block; the blocks that succeeded are recorded first.
+    """
+    seconds, count = settings(timeout, workers)
+    package, versions = engine.package_hash(root), engine.versions("torch")
+    results: list[PostOutputs] = []
+    todo: list[tuple[PostOutputs, int]] = []
+    for post in posts:
+        blocks = read_blocks(Path(post), root)
+        store = store_for(post, outputs_dir)
+        keys = [block_key(b, package, versions) if b.runs else None for b in blocks]
+        outs: list[Output | None] = []
+        result = PostOutputs(Path(post), store, blocks, keys, outs)
+        for index, (block, name) in enumerate(zip(blocks, keys)):
+            entry = store.get(name) if name and not rerun else None
+            outs.append(Output(entry["output"], entry.get("omitted_lines", 0)) if entry else None)
+            if name and entry is None:
+                todo.append((result, index))
+        results.append(result)
+
+    def run(item: tuple[PostOutputs, int]) -> str | None:
+        result, index = item
+        block = result.blocks[index]
+        done = engine.run_python(block.code, seconds, name=f"line_{block.line}.py")
+        if not done.ok:
+            return failure(block, done)
+        result.outputs[index] = Output(done.output, done.omitted_lines)
+        if not rerun:
+            result.store.put(result.keys[index], {
+                "line": block.line, "output": done.output, "omitted_lines": done.omitted_lines,
+                "seconds": round(done.seconds, 1)})
+        return None
+
+    if todo:
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            failures = [message for message in pool.map(run, todo) if message]
+        if failures:
+            raise EngineError("\n\n".join(failures))
+    return results
+
+
+def prune(results: Iterable[PostOutputs]) -> None:
+    """Drop the stored entries of blocks that no longer exist (call after a successful build)."""
+    for result in results:
+        result.store.prune(k for k in result.keys if k)
+
+
+# ---- on the page ----------------------------------------------------------------------------
+
+
+def render(output: Output, indent: str = "") -> str:
+    """The HTML shown under a block: nothing for an empty output."""
+    if not output.text.strip():
+        return ""
+    # newlines as &#10;: the whole output is one line of raw HTML, so no blank or indented
+    # line inside it can end the HTML block or be read as Markdown
+    text = "&#10;".join(html.escape(line, quote=False)
+                        for line in output.text.rstrip("\n").split("\n"))
+    note = ""
+    if output.omitted_lines:
+        note = (f'<p class="exec-output__note">… còn {output.omitted_lines} dòng nữa, '
+                "đã được cắt bớt.</p>")
+    body = [f'<div class="exec-output">', f'<p class="exec-output__label">{LABEL}</p>',
+            f"<pre><code>{text}</code></pre>{note}", "</div>"]
+    return "\n".join(indent + line for line in body)

@@ -1,0 +1,108 @@
+"""Executed posts: every Python block of every post is run at build and its output shown under it.
+
+* ``on_files`` reads the Python blocks of each post mounted by hooks/posts.py, takes their
+  outputs from the post's store (``<extra.outputs_dir>/<post>.json``) and runs the blocks that
+  have none, in parallel (explainer.outputs). A failing block stops the build - strict or not -
+  naming the post, the block's line and the end of its traceback. It also writes the post as a
+  notebook (``<outputs_dir>/<post>.ipynb``, committed so Colab can open it from GitHub) and
+  publishes it at ``downloads/<post>.ipynb``.
+* ``on_page_markdown`` puts each output under its block ("Kết quả") and, at the end of the
+  post, links the notebook (and Colab, when the GitHub repository is known).
+* ``on_post_build`` prunes the stored outputs of blocks that no longer exist - only after a
+  build that succeeded.
+
+Settings: ``extra.outputs_dir`` (env GMLP_OUTPUTS_DIR, default ``outputs``), EXEC_TIMEOUT
+(seconds per block, default 300), EXEC_WORKERS (blocks run at once, default 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File
+from mkdocs.utils.meta import YAML_RE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+
+from explainer import notebook, outputs  # noqa: E402
+from explainer.blocks import PYTHON  # noqa: E402
+from explainer.engine import EngineError, write_if_changed  # noqa: E402
+from explainer.markdown import fences  # noqa: E402
+
+log = logging.getLogger("mkdocs.hooks.outputs")
+
+DOWNLOADS = "downloads"
+_results: dict[str, outputs.PostOutputs] = {}  # src_uri of a mounted post -> its outputs
+_links: dict[str, str] = {}  # src_uri -> the notebook links paragraph
+
+
+def _folders(config) -> tuple[Path, Path]:
+    root = Path(config.config_file_path).parent
+    return (root / config.extra.get("posts_dir", "posts")).resolve(), \
+        root / config.extra.get("outputs_dir", "outputs")
+
+
+@event_priority(40)  # after hooks/posts.py mounted the posts (50), before the blog plugin (-50)
+def on_files(files, config):
+    posts_dir, outputs_dir = _folders(config)
+    mounted = [f for f in files.documentation_pages()
+               if f.abs_src_path and Path(f.abs_src_path).resolve().parent == posts_dir]
+    _results.clear()
+    _links.clear()
+    try:
+        results = outputs.collect([Path(f.abs_src_path) for f in mounted], outputs_dir)
+    except EngineError as error:
+        raise PluginError(str(error)) from None
+    repo = notebook.repository(config.extra, config.site_url, config.repo_url)
+    root = Path(config.config_file_path).parent
+    for file, result in zip(mounted, results):
+        _results[file.src_uri] = result
+        name = f"{result.post.stem}.ipynb"
+        text = notebook.dumps(notebook.build(result, _title(result.post)))
+        stored = outputs_dir / name
+        write_if_changed(stored, text.encode("utf-8"))
+        files.append(File.generated(config, f"{DOWNLOADS}/{name}", content=text))
+        links = [f"[Tải bài này dưới dạng notebook ({name})](/{DOWNLOADS}/{name})"]
+        if repo:
+            path = stored.resolve().relative_to(root.resolve()) if stored.resolve().is_relative_to(
+                root.resolve()) else None
+            if path is not None:
+                links.append(f"[Mở trong Colab]({notebook.colab_url(repo, path)})")
+        _links[file.src_uri] = " · ".join(links)
+    return files
+
+
+def _title(post: Path) -> str:
+    match = YAML_RE.match(post.read_text(encoding="utf-8-sig"))
+    meta = yaml.safe_load(match.group(1)) if match else None
+    return str(meta.get("title", post.stem)) if isinstance(meta, dict) else post.stem
+
+
+@event_priority(20)  # on the post as written: before hooks/posts.py shifts its headings (10)
+def on_page_markdown(markdown, page, config, files):
+    result = _results.get(page.file.src_uri)
+    if result is None:
+        return None
+    lines = markdown.split("\n")
+    shown = [f for f in fences(lines) if f.lang in PYTHON]
+    if [("\n".join(lines[f.start + 1:f.end])) for f in shown] != [b.source for b in result.blocks]:
+        raise PluginError(f"{result.blocks[0].post if result.blocks else page.file.src_path}: "
+                          "the page's Python blocks differ from the ones that were run")
+    for fence, output in sorted(zip(shown, result.outputs), key=lambda p: -p[0].start):
+        if output is None or fence.end is None:
+            continue
+        rendered = outputs.render(output, fence.indent)
+        if rendered:
+            lines[fence.end + 1:fence.end + 1] = ["", rendered, ""]
+    lines += ["", f'<p class="post-notebook" markdown="1">{_links[page.file.src_uri]}</p>', ""]
+    return "\n".join(lines)
+
+
+def on_post_build(config):
+    """The build succeeded: forget the outputs of blocks that are gone."""
+    outputs.prune(_results.values())
