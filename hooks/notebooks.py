@@ -1,31 +1,38 @@
 """Glue for the executed notebook pages (mkdocs-jupyter), so they behave like the posts.
 
 - Cache: mkdocs-jupyter keys its cache of executed notebooks on the notebook's text only.
-  Ours import gmlp_snippets, so the key must also cover the package's code and the torch
-  version: the cache directory is given a subfolder named after their hash. An unchanged
-  notebook with unchanged dependencies is not re-run; anything else is. Unreadable cache
-  entries (an interrupted write) are dropped instead of breaking the build.
+  Ours import gmlp_snippets, so the key must also cover the package's code and the Python and
+  torch versions - the same rule as the posts' outputs and the figures (explainer.engine): the
+  cache directory is given a subfolder named after that key. An unchanged notebook with
+  unchanged dependencies is not re-run; anything else is. Unreadable cache entries (an
+  interrupted write) are dropped instead of breaking the build.
 - Timeout: every cell must finish within ``extra.notebook_timeout`` seconds
-  (env NOTEBOOK_TIMEOUT, default 300).
+  (env NOTEBOOK_TIMEOUT, default 300); a value that is not a positive number is named.
 - Errors: a failing cell fails the build with a message that names the notebook.
 - Offline: nbconvert's template loads MathJax (and mermaid) from a CDN; those tags are
   dropped, and the page's math is typeset by the site's own KaTeX (docs/javascripts/katex.js).
-- Downloads: the ``.ipynb`` next to each notebook source (a jupytext pair, kept in sync by
-  a test) is published beside the page; the page gets a download link and, when the
-  GitHub repository is known, an "Open in Colab" link to that file on the main branch.
+- Downloads: the ``.ipynb`` next to each notebook source (a jupytext pair written by
+  ``make notebooks``) is published beside the page; the build refuses a pair that differs from
+  its source. The page gets a download link and, when the GitHub repository is known
+  (explainer.notebook.repository), an "Open in Colab" link to that file on the main branch.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
 import re
+import sys
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+
+from explainer import engine  # noqa: E402
+from explainer.notebook import repository  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.notebooks")
 
@@ -36,12 +43,8 @@ _REMOTE = re.compile(r"\bsrc=\"https?://|import\(\"https?://|from \"https?://|te
 
 
 def _dependency_hash(root: Path) -> str:
-    import torch
-
-    digest = hashlib.sha256(f"torch={torch.__version__}".encode())
-    for path in sorted((root / "gmlp_snippets").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    """The package's code and the versions, by the engine's one rule."""
+    return engine.key(package=engine.package_hash(root), versions=engine.versions("torch"))[:16]
 
 
 def _drop_broken_cache_entries(cache_dir: Path) -> None:
@@ -94,7 +97,11 @@ def on_config(config):
 
     from mkdocs_jupyter import convert, nbconvert2
 
-    timeout = int(config.extra.get("notebook_timeout") or 300)
+    try:
+        timeout = engine.positive_number(config.extra.get("notebook_timeout"),
+                                         "NOTEBOOK_TIMEOUT (extra.notebook_timeout)", 300)
+    except engine.EngineError as error:
+        raise PluginError(str(error)) from None
     if not getattr(nbconvert2.get_nbconvert_app, "wrapped_by_hook", False):
         nbconvert2.get_nbconvert_app = _with_timeout(nbconvert2.get_nbconvert_app, timeout)
     if not getattr(convert.nb2html, "wrapped_by_hook", False):
@@ -102,13 +109,16 @@ def on_config(config):
     return config
 
 
-def _colab_repo(config) -> str:
-    """owner/repo on GitHub: extra.github_repository, else derived from a github.io site_url."""
-    repo = (config.extra.get("github_repository") or "").strip("/")
-    if repo:
-        return repo
-    match = re.match(r"https://([^./]+)\.github\.io/([^/]+)/?$", config.site_url or "")
-    return f"{match.group(1)}/{match.group(2)}" if match else ""
+def _pair_problem(source: Path, ipynb: Path) -> str | None:
+    """Why the .ipynb pair cannot be published beside its source, or None."""
+    import jupytext
+
+    if not ipynb.is_file():
+        return f"its pair {ipynb.name} is missing"
+    script, pair = jupytext.read(source), jupytext.read(ipynb)
+    if [(c.cell_type, c.source) for c in script.cells] != [(c.cell_type, c.source) for c in pair.cells]:
+        return f"its pair {ipynb.name} differs from it (the download would not match the page)"
+    return None
 
 
 def on_page_content(html, page, config, files):
@@ -117,11 +127,11 @@ def on_page_content(html, page, config, files):
         return html
     source = Path(page.file.abs_src_path)
     ipynb = source.with_suffix(".ipynb")
-    if not ipynb.is_file():
-        raise PluginError(f"{page.file.src_path}: its pair {ipynb.name} is missing; "
-                          f"run `make notebooks` to write it")
+    problem = _pair_problem(source, ipynb)
+    if problem:
+        raise PluginError(f"{os.path.relpath(source)}: {problem}; run `make notebooks` to write it")
     links = [f'<a href="../{ipynb.name}" download>Tải notebook ({ipynb.name})</a>']
-    repo = _colab_repo(config)
+    repo = repository(config.extra, config.site_url, config.repo_url)
     if repo:
         path = ipynb.relative_to(Path(config.config_file_path).parent).as_posix()
         links.append(f'<a href="https://colab.research.google.com/github/{repo}/blob/main/{path}">Mở trong Colab</a>')

@@ -8,6 +8,7 @@ is blocked and counted: the site must work offline. Screenshots go to test-artif
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,8 +24,10 @@ POST = "posts/2024/02/blog-post-2/"
 pytestmark = [pytest.mark.browser, pytest.mark.site]
 
 if not CHROMIUM.exists():
-    pytest.skip("no /usr/bin/chromium (Debian: apt-get install chromium); the browser checks need it",
-                allow_module_level=True)
+    message = "no /usr/bin/chromium (Debian: apt-get install chromium); the browser checks need it"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:  # CI must not pass without them
+        pytest.fail(message + " (CI=true: failing instead of skipping)", pytrace=False)
+    pytest.skip(message, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
 
 
@@ -128,6 +131,71 @@ def test_code_blocks_have_a_copy_button(tab):
     assert tab.locator(copy).count() >= 1
     assert "class SpatialGatingUnit" in tab.locator("pre").first.inner_text()
     _shot(tab, "code")
+
+
+def _outputs_state(page) -> list[dict]:
+    """Each output box of the article: the code block right above it and what it shows."""
+    return page.evaluate("""() => [...document.querySelectorAll("article .exec-output")].map(box => {
+        const before = box.previousElementSibling;
+        const rect = box.getBoundingClientRect();
+        const pre = box.querySelector("pre");
+        return {
+            label: box.querySelector(".exec-output__label").innerText,
+            text: box.querySelector("pre code").innerText,
+            underCode: !!before && before.matches(".highlight, div.language-python")
+                       && before.getBoundingClientRect().bottom <= rect.top + 1,
+            code: before ? before.querySelector("pre code").innerText : "",
+            fg: getComputedStyle(pre.querySelector("code")).color,
+            bg: getComputedStyle(box).backgroundColor,
+            pageWidth: document.documentElement.scrollWidth,
+            viewport: window.innerWidth,
+        };
+    })""")
+
+
+def _contrast(fg: str, bg: str) -> float:
+    def luminance(css: str) -> float:
+        r, g, b = (int(v) / 255 for v in css[css.index("(") + 1:].split(",")[:3])
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("scheme, width", [("default", 1280), ("slate", 1280), ("default", 390)],
+                         ids=["light", "dark", "phone"])
+def test_outputs_show_under_their_blocks(tab, scheme, width):
+    tab.set_viewport_size({"width": width, "height": 900})
+    tab.add_init_script(f"localStorage.setItem('/gmlp-explained/.__palette', "
+                        f"JSON.stringify({{index: {0 if scheme == 'default' else 1}, "
+                        f"color: {{scheme: '{scheme}', primary: 'indigo', accent: 'indigo'}}}}))")
+    _open(tab, POST)
+    assert tab.evaluate("document.body.dataset.mdColorScheme") == scheme
+    boxes = _outputs_state(tab)
+    assert len(boxes) >= 10, len(boxes)
+    for box in boxes:
+        assert box["label"] == "Kết quả" and box["text"].strip(), box
+        assert box["underCode"], f"an output is not right under a code block: {box['text'][:80]}"
+        assert _contrast(box["fg"], box["bg"]) >= 4.5, box
+    assert boxes[0]["pageWidth"] <= boxes[0]["viewport"], "an output widens the page"
+    causal = next(b for b in boxes if "token bị sửa" in b["text"])
+    assert "token 0: 0.0000" in causal["text"] and "print(" in causal["code"]
+    tab.locator("article .exec-output").nth(2).scroll_into_view_if_needed()
+    _shot(tab, f"outputs-{scheme}-{width}")
+
+
+def test_the_copy_button_copies_the_code_alone(tab):
+    tab.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    _open(tab, POST)
+    box = tab.locator("article .exec-output").first
+    code_block = box.locator("xpath=preceding-sibling::*[1]")
+    code_block.hover()
+    code_block.locator('[data-md-type="copy"], .md-clipboard').first.click()
+    copied = tab.evaluate("navigator.clipboard.readText()")
+    shown = code_block.locator("pre code").inner_text()
+    assert copied.strip() == shown.strip() and copied.strip()
+    assert box.locator("pre code").inner_text().strip() not in copied
+    assert "Kết quả" not in copied
 
 
 @pytest.mark.parametrize("query", ["người", "chuẩn hóa"])

@@ -373,3 +373,39 @@ def test_hook_raises_naming_make_figures(built, tmp_path, monkeypatch):
     assert "sgu_gate: its code changed" in str(exc.value)
     config.extra["figures_check"] = "false"
     hook.on_pre_build(config)  # switched off: warns only
+
+
+# ---- the manifest is the engine's store: faults lose nothing --------------------------------
+
+@pytest.mark.faults
+@pytest.mark.parametrize("content", ['{"format": 2, "figures": {"gmlp": ', "<<<<<<< HEAD\n{}\n"],
+                         ids=["truncated", "conflicted"])
+def test_an_unreadable_manifest_is_kept_aside_and_gpu_figures_are_not_redrawn(copy, caplog, content):
+    _made_on_gpu(copy, "activations")
+    before = (copy / "activations.png").read_bytes()
+    (copy / MANIFEST).write_text(content)
+    results = build(copy, names=["activations"], profile="test", device="cpu", progress=False)
+    assert statuses(results) == {"activations": "cached"} and "--force" in results[0].note
+    assert (copy / "activations.png").read_bytes() == before  # no silent CPU downgrade
+    (aside,) = copy.glob(f"{MANIFEST}.unreadable-*")
+    assert aside.read_text() == content
+    assert any(aside.name in r.message and "unreadable" in r.message for r in caplog.records)
+    results = build(copy, names=["activations"], profile="test", device="cpu", progress=False)
+    assert statuses(results) == {"activations": "cached"}  # the next run does not crash either
+    assert statuses(build(copy, names=["activations"], profile="test", force=True,
+                          progress=False)) == {"activations": "rebuilt"}
+
+
+@pytest.mark.faults
+def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn(copy, monkeypatch):
+    from explainer.figures import fig_layernorm
+
+    def killed(ctx):
+        raise KeyboardInterrupt  # the run dies while drawing the second figure
+
+    monkeypatch.setattr(fig_layernorm, "make", killed)
+    with pytest.raises(KeyboardInterrupt):
+        build(copy, names=["gmlp", "layernorm"], force=True, profile="test", device="cpu", progress=False)
+    recorded = json.loads((copy / MANIFEST).read_text())["figures"]
+    assert set(recorded) == {f.name for f in FIGURES}  # --only kept the others
+    assert check(copy, ["gmlp"]) == []  # the finished figure was recorded before the kill

@@ -44,17 +44,6 @@ def test_notebook_page_is_executed_and_offline(site_build):
     assert published["nbformat"] == 4
 
 
-def test_colab_link_follows_the_repository():
-    hook = _hook()
-    config = type("Config", (), {})()
-    config.extra, config.site_url = {"github_repository": ""}, "https://someone.github.io/gmlp-explained/"
-    assert hook._colab_repo(config) == "someone/gmlp-explained"
-    config.extra = {"github_repository": "owner/repo"}
-    assert hook._colab_repo(config) == "owner/repo"
-    config.extra, config.site_url = {}, "http://127.0.0.1:8000/"
-    assert hook._colab_repo(config) == ""
-
-
 def test_remote_scripts_are_dropped_and_local_ones_kept():
     hook = _hook()
     page = ('<script src="https://cdnjs.cloudflare.com/mathjax.js"> </script>'
@@ -71,6 +60,8 @@ def test_dependency_hash_covers_the_package(tmp_path):
     module = tmp_path / "gmlp_snippets" / "sgu.py"
     module.write_text("x = 1\n")
     before = hook._dependency_hash(tmp_path)
+    assert hook._dependency_hash(tmp_path) == before
+    module.write_text("# the engine's rule: comment lines do not count\nx = 1\n")
     assert hook._dependency_hash(tmp_path) == before
     module.write_text("x = 2\n")
     assert hook._dependency_hash(tmp_path) != before
@@ -104,9 +95,10 @@ def _mini_site(tmp_path: Path, cell: str) -> Path:
     return tmp_path
 
 
-def _build(site: Path) -> subprocess.CompletedProcess:
+def _build(site: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=site, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+                          text=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1",
+                                                       "PYTHONPATH": str(REPO), **env})
 
 
 def test_failing_cell_fails_the_build_naming_the_notebook(tmp_path):
@@ -138,3 +130,25 @@ def test_a_truncated_cache_entry_is_dropped_not_fatal(tmp_path):
     result = _build(site)
     assert result.returncode == 0, result.stderr[-2000:]
     json.loads(entry.read_text())  # rewritten whole
+
+
+@pytest.mark.faults
+def test_a_pair_out_of_sync_is_refused(tmp_path):
+    site = _mini_site(tmp_path, "x = 1")
+    source = site / "docs" / "notebooks" / "nb.py"
+    source.write_text(source.read_text() + "\n# %%\ny = 2\n")  # edited, `make notebooks` not run
+    pair = (site / "docs" / "notebooks" / "nb.ipynb").read_bytes()
+    result = _build(site)
+    assert result.returncode != 0
+    assert "docs/notebooks/nb.py" in result.stderr and "nb.ipynb differs" in result.stderr
+    assert (site / "docs" / "notebooks" / "nb.ipynb").read_bytes() == pair
+
+
+@pytest.mark.faults
+def test_a_bad_notebook_timeout_is_named(tmp_path):
+    site = _mini_site(tmp_path, "x = 1")
+    config = site / "mkdocs.yml"
+    config.write_text(config.read_text().replace("notebook_timeout: 20",
+                                                 "notebook_timeout: !ENV [NOTEBOOK_TIMEOUT, 20]"))
+    result = _build(site, NOTEBOOK_TIMEOUT="abc")
+    assert result.returncode != 0 and "NOTEBOOK_TIMEOUT" in result.stderr and "'abc'" in result.stderr

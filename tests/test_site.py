@@ -162,8 +162,9 @@ def test_post_tags(site_build):
 # ---- code from the package ------------------------------------------------------------
 
 def test_code_page_includes_the_sgu_section(site_build):
-    source = (REPO / "gmlp_snippets/sgu.py").read_text(encoding="utf-8")
-    section = source.split("# --8<-- [start:sgu]\n", 1)[1].split("# --8<-- [end:sgu]", 1)[0]
+    from explainer.blocks import expand
+
+    section = "\n".join(expand(['--8<-- "gmlp_snippets/sgu.py:sgu"'], "test"))
     blocks = re.findall(r"<pre.*?</pre>", _article(site_build.site, "code/index.html"), re.S)
     text = html.unescape(re.sub(r"<[^>]+>", "", "".join(blocks)))
     for line in section.splitlines():
@@ -296,3 +297,79 @@ def test_missing_katex_names_the_command(tmp_path):
     config = SimpleNamespace(config_file_path=str(tmp_path / "mkdocs.yml"))
     with pytest.raises(Exception, match=r"KaTeX is missing.*make build.*npm ci"):
         hook.on_config(config)
+
+
+# ---- every bad post is named by its real file, with the field or line -------------------
+
+def _first_error(result) -> str:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    assert "Traceback" not in output, f"a bare traceback instead of a message:\n{output[-2000:]}"
+    return next(line for line in output.splitlines() if line.startswith("ERROR"))
+
+
+@pytest.mark.parametrize("case, file, where, message", [
+    ("impossible-date", "2024-01-11-impossible-date.md", "field 'date' (line 3 of the file)",
+     "must be a real date such as 2024-02-29, not 2024-02-30 (day is out of range for month)"),
+    ("not-utf8", "2024-01-12-latin1.md", "byte 0xe0 at offset 55 (line 6, byte 7 of the line)",
+     "save the file as UTF-8"),
+    ("blog-field", "2024-01-15-bad-draft.md", "field 'draft'",
+     "is not valid for the blog plugin, not 'maybe'"),
+    ("include-outside-fence", "2024-01-13-include-outside.md", ", line 8:",
+     "the include '--8<-- \"gmlp_snippets/sgu.py:sgu\"' is outside a fenced code block"),
+    ("missing-snippet", "2024-01-09-missing-snippet.md", ", line 10:",
+     "Snippet section 'no-such-section' could not be located; the sections of gmlp_snippets/sgu.py are: "),
+    ("missing-snippet-file", "2024-01-14-missing-file.md", ", line 9:",
+     "Snippet at path 'gmlp_snippets/no_such_file.py' could not be found"),
+])
+def test_bad_post_names_its_real_file(mkdocs, tmp_path, case, file, where, message):
+    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
+                    posts_dir=FIXTURES / "bad" / case, figures_check=False)
+    error = _first_error(result)
+    assert f"ERROR   -  tests/fixtures/bad/{case}/{file}" in error, error
+    assert where in error and message in error, error
+    assert "posts/posts/" not in error, "the mounted path, not the author's file"
+
+
+def test_include_outside_a_fence_says_what_to_do(mkdocs, tmp_path):
+    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
+                    posts_dir=FIXTURES / "bad" / "include-outside-fence", figures_check=False)
+    assert "put it inside a fence: a line ```python before it and a line ``` after it" in _first_error(result)
+
+
+def test_mkdocs_link_warnings_name_the_real_post(mkdocs, tmp_path, monkeypatch):
+    monkeypatch.setenv("GMLP_OUTPUTS_DIR", str(tmp_path / "outputs"))  # not the repository's store
+    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
+                    posts_dir=FIXTURES / "bad" / "broken-link", figures_check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "in strict mode" in output, output[-2000:]
+    warning = next(line for line in output.splitlines() if "khong-co-trang-nay.md" in line)
+    assert "Doc file 'tests/fixtures/bad/broken-link/2024-01-16-broken-link.md'" in warning, warning
+
+
+def test_include_checks_follow_the_fences(tmp_path):
+    """Unit check of the include walk: fenced, escaped, block and unfenced includes."""
+    from mkdocs.exceptions import PluginError
+
+    hook = load_module(REPO / "hooks" / "posts.py")
+    import markdown
+
+    snippets = markdown.Markdown(extensions=["pymdownx.snippets"], extension_configs={
+        "pymdownx.snippets": {"base_path": [str(REPO)], "check_paths": True}}).preprocessors["snippet"]
+    head = "---\ntitle: t\ndate: 2024-01-01\n---\n"
+
+    def check(body: str) -> None:
+        text = head + body
+        post = hook._Post(path="posts/2024-01-01-t.md", title="t", name="t", permalink=None, tags=None,
+                          text=text, body_line=5)
+        hook._check_includes(post, snippets, str(REPO))
+
+    check('```python\n--8<-- "gmlp_snippets/sgu.py:sgu"\n```\n')  # fenced: fine
+    check(';--8<-- "gmlp_snippets/none.py"\n')  # escaped: shown as text, not an include
+    check('~~~text\n--8<--\ngmlp_snippets/sgu.py:sgu\n--8<--\n~~~\n')  # block form, fenced
+    with pytest.raises(PluginError, match=r"^posts/2024-01-01-t\.md, line 7: the include '--8<-- / "):
+        check('\ntext\n--8<--\ngmlp_snippets/sgu.py:sgu\n--8<--\n')
+    with pytest.raises(PluginError, match=r"line 8: the include 'gmlp_snippets/sgu.py:nope' failed"):
+        check('```\n--8<--\ngmlp_snippets/sgu.py:sgu\ngmlp_snippets/sgu.py:nope\n--8<--\n```\n')
+    with pytest.raises(PluginError, match=r"line 9: .* is outside a fenced code block"):
+        check('```python\nx = 1\n```\n\n--8<-- "gmlp_snippets/sgu.py:sgu"\n')
