@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -155,7 +156,7 @@ def _outputs_state(page) -> list[dict]:
 
 def _contrast(fg: str, bg: str) -> float:
     def luminance(css: str) -> float:
-        r, g, b = (int(v) / 255 for v in css[css.index("(") + 1:].split(",")[:3])
+        r, g, b = (float(v) / 255 for v in re.findall(r"[\d.]+", css)[:3])
         lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
         return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
     hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
