@@ -8,6 +8,7 @@ The Colab link needs the GitHub repository: `repository()` finds it in one setti
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from mkdocs.utils.meta import YAML_RE
@@ -32,11 +33,13 @@ def repository(extra: dict, site_url: str | None = None, repo_url: str | None = 
     return f"{match.group(1)}/{match.group(2)}" if match else ""
 
 
-def build(result: PostOutputs, title: str, text: str | None = None):
+def build(result: PostOutputs, title: str, text: str | None = None,
+          edit: Callable[[str], str] = lambda markdown: markdown):
     """The nbformat-4 notebook of one post (validated, byte-stable).
 
     Root-absolute links (``/assets/...``) become ``../assets/...``: the notebook lies one
     folder down both in the repository (``outputs/``) and on the site (``downloads/``).
+    `edit` edits each Markdown cell as the site edits the page (e.g. measured numbers).
     """
     import nbformat
     from nbformat import v4
@@ -51,7 +54,7 @@ def build(result: PostOutputs, title: str, text: str | None = None):
 
     def flush():
         body = "\n".join(prose).strip("\n")
-        body = re.sub(r"\]\(/(?!/)", "](../", body)
+        body = edit(re.sub(r"\]\(/(?!/)", "](../", body))
         if body.strip():
             cells.append(v4.new_markdown_cell(body))
         prose.clear()
@@ -91,3 +94,23 @@ def dumps(notebook) -> str:
 
 def colab_url(repo: str, path: Path | str) -> str:
     return f"https://colab.research.google.com/github/{repo}/blob/main/{Path(path).as_posix()}"
+
+
+def title(post: Path) -> str:
+    """The post's front-matter title (the file name when it has none)."""
+    import yaml
+
+    match = YAML_RE.match(Path(post).read_text(encoding="utf-8-sig"))
+    meta = yaml.safe_load(match.group(1)) if match else None
+    return str(meta.get("title", Path(post).stem)) if isinstance(meta, dict) else Path(post).stem
+
+
+def render_post(result: PostOutputs, figures_dir: Path) -> str:
+    """The text of a post's notebook, as the site publishes it and outputs/ stores it:
+    measured numbers from the figures manifest in `figures_dir` put into the prose."""
+    from explainer import measured
+
+    entries = measured.read_entries(figures_dir)
+    shown = result.blocks[0].post if result.blocks else str(result.post)
+    edit = lambda md: measured.substitute(md, entries, lambda offset: shown)  # noqa: E731
+    return dumps(build(result, title(result.post), edit=edit))

@@ -11,6 +11,11 @@ profile are valid on a CPU machine.
 
 ``extra.figures_check: false`` in mkdocs.yml skips the check with a warning (e.g. for
 test fixtures whose figures are placeholders).
+
+On every page, ``on_page_markdown`` also puts numbers from the manifest into the prose
+(``{{ figure.<name>.<key> | .3f }}``, see explainer/measured.py; an unknown key stops the
+build naming the file and line) and ends each figure's caption with how the figure was made
+(device, profile, training steps), read from the manifest.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from mkdocs.exceptions import PluginError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
 
+from explainer import measured  # noqa: E402
+from explainer.engine import EngineError  # noqa: E402
 from explainer.figures import FIGURES, check  # noqa: E402
+from explainer.markdown import map_prose  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.figures")
 
@@ -70,3 +78,49 @@ def on_pre_build(config) -> None:
     if problems:
         raise PluginError("Figures are missing or out of date - run `make figures` "
                           "(python -m explainer.figures):\n  - " + "\n  - ".join(problems))
+
+
+_FIGURE = re.compile(r"(<figure\b.*?</figure>)", re.S)
+# the image of a figure, root-absolute as written or already made relative by hooks/assets.py
+_FIGURE_FILE = re.compile(r"\]\((?:[./]*/)?assets/" + re.escape(FIGURES_SUBDIR) + r"/([A-Za-z0-9_.-]+)\)")
+
+
+def _entries(config) -> dict:
+    root = os.path.dirname(config.config_file_path)
+    return measured.read_entries(Path(root) / config.extra.get("assets_dir", "assets") / FIGURES_SUBDIR)
+
+
+def on_page_markdown(markdown, page, config, files):
+    if "{{" not in markdown and "<figure" not in markdown:
+        return None
+    entries = _entries(config)
+    by_file = {file: fig.name for fig in FIGURES for file in fig.files}
+    source = page.file.abs_src_path
+    shown = os.path.relpath(source) if source else page.file.src_path
+
+    def where(text: str, offset: int) -> str:
+        token = text[offset:text.index("}}", offset) + 2]
+        try:
+            with open(source, encoding="utf-8") as f:
+                original = f.read()
+            return f"{shown}:{measured.line_of(original, original.index(token))}"
+        except (OSError, TypeError, ValueError):
+            return shown
+
+    def caption(match: re.Match) -> str:
+        block = match.group(1)
+        found = _FIGURE_FILE.search(block)
+        entry = entries.get(by_file.get(found.group(1), "")) if found else None
+        if not entry or "</figcaption>" not in block:
+            return block
+        note = f' <span class="figure-provenance">({measured.provenance(entry)})</span>'
+        return block.replace("</figcaption>", note + "</figcaption>", 1)
+
+    def edit(text: str) -> str:
+        text = measured.substitute(text, entries, lambda offset: where(text, offset))
+        return _FIGURE.sub(caption, text)
+
+    try:
+        return map_prose(markdown, edit)
+    except EngineError as error:
+        raise PluginError(str(error)) from None

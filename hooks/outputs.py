@@ -18,27 +18,30 @@ Settings: ``extra.outputs_dir`` (env GMLP_OUTPUTS_DIR, default ``outputs``), EXE
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 
-import yaml
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
-from mkdocs.utils.meta import YAML_RE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
 
 from explainer import notebook, outputs  # noqa: E402
 from explainer.blocks import PYTHON  # noqa: E402
 from explainer.engine import EngineError, write_if_changed  # noqa: E402
-from explainer.markdown import fences  # noqa: E402
+from explainer.markdown import fences, map_prose  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.outputs")
 
 DOWNLOADS = "downloads"
 _results: dict[str, outputs.PostOutputs] = {}  # src_uri of a mounted post -> its outputs
 _links: dict[str, str] = {}  # src_uri -> the notebook links paragraph
+_repo = ""  # owner/repo on GitHub, "" when unknown
+# Where a post offers `pip install` from the blog's repository; without a known repository
+# the line goes away (the post offers the one-file gmlp.py download instead).
+INSTALL = "<!-- install-from-repository -->"
 
 
 def _folders(config) -> tuple[Path, Path]:
@@ -58,12 +61,17 @@ def on_files(files, config):
         results = outputs.collect([Path(f.abs_src_path) for f in mounted], outputs_dir)
     except EngineError as error:
         raise PluginError(str(error)) from None
-    repo = notebook.repository(config.extra, config.site_url, config.repo_url)
+    global _repo
+    repo = _repo = notebook.repository(config.extra, config.site_url, config.repo_url)
     root = Path(config.config_file_path).parent
+    figures_dir = root / config.extra.get("assets_dir", "assets") / "img" / "blog2"
     for file, result in zip(mounted, results):
         _results[file.src_uri] = result
         name = f"{result.post.stem}.ipynb"
-        text = notebook.dumps(notebook.build(result, _title(result.post)))
+        try:
+            text = notebook.render_post(result, figures_dir)
+        except EngineError as error:
+            raise PluginError(str(error)) from None
         stored = outputs_dir / name
         write_if_changed(stored, text.encode("utf-8"))
         files.append(File.generated(config, f"{DOWNLOADS}/{name}", content=text))
@@ -75,12 +83,6 @@ def on_files(files, config):
                 links.append(f"[Mở trong Colab]({notebook.colab_url(repo, path)})")
         _links[file.src_uri] = " · ".join(links)
     return files
-
-
-def _title(post: Path) -> str:
-    match = YAML_RE.match(post.read_text(encoding="utf-8-sig"))
-    meta = yaml.safe_load(match.group(1)) if match else None
-    return str(meta.get("title", post.stem)) if isinstance(meta, dict) else post.stem
 
 
 @event_priority(20)  # on the post as written: before hooks/posts.py shifts its headings (10)
@@ -100,7 +102,17 @@ def on_page_markdown(markdown, page, config, files):
         if rendered:
             lines[fence.end + 1:fence.end + 1] = ["", rendered, ""]
     lines += ["", f'<p class="post-notebook" markdown="1">{_links[page.file.src_uri]}</p>', ""]
-    return "\n".join(lines)
+    return install_from_repository("\n".join(lines), _repo)
+
+
+def install_from_repository(markdown: str, repo: str) -> str:
+    """Replace the INSTALL line by a list item with the pip command, or drop it."""
+    item = ("1. **Cài package** từ repository của blog (chỉ cần `torch`):\n\n"
+            "    ```bash\n"
+            f'    pip install "gmlp-snippets @ git+https://github.com/{repo}"\n'
+            "    ```") if repo else ""
+    return map_prose(markdown, lambda text: re.sub(
+        r"^[ \t]*" + re.escape(INSTALL) + r"[ \t]*$", lambda _: item, text, flags=re.M))
 
 
 def on_post_build(config):

@@ -409,3 +409,33 @@ def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn
     recorded = json.loads((copy / MANIFEST).read_text())["figures"]
     assert set(recorded) == {f.name for f in FIGURES}  # --only kept the others
     assert check(copy, ["gmlp"]) == []  # the finished figure was recorded before the kill
+
+
+# ---- numbers and provenance from the manifest in the prose -----------------------------------
+
+def test_measured_numbers_come_from_the_manifest(built):
+    from explainer import measured
+    from explainer.engine import EngineError
+
+    entries = cache.read_manifest(built)
+    text = "n = {{ figure.gmlp.n }}, {{ figure.activations.gelu_min | .2f }}, {{figure.gmlp.profile}}"
+    out = measured.substitute(text, entries, lambda offset: "post.md:1")
+    gelu_min = entries["activations"]["measures"]["gelu_min"]
+    assert out == f"n = {entries['gmlp']['measures']['n']}, {gelu_min:.2f}, test"
+    assert measured.substitute("\\frac{{x}}{{y}}", entries, str) == "\\frac{{x}}{{y}}"  # LaTeX is left alone
+    with pytest.raises(EngineError, match=r"post\.md:7: \{\{ figure\.gmlp\.no_such \}\}: .*keys: .*d_model"):
+        measured.substitute("{{ figure.gmlp.no_such }}", entries, lambda offset: "post.md:7")
+    with pytest.raises(EngineError, match="no figure 'nope'"):
+        measured.substitute("{{ figure.nope.x }}", entries, str)
+    with pytest.raises(EngineError, match="Unknown format code"):
+        measured.substitute("{{ figure.gmlp.profile | .2f }}", entries, str)
+    assert measured.provenance(entries["gmlp"]) == "vẽ bằng <code>make figures</code> trên CPU, profile test"
+    assert "bước huấn luyện" in measured.provenance(entries["sgu_gate"])
+
+
+def test_the_post_uses_only_known_measures():
+    from explainer import measured
+
+    post = (REPO / "posts" / "2024-02-02-blog-post-2.md").read_text(encoding="utf-8")
+    assert measured.TOKEN.search(post), "the post takes no number from the manifest"
+    measured.substitute(post, cache.read_manifest(ASSETS), lambda offset: f"line {measured.line_of(post, offset)}")

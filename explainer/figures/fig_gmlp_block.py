@@ -1,4 +1,4 @@
-"""gmlp.png - one gMLP block with the shapes of the post's example: n = 50 tokens, d = 512 channels,
+"""gmlp.png - one gMLP block with the shapes of the post's example: n = 150 tokens, d = 512 channels,
 d_ffn = 3072 (the package's gmlp-base preset), read from the bottom up as in the paper's Figure 1."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangl
 from gmlp_snippets.config import GMLPConfig
 from explainer.figures import style
 
-N_TOKENS = 50  # the post's example sentence: 50 rows (tokens) x 512 columns (channels)
+N_TOKENS = 150  # the post's running example: 150 tokens (rows) x 512 channels (columns)
 MAIN_X = 4.5  # the trunk of the block
 Z1_X, Z2_X = 2.0, 7.0  # the two halves of Z inside the SGU
 SKIP_X = 0.3  # the residual connection

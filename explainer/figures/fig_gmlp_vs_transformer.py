@@ -1,9 +1,21 @@
-"""gmlp_vs_transformer.png - the small gMLP language model against a Transformer of the same size
-(pre-norm, causal, learned positions, parameters matched within a few percent) on the same task:
-byte-level next-token prediction on the pydoc corpus, same batches, same optimiser and schedule.
+"""gmlp_vs_transformer.png - the small gMLP language model against a Transformer of the same size,
+on the same task: byte-level next-token prediction on the pydoc corpus.
 
-At this scale the comparison says little about the paper's claims; the title gives the sizes
-and the number of steps so the reader can judge.
+What makes it fair:
+
+* parameters matched within a few percent with standard proportions: the Transformer keeps
+  d_ff = 4 d_model and 4 heads, and its width (or, if that matches better, its depth) is what is
+  changed to reach the gMLP's count (`transformer.match`); the figure says which;
+* the same tokens: for a seed, both models are trained on the same batches, for the same steps,
+  with the same optimiser and schedule (`training.train_lm` with the same settings and seed);
+* several seeds (initialisation and batch order): each is run for both models; the final loss of
+  every run is measured on the whole held-out text (the same bytes for every run), and the figure
+  shows each seed and the mean. The winner is named only if the mean gap is at least twice the
+  pooled seed-to-seed standard deviation, otherwise it is a tie.
+
+The gMLP of ctx.seed is the run the other figures share (`training.trained_gmlp`); the other seeds
+are trained here only. At this scale the comparison says little about the paper's claims; the
+figure gives the sizes, steps, tokens and seeds so the reader can judge.
 """
 
 from __future__ import annotations
@@ -13,20 +25,66 @@ import math
 import numpy as np
 import torch
 
-from explainer.figures import style, training, transformer
+from explainer.figures import corpus, style, training, transformer
+from gmlp_snippets.model import GMLPForCausalLM
 
 N_HEADS = 4
+N_SEEDS = 3
+VOCAB = 256
+TIE_SIGMAS = 2.0  # a gap smaller than this many pooled standard deviations is a tie
 
 
-def trained_transformer(ctx, target_params: int) -> training.TrainedLM:
+def seeds_of(ctx) -> list[int]:
+    return [ctx.seed + i for i in range(N_SEEDS)]
+
+
+def trained_gmlp(ctx, seed: int) -> training.TrainedLM:
+    """The shared run for ctx.seed; the same recipe with another seed otherwise (trained here only)."""
+    if seed == ctx.seed:
+        return training.trained_gmlp(ctx)
     s = training.settings(ctx.profile)
 
     def build() -> training.TrainedLM:
-        torch.manual_seed(ctx.seed)
-        model = transformer.matched(target_params, 256, s.d_model, s.n_layers, N_HEADS, s.seq_len).to(ctx.device)
-        return training.train_lm(model, s, ctx.device, ctx.seed, ctx)
+        torch.manual_seed(seed)
+        model = GMLPForCausalLM(training.gmlp_config(s)).to(ctx.device)
+        return training.train_lm(model, s, ctx.device, seed, ctx)
 
-    return training.memo(("transformer", ctx.profile, str(ctx.device), ctx.seed), build)
+    return training.memo(("gmlp-extra-seed", ctx.profile, str(ctx.device), seed), build)
+
+
+def transformer_size(ctx, target_params: int) -> transformer.Match:
+    s = training.settings(ctx.profile)
+    return transformer.match(target_params, VOCAB, s.d_model, s.n_layers, N_HEADS, s.seq_len)
+
+
+def trained_transformer(ctx, size: transformer.Match, seed: int) -> training.TrainedLM:
+    s = training.settings(ctx.profile)
+
+    def build() -> training.TrainedLM:
+        torch.manual_seed(seed)
+        model = size.build(VOCAB, s.seq_len).to(ctx.device)
+        return training.train_lm(model, s, ctx.device, seed, ctx)
+
+    key = ("transformer", ctx.profile, str(ctx.device), seed, size.d_model, size.n_layers, size.d_ff)
+    return training.memo(key, build)
+
+
+def held_out_windows(seq_len: int, device) -> torch.Tensor:
+    """The whole held-out text cut into consecutive (seq_len + 1)-byte windows, overlapping by one
+    byte so that every byte after the first is predicted exactly once."""
+    held_out = corpus.split()[1]
+    starts = torch.arange(0, held_out.numel() - (seq_len + 1) + 1, seq_len)
+    return corpus.windows(held_out.to(device), starts, seq_len + 1)
+
+
+@torch.no_grad()
+def held_out_loss(model: torch.nn.Module, tokens: torch.Tensor, batch: int = 64) -> float:
+    """Mean next-byte cross-entropy over all the windows (every predicted byte weighs the same)."""
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=tokens.device)
+    for chunk in tokens.split(batch):
+        total += model.loss(chunk).double() * chunk.shape[0]
+    return (total / tokens.shape[0]).item()
 
 
 def thousands(value: int) -> str:
@@ -43,41 +101,125 @@ def smooth(values: list[float], window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
+def sample_std(values: list[float]) -> float:
+    """Seed-to-seed standard deviation (ddof = 1; 0 for a single seed)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def verdict(gap: float, pooled_std: float) -> str:
+    """'gmlp' or 'transformer' (the lower loss) when |gap| >= TIE_SIGMAS pooled std, else 'tie'."""
+    if abs(gap) < TIE_SIGMAS * pooled_std or gap == 0:
+        return "tie"
+    return "gmlp" if gap < 0 else "transformer"
+
+
+def r4(x: float) -> float:
+    return round(float(x), 4)
+
+
 def make(ctx) -> None:
     s = training.settings(ctx.profile)
-    ctx.progress(2 * s.steps)
-    gmlp = training.trained_gmlp(ctx)
-    base = trained_transformer(ctx, gmlp.params)
-    d_ff = base.model.blocks[0].ffn[0].out_features
+    seeds = seeds_of(ctx)
+    ctx.progress(2 * len(seeds) * s.steps)
+    gmlps = [trained_gmlp(ctx, seed) for seed in seeds]
+    size = transformer_size(ctx, gmlps[0].params)
+    bases = [trained_transformer(ctx, size, seed) for seed in seeds]
 
-    fig, ax = style.plt.subplots(figsize=(8.0, 4.0))
+    windows = held_out_windows(s.seq_len, ctx.device)
+    loss = {"gmlp": [held_out_loss(r.model, windows) for r in gmlps],
+            "transformer": [held_out_loss(r.model, windows) for r in bases]}
+    mean = {k: float(np.mean(v)) for k, v in loss.items()}
+    std = {k: sample_std(v) for k, v in loss.items()}
+    gap = mean["gmlp"] - mean["transformer"]
+    pooled = math.sqrt((std["gmlp"] ** 2 + std["transformer"] ** 2) / 2)
+    winner = verdict(gap, pooled)
+    tokens_seen = s.steps * s.batch * s.seq_len
+
+    draw(ctx, s, seeds, gmlps, bases, size, loss, mean, std, gap, pooled, winner, tokens_seen,
+         eval_bytes=windows.shape[0] * s.seq_len)
+
+    def model_measures(runs, per_seed, name) -> dict:
+        return {"eval_loss": [r4(x) for x in per_seed], "eval_loss_mean": r4(mean[name]),
+                "eval_loss_std": r4(std[name]),
+                "final_eval_loss": r4(mean[name]),  # = eval_loss_mean (the name older readers use)
+                "train_loss": [r4(r.final_train_loss) for r in runs],
+                "train_loss_mean": r4(np.mean([r.final_train_loss for r in runs])),
+                "train_seconds": [round(r.seconds, 1) for r in runs]}
+
+    ctx.measures.update({
+        "seeds": seeds, "steps": s.steps, "batch": s.batch, "seq_len": s.seq_len, "tokens_seen": tokens_seen,
+        "eval_bytes": int(windows.shape[0] * s.seq_len),
+        "gmlp": {"params": gmlps[0].params, "d_model": s.d_model, "d_ffn": s.d_ffn, "n_layers": s.n_layers,
+                 **model_measures(gmlps, loss["gmlp"], "gmlp")},
+        "transformer": {"params": bases[0].params, "d_model": size.d_model, "d_ff": size.d_ff,
+                        "n_heads": size.n_heads, "n_layers": size.n_layers,
+                        **model_measures(bases, loss["transformer"], "transformer")},
+        "matched_by": size.changed,
+        "param_ratio": r4(bases[0].params / gmlps[0].params),
+        "gap_mean": r4(gap),
+        "gap_per_seed": [r4(g - t) for g, t in zip(loss["gmlp"], loss["transformer"])],
+        "pooled_std": r4(pooled),
+        "winner": winner,
+    })
+
+
+def draw(ctx, s, seeds, gmlps, bases, size, loss, mean, std, gap, pooled, winner, tokens_seen, eval_bytes) -> None:
+    fig, (ax, bx) = style.plt.subplots(1, 2, figsize=(9.6, 4.6), gridspec_kw={"width_ratios": [2.5, 1]})
     window = max(s.eval_every // 2, 1)
     steps = np.arange(1, s.steps + 1)
-    runs = ((gmlp, "gMLP", style.ORANGE), (base, "Transformer", style.BLUE))
-    for run, name, colour in runs:
-        ax.plot(steps, smooth(run.train_loss, window), color=colour, lw=1.2, alpha=0.55,
+    n = len(seeds)
+    runs = (("gmlp", gmlps, "gMLP", style.ORANGE), ("transformer", bases, "Transformer", style.BLUE))
+
+    # left: the curves - train (moving average, mean of the seeds), held-out (each seed thin, mean thick)
+    low = math.inf
+    for _, group, name, colour in runs:
+        train = np.mean([smooth(r.train_loss, window) for r in group], axis=0)
+        ax.plot(steps, train, color=colour, lw=1.1, alpha=0.5,
                 label=f"{name}: train (trung bình trượt {window} bước)")
-        ax.plot(run.eval_steps, run.eval_loss, "o-", color=colour, lw=2, ms=3.5,
-                label=f"{name}: held-out = {run.final_eval_loss:.3f}")
-    ax.axhline(math.log(256), color=style.SOFT_GREY, lw=1, ls="--")
-    ax.text(s.steps, math.log(256), "ln 256: đoán đều 256 byte", ha="right", va="bottom", fontsize=8)
+        for r in group:
+            ax.plot(r.eval_steps, r.eval_loss, color=colour, lw=0.7, alpha=0.45)
+        curve = np.mean([r.eval_loss for r in group], axis=0)
+        ax.plot(group[0].eval_steps, curve, "o-", color=colour, lw=2, ms=3.5,
+                label=f"{name}: held-out (mảnh: từng seed, đậm: trung bình)")
+        low = min(low, float(np.min([r.eval_loss for r in group])), float(train[window:].min()))
+    ax.axhline(math.log(VOCAB), color=style.SOFT_GREY, lw=1, ls="--")
+    ax.text(0.12 * s.steps, math.log(VOCAB), "ln 256: đoán đều 256 byte", ha="left", va="bottom", fontsize=8)
     ax.set_xlabel("bước huấn luyện")
     ax.set_ylabel("cross-entropy (nats / byte)")
-    low = min(min(min(r.eval_loss), float(smooth(r.train_loss, window)[window:].min())) for r, _, _ in runs)
-    ax.set_ylim(max(low - 0.2, 0), math.log(256) + 0.3)
+    ax.set_ylim(max(low - 0.2, 0), math.log(VOCAB) + 0.3)
     ax.set_xlim(0, s.steps)
-    ax.legend(fontsize=8.5, loc="best")
-    ax.set_title(f"gMLP ({thousands(gmlp.params)} tham số) vs Transformer ({thousands(base.params)} tham số, "
-                 f"d_ff = {d_ff})\n{s.n_layers} lớp, d = {s.d_model}, n = {s.seq_len}, {s.steps} bước × batch "
-                 f"{s.batch}, byte-level trên văn bản pydoc (quy mô rất nhỏ)")
+    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1, 0.9))
+    ax.set_title(f"Đường loss (held-out trong lúc học: {s.eval_batches * s.batch} đoạn ngẫu nhiên, mỗi seed một bộ)",
+                 fontsize=9.5)
+
+    # right: the final loss of each run on the whole held-out text, mean +- one standard deviation
+    offsets = np.linspace(-0.12, 0.12, n) if n > 1 else np.zeros(1)
+    for x, (key, _, name, colour) in enumerate(runs):
+        bx.scatter(x + offsets, loss[key], s=18, color=colour, alpha=0.6, zorder=3, linewidths=0)
+        bx.errorbar(x + 0.3, mean[key], yerr=std[key], fmt="o", color=colour, ms=6, capsize=4, lw=1.6, zorder=4)
+        bx.text(x + 0.42, mean[key], f"{mean[key]:.3f}\n± {std[key]:.3f}", va="center", ha="left", fontsize=8,
+                color=colour)
+    values = loss["gmlp"] + loss["transformer"]
+    spread = max(max(values) - min(values), 1e-3)
+    bx.set_ylim(min(values) - 0.35 * spread, max(values) + 0.35 * spread)
+    bx.set_xlim(-0.45, 2.05)
+    bx.set_xticks([0, 1], ["gMLP", "Transformer"])
+    bx.set_ylabel("loss cuối trên toàn bộ phần để riêng")
+    said = {"gmlp": "gMLP thấp hơn", "transformer": "Transformer thấp hơn",
+            "tie": f"hoà (|chênh| < {TIE_SIGMAS:g}σ gộp)"}[winner]
+    bx.set_title(f"{n} seed: chấm = từng seed,\nthanh = TB ± độ lệch chuẩn\n"
+                 f"gMLP − Transformer = {gap:+.3f} (σ gộp {pooled:.3f})\n→ {said}", fontsize=9)
+
+    changed = {"width": f"độ rộng d đổi từ {s.d_model} thành {size.d_model}",
+               "depth": f"số lớp đổi từ {s.n_layers} thành {size.n_layers}"}[size.changed]
+    fig.suptitle(
+        f"gMLP: d = {s.d_model}, d_ffn = {s.d_ffn}, {s.n_layers} lớp, {thousands(gmlps[0].params)} tham số  |  "
+        f"Transformer: d = {size.d_model}, d_ff = 4d = {size.d_ff}, {size.n_heads} head, {size.n_layers} lớp, "
+        f"{thousands(bases[0].params)} tham số ({(bases[0].params / gmlps[0].params - 1) * 100:+.1f}%)\n"
+        f"Khớp số tham số bằng cách giữ d_ff = 4d, {changed}. Cùng dữ liệu: {s.steps} bước × batch {s.batch} × "
+        f"n = {s.seq_len} = {thousands(tokens_seen)} token mỗi lần chạy,\ncùng AdamW và lịch learning rate; "
+        f"seed {', '.join(map(str, seeds))}; byte-level trên văn bản pydoc, đánh giá trên "
+        f"{thousands(eval_bytes)} byte để riêng (quy mô đồ chơi)",
+        fontsize=9.5)
     fig.tight_layout()
     ctx.save(fig, "gmlp_vs_transformer.png")
-    ctx.measures.update({
-        "steps": s.steps, "batch": s.batch, "seq_len": s.seq_len, "d_model": s.d_model, "n_layers": s.n_layers,
-        "gmlp": {"params": gmlp.params, "final_train_loss": round(gmlp.final_train_loss, 4),
-                 "final_eval_loss": round(gmlp.final_eval_loss, 4), "train_seconds": round(gmlp.seconds, 1)},
-        "transformer": {"params": base.params, "d_ff": d_ff, "n_heads": N_HEADS,
-                        "final_train_loss": round(base.final_train_loss, 4),
-                        "final_eval_loss": round(base.final_eval_loss, 4), "train_seconds": round(base.seconds, 1)},
-        "param_ratio": round(base.params / gmlp.params, 4),
-    })

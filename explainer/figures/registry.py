@@ -56,6 +56,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("spatial_weights", "fig_spatial_weights", ("spatial_weights.png",), uses=LM_SOURCES),
     Figure("gmlp_vs_transformer", "fig_gmlp_vs_transformer", ("gmlp_vs_transformer.png",),
            uses=(*LM_SOURCES, "explainer/figures/transformer.py")),
+    # not a picture: that trained model's weights, for the post's live widget (gmlp-widget.js)
+    Figure("tiny_lm", "fig_tiny_lm", ("tiny_lm.bin", "tiny_lm.json"), uses=LM_SOURCES),
 )
 
 BY_NAME: dict[str, Figure] = {f.name: f for f in FIGURES}

@@ -1,11 +1,14 @@
 """A small pre-norm causal Transformer language model: the baseline the gMLP is compared with.
 
 Same interface as GMLPForCausalLM (`loss(tokens)` on a (b, n + 1) batch), learned position
-embeddings, tied input/output embeddings; `matched(...)` picks the feed-forward width that
-gives the same number of parameters as a given model.
+embeddings, tied input/output embeddings. `match(...)` sizes it to a given number of parameters
+with the standard proportions (d_ff = 4 d_model, fixed number of heads) by changing its width or
+its depth - never by starving the feed-forward layer.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -72,9 +75,49 @@ def param_count(vocab_size: int, d_model: int, n_layers: int, d_ff: int, seq_len
     return vocab_size * d_model + seq_len * d_model + n_layers * block + 2 * d_model + vocab_size
 
 
-def matched(target_params: int, vocab_size: int, d_model: int, n_layers: int, n_heads: int, seq_len: int) -> TransformerLM:
-    """The TransformerLM of this width and depth whose feed-forward width (a multiple of 8) comes
-    closest to `target_params` parameters."""
-    best = min(range(8, 16 * d_model + 1, 8),
-               key=lambda d_ff: abs(param_count(vocab_size, d_model, n_layers, d_ff, seq_len) - target_params))
-    return TransformerLM(vocab_size, d_model, n_layers, n_heads, best, seq_len)
+FF_MULT = 4  # d_ff = 4 d_model, as in the original Transformer, BERT and GPT-2
+
+
+@dataclass(frozen=True)
+class Match:
+    """The size of a TransformerLM chosen to have about `target` parameters.
+
+    `changed` says which of the reference model's sizes was changed: "width" (d_model, same depth)
+    or "depth" (n_layers, same width).
+    """
+
+    d_model: int
+    n_layers: int
+    n_heads: int
+    d_ff: int
+    params: int
+    target: int
+    changed: str
+
+    @property
+    def ratio(self) -> float:
+        """params / target (1.0 = exactly matched)."""
+        return self.params / self.target
+
+    def build(self, vocab_size: int, seq_len: int) -> TransformerLM:
+        return TransformerLM(vocab_size, self.d_model, self.n_layers, self.n_heads, self.d_ff, seq_len)
+
+
+def match(target_params: int, vocab_size: int, d_model: int, n_layers: int, n_heads: int, seq_len: int,
+          ff_mult: int = FF_MULT) -> Match:
+    """The TransformerLM with d_ff = ff_mult * d_model closest to `target_params` parameters, among
+
+    * the reference depth `n_layers` at any width that is a multiple of `n_heads` ("width"), and
+    * the reference width `d_model` at any depth ("depth");
+
+    the smaller relative mismatch wins, the width on a tie (the depth then stays the reference's).
+    """
+    def candidate(d: int, layers: int, changed: str) -> Match:
+        params = param_count(vocab_size, d, layers, ff_mult * d, seq_len)
+        return Match(d, layers, n_heads, ff_mult * d, params, target_params, changed)
+
+    if d_model % n_heads:
+        raise ValueError(f"match: d_model {d_model} is not a multiple of n_heads {n_heads}")
+    widths = [candidate(d, n_layers, "width") for d in range(n_heads, 4 * d_model + 1, n_heads)]
+    depths = [candidate(d_model, layers, "depth") for layers in range(1, 4 * n_layers + 1)]
+    return min(widths + depths, key=lambda m: (abs(m.params - target_params), m.changed != "width"))

@@ -1,0 +1,80 @@
+"""Numbers from our own runs, put into the prose at build time instead of being retyped.
+
+A post writes ``{{ figure.<figure name>.<key>.<key> | <format> }}``: the value is read from the
+figure's entry in the figures manifest (``assets/img/blog2/manifest.json``), first from the entry
+itself (``device``, ``profile``, ...) and then from what the figure measured (``measures``), and
+formatted with Python's format spec (``.3f``, ``,``, ``.1%``; none: as it is). So a sentence such
+as "the gMLP reached a held-out loss of 1.67" follows the figure when it is redrawn.
+
+A figure's caption also says how the figure was made: `provenance` gives the device, profile and
+training steps recorded for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from explainer.engine import EngineError
+
+# {{ figure.gmlp_vs_transformer.gmlp.eval_loss_mean | .3f }}
+TOKEN = re.compile(r"\{\{\s*(?P<source>figure)\.(?P<path>[A-Za-z0-9_.]+?)\s*"
+                   r"(?:\|\s*(?P<format>[^}]*?)\s*)?\}\}")
+
+
+def lookup(entries: dict[str, Any], path: str) -> Any:
+    """The value at `<figure>.<key>...` in the manifest entries; KeyError names what exists."""
+    name, _, rest = path.partition(".")
+    if name not in entries:
+        raise KeyError(f"no figure {name!r} in the manifest (figures: {', '.join(sorted(entries))})")
+    entry = entries[name]
+    for base in (entry, entry.get("measures") or {}):
+        value: Any = base
+        for key in rest.split(".") if rest else []:
+            if isinstance(value, dict) and key in value:
+                value = value[key]
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                break
+        else:
+            return value
+    keys = sorted(set(entry) | set(entry.get("measures") or {}))
+    raise KeyError(f"figure {name!r} has no {rest!r} (keys: {', '.join(keys)})")
+
+
+def substitute(text: str, entries: dict[str, Any], where: Callable[[int], str]) -> str:
+    """`text` with every token replaced; an unknown key or a bad format raises EngineError
+    naming `where(offset of the token)`."""
+    def replace(match: re.Match) -> str:
+        try:
+            value = lookup(entries, match.group("path"))
+            return format(value, match.group("format") or "")
+        except (KeyError, ValueError, TypeError) as error:
+            message = error.args[0] if error.args else str(error)
+            raise EngineError(f"{where(match.start())}: {match.group(0)}: {message}") from None
+
+    return TOKEN.sub(replace, text)
+
+
+def provenance(entry: dict[str, Any]) -> str:
+    """'vẽ trên CPU, profile quick, 600 bước huấn luyện' for a manifest entry."""
+    device = entry.get("device") or entry.get("device_kind") or "?"
+    device = "CPU" if device == "cpu" else device
+    parts = [f"vẽ bằng <code>make figures</code> trên {device}", f"profile {entry.get('profile', '?')}"]
+    steps = (entry.get("measures") or {}).get("steps")
+    if isinstance(steps, int):
+        parts.append(f"{steps} bước huấn luyện")
+    return ", ".join(parts)
+
+
+def line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def read_entries(figures_dir: Path) -> dict[str, Any]:
+    from explainer.figures.cache import read_manifest
+
+    return read_manifest(Path(figures_dir))
