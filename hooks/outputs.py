@@ -11,6 +11,11 @@
 * ``on_post_build`` prunes the stored outputs of blocks that no longer exist - only after a
   build that succeeded.
 
+Why not markdown-exec (the kept MkDocs library that runs fenced blocks at build): it runs the
+code inside the MkDocs process, so blocks share imports and state and cannot time out, and it
+keeps no store, so every build would run every block. What it does on the page (the output
+right under the block) is the part worth copying, and it is done here in a few lines.
+
 Settings: ``extra.outputs_dir`` (env GMLP_OUTPUTS_DIR, default ``outputs``), EXEC_TIMEOUT
 (seconds per block, default 300), EXEC_WORKERS (blocks run at once, default 2).
 """

@@ -282,9 +282,9 @@ def test_the_committed_post_notebooks_match_the_posts():
         assert all(o is not None for o, b in zip(result.outputs, result.blocks) if b.runs)
         text = stored.read_text("utf-8")
         nbformat.validate(nbformat.reads(text, as_version=4))
-        meta = __import__("yaml").safe_load(post.read_text("utf-8").split("---")[1])
-        assert text == notebook.dumps(notebook.build(result, meta["title"])), \
+        assert text == notebook.render_post(result, REPO / "assets" / "img" / "blog2"), \
             f"{stored.name} is out of date: run `make build`"
+        assert "{{" not in text, "a measured number was not put in"
 
 
 @pytest.mark.parametrize("extra, site_url, repo_url, expected", [
@@ -296,3 +296,91 @@ def test_the_committed_post_notebooks_match_the_posts():
 ])
 def test_one_setting_names_the_repository(extra, site_url, repo_url, expected):
     assert notebook.repository(extra, site_url, repo_url) == expected
+
+
+# ---- in the built site ----------------------------------------------------------------------
+
+SITE_POST = "posts/2024/02/blog-post-2/index.html"
+
+
+def _article(site_build) -> str:
+    text = (site_build.site / SITE_POST).read_text(encoding="utf-8")
+    return text[text.index("<article"):text.rindex("</article>")]
+
+
+@pytest.mark.site
+def test_the_built_post_shows_every_stored_output_under_its_block(site_build):
+    import html
+    import re
+
+    article = _article(site_build)
+    result = outputs.collect([POST], REPO / "outputs", workers=1)[0]
+    expected = [o.text.rstrip("\n") for o, b in zip(result.outputs, result.blocks)
+                if b.runs and o.text.strip()]
+    shown = [html.unescape(t) for t in re.findall(
+        r'<div class="exec-output">\s*<p class="exec-output__label">Kết quả</p>\s*'
+        r"<pre><code>(.*?)</code></pre>", article, re.S)]
+    assert shown == expected
+    assert re.findall(r'href="[^"]*downloads/2024-02-02-blog-post-2\.ipynb"', article)
+    notebook_file = site_build.site / "downloads" / "2024-02-02-blog-post-2.ipynb"
+    assert notebook_file.read_bytes() == (REPO / "outputs" / "2024-02-02-blog-post-2.ipynb").read_bytes()
+
+
+@pytest.mark.site
+def test_no_placeholder_and_no_token_on_any_built_page(site_build):
+    for page in site_build.site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "<user>" not in text and "&lt;user&gt;" not in text, page
+        assert "{{ figure." not in text, page
+
+
+@pytest.mark.site
+def test_displayed_code_fits_in_88_columns(site_build):
+    import html
+    import re
+
+    for page in [SITE_POST, "code/index.html"]:
+        text = (site_build.site / page).read_text(encoding="utf-8")
+        for block in re.findall(r'<div class="language-python highlight"><pre>.*?</pre>', text, re.S):
+            code = html.unescape(re.sub(r"<[^>]+>", "", block))
+            wide = [line for line in code.split("\n") if len(line) > 88]
+            assert not wide, f"{page}: {len(wide[0])} columns: {wide[0]}"
+
+
+@pytest.mark.site
+def test_every_figure_caption_says_how_it_was_made(site_build):
+    import re
+
+    article = _article(site_build)
+    figures = re.findall(r"<figure.*?</figure>", article, re.S)
+    assert len(figures) >= 9
+    for figure in figures:
+        assert re.search(r'class="figure-provenance">\(vẽ bằng <code>make figures</code> trên '
+                         r"[^,]+, profile \w+", figure), figure[:300]
+
+
+def test_the_install_line_follows_the_repository():
+    from conftest import load_module
+
+    hook = load_module(REPO / "hooks" / "outputs.py")
+    text = "1. a\n2. b\n" + hook.INSTALL + "\n\n```bash\n" + hook.INSTALL + "\n```\n"
+    known = hook.install_from_repository(text, "owner/repo")
+    assert 'pip install "gmlp-snippets @ git+https://github.com/owner/repo"' in known
+    assert known.count(hook.INSTALL) == 1  # the one inside a code block is left alone
+    unknown = hook.install_from_repository(text, "")
+    assert "pip install" not in unknown and unknown.startswith("1. a\n2. b\n\n")
+
+
+@pytest.mark.faults
+def test_a_failing_block_fails_the_site_build_naming_the_post_and_line(mkdocs, tmp_path):
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    write_post(posts, "print('tốt')", "import sys\nprint('hỏng rồi', file=sys.stderr)\nsys.exit(3)")
+    result = mkdocs("build", "--site-dir", str(tmp_path / "site"), posts_dir=posts,
+                    figures_check=False)  # not --strict: a failing block fails the build anyway
+    assert result.returncode != 0
+    assert "2024-01-01-thu.md:14" in result.stderr and "exited with status 3" in result.stderr
+    assert "hỏng rồi" in result.stderr
+    stored = json.loads((tmp_path / "outputs" / "2024-01-01-thu.json").read_text("utf-8"))
+    assert [e["output"] for e in stored["blocks"].values()] == ["tốt\n"]
+    assert not (tmp_path / "outputs" / "2024-01-01-thu.ipynb").exists()
