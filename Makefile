@@ -7,19 +7,36 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help venv test serve build figures notebooks deploy bench clean
+.PHONY: help venv lock test serve build figures notebooks deploy bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
+# ---- the Python lock: the version of every package the venv, CI and the Pages workflow install ----
+LOCK       := requirements/constraints.txt
+LOCK_VENV  ?= .cache/lock-venv
+LOCK_TOOLS ?= pip-tools==7.6.2 pip==26.3
+LOCK_ARGS  ?=
+
+# Every Python package is installed at the version in $(LOCK) (`make lock` writes it).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[docs,test]"
+	$(BIN)/python -m pip install -q -c $(LOCK) pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q -c $(LOCK) $(TORCH)
+	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[docs,test]"
 	touch $@
 
 venv: $(STAMP)  ## create/update .venv with the package, docs and test extras
+
+lock:  ## re-resolve requirements/constraints.txt from pyproject.toml (LOCK_ARGS=--upgrade: newest versions)
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q $(LOCK_TOOLS)
+	mkdir -p $(dir $(LOCK))
+	printf 'pip\n$(firstword $(TORCH))\n' | CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile \
+		--quiet --extra docs --extra test --strip-extras --unsafe-package gmlp-snippets --no-allow-unsafe \
+		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml -
+	@# torch==2.13.0+cpu -> torch==2.13.0: the CPU and the CUDA builds both satisfy it
+	sed -E 's/^(torch==[^+ ]+)\+[A-Za-z0-9.]+/\1/' $(LOCK) > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
 
 test: $(STAMP) $(NPM_STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q

@@ -51,8 +51,8 @@ import os
 import posixpath
 import re
 import sys
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 from mkdocs.exceptions import PluginError

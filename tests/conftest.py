@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,8 @@ def run_mkdocs(*args: str, posts_dir: Path | None = None, assets_dir: Path | Non
     outputs/), so that its stored block outputs never land in the repository.
     """
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    if posts_dir is not None and outputs_dir is None:
-        outputs_dir = Path(posts_dir).parent / "outputs"
+    if posts_dir is not None and outputs_dir is None:  # never next to fixtures in the repository
+        outputs_dir = Path(tempfile.mkdtemp(prefix="outputs-"))
     for name, value in (("GMLP_POSTS_DIR", posts_dir), ("GMLP_ASSETS_DIR", assets_dir),
                         ("GMLP_OUTPUTS_DIR", outputs_dir),
                         ("SITE_URL", site_url), ("GMLP_FIGURES_CHECK", str(figures_check).lower())):

@@ -377,7 +377,7 @@ def test_a_failing_block_fails_the_site_build_naming_the_post_and_line(mkdocs, t
     posts.mkdir()
     write_post(posts, "print('tốt')", "import sys\nprint('hỏng rồi', file=sys.stderr)\nsys.exit(3)")
     result = mkdocs("build", "--site-dir", str(tmp_path / "site"), posts_dir=posts,
-                    figures_check=False)  # not --strict: a failing block fails the build anyway
+                    outputs_dir=tmp_path / "outputs", figures_check=False)  # not --strict: a failing block fails the build anyway
     assert result.returncode != 0
     assert "2024-01-01-thu.md:14" in result.stderr and "exited with status 3" in result.stderr
     assert "hỏng rồi" in result.stderr
