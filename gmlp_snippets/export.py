@@ -1,7 +1,7 @@
-"""Write gmlp.py: the whole model in one torch-only file, assembled from the package's sections.
+"""Write gmlp.py: the whole model in one torch-only file, from the package's sections.
 
     python -m gmlp_snippets.export --out gmlp.py     # write it
-    python -m gmlp_snippets.export --check gmlp.py   # exit 1 if it differs from the package
+    python -m gmlp_snippets.export --check gmlp.py   # exit 1 if the package differs
 
 The file is generated, never edited by hand: the sections are the ones the post shows.
 """
@@ -9,14 +9,16 @@ The file is generated, never edited by hand: the sections are the ones the post 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# (module file, section) in the order a reader meets them; later sections use earlier ones
+# (module file, section) in the order a reader meets them; later ones use earlier ones
 SECTIONS: list[tuple[str, str]] = [
+    ("config.py", "checks"),
     ("config.py", "config"),
     ("norm.py", "layernorm"),
     ("projection.py", "projection"),
@@ -34,23 +36,42 @@ _MARKER = re.compile(r"^\s*# --8<-- \[(start|end):([\w-]+)\]\s*$")
 def read_section(path: Path, name: str) -> str:
     """The lines between `# --8<-- [start:name]` and `# --8<-- [end:name]` in path."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    starts = [i for i, line in enumerate(lines) if (m := _MARKER.match(line)) and m.groups() == ("start", name)]
-    ends = [i for i, line in enumerate(lines) if (m := _MARKER.match(line)) and m.groups() == ("end", name)]
+    marks = [(i, m.groups()) for i, line in enumerate(lines)
+             if (m := _MARKER.match(line))]
+    starts = [i for i, kind in marks if kind == ("start", name)]
+    ends = [i for i, kind in marks if kind == ("end", name)]
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise ValueError(f"{path}: expected one '[start:{name}]' followed by one '[end:{name}]' marker, "
-                         f"found {len(starts)} start and {len(ends)} end markers")
+        raise ValueError(f"{path}: expected one '[start:{name}]' followed by one "
+                         f"'[end:{name}]' marker, found {len(starts)} start and "
+                         f"{len(ends)} end markers")
     body = [line for line in lines[starts[0] + 1:ends[0]] if not _MARKER.match(line)]
     return "\n".join(body).strip("\n")
+
+
+def _statements(text: str) -> list[str]:
+    """The import statements of an `imports` section (a parenthesised one as one)."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() and not current:
+            continue
+        current.append(line)
+        text_so_far = "\n".join(current)
+        if text_so_far.count("(") == text_so_far.count(")"):
+            statements.append(text_so_far)
+            current = []
+    return statements
 
 
 def _imports(package_dir: Path) -> list[str]:
     """Every import of the modules' `imports` sections, minus the package's own."""
     seen: list[str] = []
     for file in dict.fromkeys(f for f, _ in SECTIONS):
-        for line in read_section(package_dir / file, "imports").splitlines():
-            if line.strip() and not line.startswith("from gmlp_snippets") and line not in seen:
-                seen.append(line)
-    def order(line: str) -> tuple[bool, str]:  # `import x` before `from x import y`, as isort does
+        for statement in _statements(read_section(package_dir / file, "imports")):
+            if not statement.startswith("from gmlp_snippets") and statement not in seen:
+                seen.append(statement)
+
+    def order(line: str) -> tuple[bool, str]:  # `import x` before `from x import y`
         return line.startswith("from "), line
 
     stdlib = sorted((line for line in seen if "torch" not in line), key=order)
@@ -63,32 +84,52 @@ def render(package_dir: Path = PACKAGE_DIR) -> str:
     from gmlp_snippets import __version__
 
     header = (
-        f'"""gMLP (Liu, Dai, So, Le, "Pay Attention to MLPs", 2021) in one file: config, LayerNorm,\n'
-        f"channel projection, Spatial Gating Unit (causal, tiny attention), block, backbone and heads.\n\n"
-        f"Generated from gmlp_snippets {__version__} by `python -m gmlp_snippets.export`; needs only torch.\n"
-        f'"""\n'
+        '"""gMLP (Liu, Dai, So, Le, "Pay Attention to MLPs", 2021) in one file:\n'
+        "config, LayerNorm, channel projection, Spatial Gating Unit (causal, tiny\n"
+        "attention), block, backbone and heads.\n\n"
+        f"Generated from gmlp_snippets {__version__} by\n"
+        "`python -m gmlp_snippets.export`; needs only torch.\n"
+        '"""\n'
     )
     sections = [read_section(package_dir / file, name) for file, name in SECTIONS]
-    return header + "\n" + "\n".join(_imports(package_dir)) + "\n\n\n" + "\n\n\n".join(sections) + "\n"
+    imports = "\n".join(_imports(package_dir))
+    return header + "\n" + imports + "\n\n\n" + "\n\n\n".join(sections) + "\n"
+
+
+def _write(parser: argparse.ArgumentParser, out: Path, text: str) -> None:
+    """Write text to out through a temporary file; a bad --out is a parser error."""
+    if out.is_dir():
+        parser.error(f"--out: expected a file path, got the directory {out}")
+    if not out.parent.is_dir():
+        parser.error(f"--out: {out.parent} is not an existing directory")
+    if out.exists() and not out.stat().st_mode & 0o222:
+        parser.error(f"--out: {out} is read-only (make it writable or choose another)")
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)  # atomic: a reader never sees half a file
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        parser.error(f"--out: cannot write {out}: {error.strerror or error}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gmlp_snippets.export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gmlp_snippets.export",
+                                     description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--out", type=Path, help="write gmlp.py here")
-    group.add_argument("--check", type=Path, help="fail if this file differs from what the package generates")
+    group.add_argument("--check", type=Path,
+                       help="fail if this file differs from what the package generates")
     args = parser.parse_args(argv)
     text = render()
     if args.check is not None:
         if not args.check.is_file() or args.check.read_text(encoding="utf-8") != text:
-            print(f"{args.check} is out of date: run python -m gmlp_snippets.export --out {args.check}", file=sys.stderr)
+            print(f"{args.check} is out of date: run python -m gmlp_snippets.export "
+                  f"--out {args.check}", file=sys.stderr)
             return 1
         return 0
-    if args.out.is_dir():
-        parser.error(f"--out: expected a file path, got the directory {args.out}")
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(args.out)  # atomic: a reader never sees half a file
+    _write(parser, args.out, text)
     return 0
 
 

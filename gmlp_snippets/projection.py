@@ -3,6 +3,9 @@
 # --8<-- [start:imports]
 import torch
 from torch import nn
+
+from gmlp_snippets.config import check_sizes
+
 # --8<-- [end:imports]
 
 
@@ -11,20 +14,21 @@ ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, None: nn.Identity}
 
 
 class ChannelProjection(nn.Module):
-    """Z = σ(XU): every token (row of X) is mapped from d_in to d_out channels, then σ."""
+    """Z = σ(XU): each token (a row of X) goes from d_in to d_out channels, then σ."""
 
     def __init__(self, d_in: int, d_out: int, activation: str | None = "gelu"):
         super().__init__()
+        check_sizes(self, d_in=d_in, d_out=d_out)
         if activation not in ACTIVATIONS:
-            raise ValueError(f"ChannelProjection: activation must be one of {list(ACTIVATIONS)}, "
-                             f"got {activation!r}")
+            raise ValueError(f"ChannelProjection.activation must be one of "
+                             f"{list(ACTIVATIONS)}, got {activation!r}")
         self.d_in = d_in
         self.proj = nn.Linear(d_in, d_out)  # U (and its bias), shared by all n tokens
         self.act = ACTIVATIONS[activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.d_in:
-            raise ValueError(f"ChannelProjection: expected {self.d_in} channels in the last axis, "
-                             f"got {x.shape[-1]} (shape {tuple(x.shape)})")
+            raise ValueError(f"ChannelProjection: expected {self.d_in} channels in the "
+                             f"last axis, got {x.shape[-1]} (shape {tuple(x.shape)})")
         return self.act(self.proj(x))  # (b, n, d_in) -> (b, n, d_out)
 # --8<-- [end:projection]

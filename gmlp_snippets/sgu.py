@@ -1,6 +1,6 @@
-"""Spatial Gating Unit: s(Z) = Z1 ⊙ f_{W,b}(norm(Z2)), token mixing with a static n x n matrix.
+"""Spatial Gating Unit: s(Z) = Z1 ⊙ f_{W,b}(norm(Z2)), token mixing with an n x n W.
 
-Shapes: b - batch, n - tokens (sequence length), d - channels of Z (d_ffn), d/2 - channels of Z1, Z2.
+Shapes: b - batch, n - tokens (sequence length), d_ffn - channels of Z (Z1, Z2: half).
 """
 
 # --8<-- [start:imports]
@@ -8,16 +8,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gmlp_snippets.config import check_sizes
 from gmlp_snippets.norm import LayerNorm
+
 # --8<-- [end:imports]
 
 
 # --8<-- [start:tiny_attention]
 class TinyAttention(nn.Module):
-    """aMLP's single head: softmax(QK^T / sqrt(d_attn)) V, projected to the gate's width."""
+    """aMLP's single head: softmax(QK^T / sqrt(d_attn)) V, projected to d_out."""
 
     def __init__(self, d_in: int, d_out: int, d_attn: int = 64, causal: bool = False):
         super().__init__()
+        check_sizes(self, d_in=d_in, d_out=d_out, d_attn=d_attn)
         self.d_attn = d_attn
         self.causal = causal
         self.qkv = nn.Linear(d_in, 3 * d_attn)
@@ -25,8 +28,8 @@ class TinyAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 x (b, n, d_attn)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)  # (b, n, d_attn)
-        return self.proj(out)  # (b, n, d_out)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        return self.proj(out)  # (b, n, d_attn) -> (b, n, d_out)
 # --8<-- [end:tiny_attention]
 
 
@@ -37,44 +40,58 @@ class SpatialGatingUnit(nn.Module):
     def __init__(self, d_ffn: int, seq_len: int, causal: bool = False,
                  d_attn: int | None = None, d_model: int | None = None):
         super().__init__()
+        check_sizes(self, d_ffn=d_ffn, seq_len=seq_len)
         if d_ffn % 2:
-            raise ValueError(f"SpatialGatingUnit: d_ffn must be even (Z is split in two halves), got {d_ffn}")
+            raise ValueError(f"SpatialGatingUnit.d_ffn must be even (Z is split in two "
+                             f"halves), got {d_ffn}")
         self.d_ffn, self.seq_len, self.causal = d_ffn, seq_len, causal
         self.norm = LayerNorm(d_ffn // 2)
-        self.weight = nn.Parameter(torch.empty(seq_len, seq_len))  # W: row i says how token i reads tokens j
-        self.bias = nn.Parameter(torch.empty(seq_len))  # b: one per token
-        # aMLP: a tiny attention over the block input, added to the gate (d_model = block input width)
-        self.attn = TinyAttention(d_model or d_ffn, d_ffn // 2, d_attn, causal) if d_attn else None
+        # W: row i says how token i reads the tokens j; b: one per token
+        self.weight = nn.Parameter(torch.empty(seq_len, seq_len))
+        self.bias = nn.Parameter(torch.empty(seq_len))
+        # aMLP: a tiny attention over the block input x (d_model wide) joins the gate
+        self.attn = None
+        if d_attn is not None:
+            d_in = d_ffn if d_model is None else d_model
+            check_sizes(self, d_attn=d_attn, d_model=d_in)
+            self.attn = TinyAttention(d_in, d_ffn // 2, d_attn, causal)
         self.init_weights()
 
     def init_weights(self) -> None:
-        # W near zero and b = 1: f(Z2) ≈ 1, so s(Z) ≈ Z1 and each block starts as a plain FFN
+        # W ~ U(-1e-3/n, 1e-3/n) and b = 1, g-mlp-pytorch's (lucidrains) initialisation:
+        # f(Z2) ≈ 1, so s(Z) ≈ Z1 and each block starts as a plain FFN
         eps = 1e-3 / self.seq_len
         nn.init.uniform_(self.weight, -eps, eps)
         nn.init.ones_(self.bias)
 
     def forward(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
-        """z: (b, n, d_ffn) from the channel projection; x: the normalised block input (aMLP only)."""
-        if z.dim() != 3 or z.shape[-1] != self.d_ffn:
-            raise ValueError(f"SpatialGatingUnit: expected z of shape (batch, n, {self.d_ffn}), "
-                             f"got {tuple(z.shape)}")
-        n = z.shape[1]
-        if n > self.seq_len or (n < self.seq_len and not self.causal):
-            need = f"<= {self.seq_len}" if self.causal else f"exactly {self.seq_len} (pad shorter inputs)"
-            raise ValueError(f"SpatialGatingUnit: expected a sequence length {need} (seq_len), "
-                             f"got {n}")
+        """z: (b, n, d_ffn) = σ(XU); x: the normalised block input (aMLP only)."""
+        self.check_inputs(z, x)
+        n = z.shape[1]  # seq_len, or fewer tokens in a causal model
         z1, z2 = z.chunk(2, dim=-1)  # (b, n, d_ffn/2) each
         z2 = self.norm(z2)
-        w, b = self.weight[:n, :n], self.bias[:n]
+        w, b = self.weight[:n, :n], self.bias[:n, None]  # (n, n), (n, 1)
         if self.causal:
-            w = w.tril()  # token i may only read tokens j <= i: zero the upper triangle of W
-        # W Z2 + b over the token axis: per sample one (n x n) @ (n x d_ffn/2) product, plus b
-        gate = torch.baddbmm(b.unsqueeze(-1), w.expand(z2.shape[0], n, n), z2)  # (b, n, d_ffn/2)
+            w = w.tril()  # token i reads only tokens j <= i: zero W's upper triangle
+        # over the token axis: per sample one (n x n) @ (n x d_ffn/2) product, plus b
+        z2 = torch.baddbmm(b, w.expand(z.shape[0], n, n), z2)  # W Z2 + b
         if self.attn is not None:
-            if x is None:
-                raise ValueError("SpatialGatingUnit: this aMLP unit needs the block input x for its tiny attention")
-            gate = gate + self.attn(x)
-        return z1 * gate  # (b, n, d_ffn/2)
+            z2 = z2 + self.attn(x)  # aMLP: the tiny attention joins the gate
+        return z1 * z2  # (b, n, d_ffn/2)
+
+    def check_inputs(self, z: torch.Tensor, x: torch.Tensor | None) -> None:
+        """Raise a ValueError naming what is wrong with z or x (reads shapes only)."""
+        name, d, n = type(self).__name__, self.d_ffn, self.seq_len
+        if z.dim() != 3 or z.shape[-1] != d:
+            raise ValueError(f"{name}: expected z of shape (batch, n, {d}), "
+                             f"got {tuple(z.shape)}")
+        if z.shape[1] > n or (z.shape[1] < n and not self.causal):
+            need = f"<= {n}" if self.causal else f"exactly {n} (pad shorter inputs)"
+            raise ValueError(f"{name}: expected a sequence length {need} (seq_len), "
+                             f"got {z.shape[1]}")
+        if self.attn is not None and x is None:
+            raise ValueError(f"{name}: this aMLP unit needs the block input x "
+                             f"for its tiny attention")
 # --8<-- [end:sgu]
 
     def extra_repr(self) -> str:

@@ -1,4 +1,4 @@
-"""gmlp.py, the single-file export: runs alone, equals the package, and cannot drift from it."""
+"""gmlp.py, the one-file export: runs alone, equals the package, cannot drift away."""
 
 import subprocess
 import sys
@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from gmlp_snippets import GMLPConfig, GMLPForCausalLM, GMLPForImageClassification
-from gmlp_snippets import export
+from gmlp_snippets import (
+    GMLPConfig,
+    GMLPForCausalLM,
+    GMLPForImageClassification,
+    export,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,40 +23,47 @@ def gmlp_file(tmp_path_factory) -> Path:
     return out
 
 
+LM = dict(d_model=32, d_ffn=64, seq_len=12, n_layers=2, causal=True, d_attn=8,
+          vocab_size=40)
+VIT = dict(d_model=16, d_ffn=32, seq_len=4, n_layers=2, image_size=32, patch_size=16,
+           num_classes=5)
+
+
 def test_export_runs_alone_and_matches_the_package(gmlp_file, tmp_path):
-    """Copied alone into an empty directory, gmlp.py gives the package's outputs for the same weights."""
+    """Copied alone into an empty directory, gmlp.py gives the package's outputs for the
+    same weights."""
     torch.manual_seed(0)
-    lm = GMLPForCausalLM(GMLPConfig(d_model=32, d_ffn=64, seq_len=12, n_layers=2, causal=True, d_attn=8,
-                                    vocab_size=40)).eval()
-    vit = GMLPForImageClassification(GMLPConfig(d_model=16, d_ffn=32, seq_len=4, n_layers=2, image_size=32,
-                                                patch_size=16, num_classes=5)).eval()
+    lm = GMLPForCausalLM(GMLPConfig(**LM)).eval()
+    vit = GMLPForImageClassification(GMLPConfig(**VIT)).eval()
     for m in (lm, vit):
         with torch.no_grad():
-            for block in m.gmlp.blocks:  # leave the near-identity init so W really mixes tokens
+            for block in m.gmlp.blocks:  # off the near-identity init: W mixes tokens
                 block.sgu.weight.normal_(std=0.1)
     tokens, images = torch.randint(0, 40, (2, 12)), torch.randn(2, 3, 32, 32)
-    torch.save({"lm": lm.state_dict(), "vit": vit.state_dict(), "tokens": tokens, "images": images,
-                "lm_out": lm(tokens), "vit_out": vit(images)}, tmp_path / "ref.pt")
-    (tmp_path / "gmlp.py").write_text(gmlp_file.read_text(encoding="utf-8"), encoding="utf-8")
-    script = textwrap.dedent("""
+    torch.save({"lm": lm.state_dict(), "vit": vit.state_dict(), "tokens": tokens,
+                "images": images, "lm_out": lm(tokens), "vit_out": vit(images)},
+               tmp_path / "ref.pt")
+    (tmp_path / "gmlp.py").write_text(gmlp_file.read_text(encoding="utf-8"),
+                                      encoding="utf-8")
+    script = textwrap.dedent(f"""
         import sys, torch
         sys.modules.pop("gmlp_snippets", None)
         import gmlp
         assert "gmlp_snippets" not in sys.modules, "gmlp.py must not import the package"
         ref = torch.load("ref.pt")
-        lm = gmlp.GMLPForCausalLM(gmlp.GMLPConfig(d_model=32, d_ffn=64, seq_len=12, n_layers=2, causal=True,
-                                                  d_attn=8, vocab_size=40)).eval()
-        vit = gmlp.GMLPForImageClassification(gmlp.GMLPConfig(d_model=16, d_ffn=32, seq_len=4, n_layers=2,
-                                              image_size=32, patch_size=16, num_classes=5)).eval()
+        lm = gmlp.GMLPForCausalLM(gmlp.GMLPConfig(**{LM!r})).eval()
+        vit = gmlp.GMLPForImageClassification(gmlp.GMLPConfig(**{VIT!r})).eval()
         lm.load_state_dict(ref["lm"]); vit.load_state_dict(ref["vit"])
         with torch.no_grad():
-            torch.testing.assert_close(lm(ref["tokens"]), ref["lm_out"], atol=0, rtol=0)
-            torch.testing.assert_close(vit(ref["images"]), ref["vit_out"], atol=0, rtol=0)
+            same = dict(atol=0, rtol=0)
+            torch.testing.assert_close(lm(ref["tokens"]), ref["lm_out"], **same)
+            torch.testing.assert_close(vit(ref["images"]), ref["vit_out"], **same)
         print("same outputs")
     """)
-    # run from the temp dir, so `import gmlp` finds the copy; the package is still installed,
-    # and the script asserts that gmlp.py never imports it
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    # run from the temp dir, so `import gmlp` finds the copy; the package is still
+    # installed, and the script asserts that gmlp.py never imports it
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "same outputs" in done.stdout
 
@@ -69,15 +80,16 @@ def test_export_has_only_torch_and_stdlib_imports(gmlp_file):
 def test_export_is_made_of_the_sections_the_post_shows(gmlp_file):
     text = gmlp_file.read_text(encoding="utf-8")
     for file, name in export.SECTIONS:
-        assert export.read_section(export.PACKAGE_DIR / file, name) in text, f"{file}:{name} missing"
+        section = export.read_section(export.PACKAGE_DIR / file, name)
+        assert section in text, f"{file}:{name} missing"
     assert "--8<--" not in text
 
 
 def test_check_detects_a_stale_file(gmlp_file, tmp_path, capsys):
     assert export.main(["--check", str(gmlp_file)]) == 0
     stale = tmp_path / "gmlp.py"
-    stale.write_text(gmlp_file.read_text(encoding="utf-8").replace("class GMLPBlock", "class OldBlock"),
-                     encoding="utf-8")
+    text = gmlp_file.read_text(encoding="utf-8")
+    stale.write_text(text.replace("class GMLPBlock", "class Old"), encoding="utf-8")
     assert export.main(["--check", str(stale)]) == 1
     assert "out of date" in capsys.readouterr().err
 
@@ -87,3 +99,25 @@ def test_read_section_names_the_file_and_the_section(tmp_path):
     bad.write_text("# --8<-- [start:a]\nx = 1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"mod\.py.*\[start:a\].*\[end:a\]"):
         export.read_section(bad, "a")
+
+
+def test_multi_line_imports_stay_whole(tmp_path):
+    """A parenthesised import is one statement: kept whole, or dropped whole."""
+    text = ("import torch\nfrom gmlp_snippets.config import (\n    GMLPConfig,\n"
+            "    check_sizes,\n)\nfrom torch import (\n    nn,\n)\n")
+    assert export._statements(text) == [
+        "import torch", "from gmlp_snippets.config import (\n    GMLPConfig,\n"
+        "    check_sizes,\n)", "from torch import (\n    nn,\n)"]
+
+
+def test_every_section_fits_88_columns():
+    """The post shows these lines: none may need a horizontal scroll bar."""
+    for path in sorted(export.PACKAGE_DIR.glob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        inside = 0
+        for number, line in enumerate(lines, start=1):
+            marker = export._MARKER.match(line)
+            if marker:
+                inside += 1 if marker.group(1) == "start" else -1
+            elif inside:
+                assert len(line) <= 88, f"{path.name}:{number} has {len(line)} columns"

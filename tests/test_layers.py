@@ -1,4 +1,5 @@
-"""The layers of gmlp_snippets, judged by PyTorch's own modules and by the paper's definitions."""
+"""The layers of gmlp_snippets, judged by PyTorch's own modules and by the paper's
+definitions."""
 
 import pytest
 import torch
@@ -9,9 +10,10 @@ from gmlp_snippets import ChannelProjection, LayerNorm, SpatialGatingUnit, TinyA
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12, torch.bfloat16: 2e-2}
 
 
-# ---- LayerNorm vs torch.nn.LayerNorm ------------------------------------------------------------
+# ---- LayerNorm vs torch.nn.LayerNorm -------------------------------------------------
 
-@pytest.mark.parametrize("method", ["forward", "formula"])  # the fused kernel and the written-out definition
+# the fused kernel and the written-out definition
+@pytest.mark.parametrize("method", ["forward", "formula"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 @pytest.mark.parametrize("shape", [(7,), (3, 16), (2, 5, 64), (2, 3, 4, 33)])
 def test_layernorm_matches_torch(shape, dtype, method):
@@ -33,9 +35,10 @@ def test_layernorm_matches_torch(shape, dtype, method):
     grad_out = torch.randn(shape, dtype=torch.float64).to(dtype)
     y_ours.backward(grad_out)
     y_ref.backward(grad_out)
-    gtol = tol * (10 if dtype == torch.bfloat16 else 1)  # bf16 grads are summed over many rows
+    gtol = tol * (10 if dtype == torch.bfloat16 else 1)  # bf16 grads sum many rows
     torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=gtol, rtol=gtol)
-    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, atol=gtol * 4, rtol=gtol)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, atol=gtol * 4,
+                               rtol=gtol)
     torch.testing.assert_close(ours.bias.grad, ref.bias.grad, atol=gtol * 4, rtol=gtol)
 
 
@@ -61,7 +64,7 @@ def test_layernorm_forward_equals_its_formula_with_learned_gamma_beta():
 def test_layernorm_state_dict_is_interchangeable_with_torch():
     ref = nn.LayerNorm(12)
     ours = LayerNorm(12)
-    ours.load_state_dict(ref.state_dict())  # same parameter names: weight (gamma), bias (beta)
+    ours.load_state_dict(ref.state_dict())  # same names: weight (gamma), bias (beta)
     assert set(ours.state_dict()) == {"weight", "bias"}
 
 
@@ -70,9 +73,10 @@ def test_layernorm_rejects_wrong_channel_count():
         LayerNorm(8)(torch.randn(2, 6))
 
 
-# ---- channel projection -------------------------------------------------------------------------
+# ---- channel projection --------------------------------------------------------------
 
-@pytest.mark.parametrize("activation, fn", [("gelu", nn.functional.gelu), ("relu", torch.relu), (None, lambda t: t)])
+@pytest.mark.parametrize("activation, fn", [("gelu", nn.functional.gelu),
+                                            ("relu", torch.relu), (None, lambda t: t)])
 def test_channel_projection_is_sigma_of_xu(activation, fn):
     torch.manual_seed(0)
     proj = ChannelProjection(16, 40, activation)
@@ -89,10 +93,10 @@ def test_channel_projection_rejects_unknown_activation_and_wrong_width():
         ChannelProjection(4, 8)(torch.randn(1, 3, 5))
 
 
-# ---- spatial gating unit ------------------------------------------------------------------------
+# ---- spatial gating unit -------------------------------------------------------------
 
 def test_sgu_at_init_passes_z1_through():
-    """W ≈ 0 and b = 1 at init: the gate is ≈ 1, so s(Z) ≈ Z1 and the block starts as a plain FFN."""
+    """W ≈ 0 and b = 1 at init: the gate is ≈ 1, so s(Z) ≈ Z1: the block is an FFN."""
     torch.manual_seed(0)
     sgu = SpatialGatingUnit(d_ffn=32, seq_len=10)
     z = torch.randn(4, 10, 32)
@@ -105,7 +109,7 @@ def test_sgu_at_init_passes_z1_through():
 
 
 def test_sgu_is_z1_times_w_norm_z2_plus_b():
-    """The definition written with plain matrix products: s(Z) = Z1 ⊙ (W norm(Z2) + b)."""
+    """The definition in plain matrix products: s(Z) = Z1 ⊙ (W norm(Z2) + b)."""
     torch.manual_seed(0)
     sgu = SpatialGatingUnit(d_ffn=12, seq_len=7)
     with torch.no_grad():
@@ -159,7 +163,7 @@ def test_sgu_rejects_odd_d_ffn():
         SpatialGatingUnit(7, 4)
 
 
-# ---- aMLP: tiny attention -----------------------------------------------------------------------
+# ---- aMLP: tiny attention ------------------------------------------------------------
 
 def test_tiny_attention_is_one_softmax_head():
     torch.manual_seed(0)
@@ -176,7 +180,8 @@ def test_amlp_gate_adds_the_tiny_attention():
     sgu = SpatialGatingUnit(d_ffn=8, seq_len=5, causal=True, d_attn=4, d_model=6)
     z, x = torch.randn(2, 5, 8), torch.randn(2, 5, 6)
     plain = SpatialGatingUnit(d_ffn=8, seq_len=5, causal=True)
-    plain.load_state_dict({k: v for k, v in sgu.state_dict().items() if not k.startswith("attn.")})
+    plain.load_state_dict({k: v for k, v in sgu.state_dict().items()
+                           if not k.startswith("attn.")})
     torch.testing.assert_close(sgu(z, x), plain(z) + z[..., :4] * sgu.attn(x))
     with pytest.raises(ValueError, match="block input x"):
         sgu(z)

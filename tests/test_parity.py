@@ -1,4 +1,5 @@
-"""Parity: the same weights, moved by the converters, give the same outputs as g-mlp-pytorch and timm's layout."""
+"""Parity: the same weights, moved by the converters, give the same outputs as
+g-mlp-pytorch and timm's layout."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ import torch.nn.functional as F
 from g_mlp_pytorch import gMLP, gMLPVision
 from torch import nn
 
-from gmlp_snippets import (GMLPConfig, GMLPForCausalLM, GMLPForImageClassification, GMLPForMaskedLM,
-                           load_lucidrains, load_timm_state_dict)
+from gmlp_snippets import (
+    GMLPConfig,
+    GMLPForCausalLM,
+    GMLPForImageClassification,
+    GMLPForMaskedLM,
+    load_lucidrains,
+    load_timm_state_dict,
+)
 
 ATOL = 1e-5  # float32, eval mode
 
 
 def perturb_(model: nn.Module, seed: int) -> None:
-    """Move every parameter away from its init: W from near zero to O(1/sqrt(n)), norms off (1, 0)."""
+    """Move every parameter away from its init: W from near zero to O(1/sqrt(n)), norms
+    off (1, 0)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -33,7 +41,7 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
 
 
-# ---- g-mlp-pytorch: language models ----------------------------------------------------------------
+# ---- g-mlp-pytorch: language models --------------------------------------------------
 
 LM_CASES = {
     "plain": dict(causal=False, attn_dim=None),
@@ -43,14 +51,16 @@ LM_CASES = {
 }
 
 
-def lm_pair(causal: bool, attn_dim: int | None, seed: int = 0) -> tuple[nn.Module, GMLPForMaskedLM]:
-    """A g-mlp-pytorch gMLP and our model with its weights (perturbed away from the init)."""
+def lm_pair(causal: bool, attn_dim: int | None,
+            seed: int = 0) -> tuple[nn.Module, GMLPForMaskedLM]:
+    """A g-mlp-pytorch gMLP and our model with its weights (perturbed off the init)."""
     V, d, depth, n, mult = 50, 32, 3, 16, 4
     torch.manual_seed(seed)
-    theirs = gMLP(num_tokens=V, dim=d, depth=depth, seq_len=n, ff_mult=mult, causal=causal, attn_dim=attn_dim)
+    theirs = gMLP(num_tokens=V, dim=d, depth=depth, seq_len=n, ff_mult=mult,
+                  causal=causal, attn_dim=attn_dim)
     perturb_(theirs, seed)
-    cfg = GMLPConfig(d_model=d, d_ffn=d * mult, seq_len=n, n_layers=depth, causal=causal, d_attn=attn_dim,
-                     vocab_size=V, tie_embeddings=False)
+    cfg = GMLPConfig(d_model=d, d_ffn=d * mult, seq_len=n, n_layers=depth,
+                     causal=causal, d_attn=attn_dim, vocab_size=V, tie_embeddings=False)
     ours = (GMLPForCausalLM if causal else GMLPForMaskedLM)(cfg)
     load_lucidrains(ours, theirs)
     return theirs.eval(), ours.eval()
@@ -64,7 +74,7 @@ def test_lm_matches_g_mlp_pytorch(case):
         y_theirs, y_ours = theirs(tokens), ours(tokens)
     assert y_ours.shape == y_theirs.shape == (3, 16, 50)
     assert max_diff(y_ours, y_theirs) <= ATOL
-    # the weights really mix tokens: changing token 0 moves the logits at the last position
+    # the weights really mix tokens: changing token 0 moves the logits at the last one
     changed = tokens.clone()
     changed[:, 0] = (changed[:, 0] + 1) % 50
     with torch.no_grad():
@@ -87,34 +97,39 @@ def test_lm_gradients_match():
     for m in (theirs, ours):
         m.zero_grad()
         F.cross_entropy(m(tokens).flatten(0, 1), tokens.flatten()).backward()
-    torch.testing.assert_close(ours.embed.weight.grad, theirs.to_embed.weight.grad, atol=1e-6, rtol=1e-4)
-    torch.testing.assert_close(ours.gmlp.blocks[0].sgu.weight.grad, theirs.layers[0].fn.fn.fn.sgu.weight.grad[0],
-                               atol=1e-6, rtol=1e-4)
+    tol = dict(atol=1e-6, rtol=1e-4)
+    their_embed, their_w = theirs.to_embed.weight, theirs.layers[0].fn.fn.fn.sgu.weight
+    torch.testing.assert_close(ours.embed.weight.grad, their_embed.grad, **tol)
+    our_w = ours.gmlp.blocks[0].sgu.weight
+    torch.testing.assert_close(our_w.grad, their_w.grad[0], **tol)
 
 
 def test_state_dict_input_works_like_the_module():
     theirs, _ = lm_pair(causal=False, attn_dim=None, seed=6)
-    a = GMLPForMaskedLM(GMLPConfig(d_model=32, d_ffn=128, seq_len=16, n_layers=3, vocab_size=50, tie_embeddings=False))
+    a = GMLPForMaskedLM(GMLPConfig(d_model=32, d_ffn=128, seq_len=16, n_layers=3,
+                                   vocab_size=50, tie_embeddings=False))
     load_lucidrains(a, theirs.state_dict())
     tokens = torch.randint(0, 50, (2, 16))
     with torch.no_grad():
         assert max_diff(a.eval()(tokens), theirs(tokens)) <= ATOL
 
 
-# ---- g-mlp-pytorch: vision ---------------------------------------------------------------------------
+# ---- g-mlp-pytorch: vision -----------------------------------------------------------
 
-def vision_pair(image_size: int, patch_size: int, dim: int, depth: int, ff_mult: int, num_classes: int,
-                cfg: GMLPConfig, seed: int = 0) -> tuple[nn.Module, GMLPForImageClassification]:
+def vision_pair(image_size: int, patch_size: int, dim: int, depth: int, ff_mult: int,
+                num_classes: int, cfg: GMLPConfig,
+                seed: int = 0) -> tuple[nn.Module, GMLPForImageClassification]:
     torch.manual_seed(seed)
-    theirs = gMLPVision(image_size=image_size, patch_size=patch_size, num_classes=num_classes, dim=dim,
-                        depth=depth, ff_mult=ff_mult)
+    theirs = gMLPVision(image_size=image_size, patch_size=patch_size,
+                        num_classes=num_classes, dim=dim, depth=depth, ff_mult=ff_mult)
     perturb_(theirs, seed)
     ours = load_lucidrains(GMLPForImageClassification(cfg), theirs)
     return theirs.eval(), ours.eval()
 
 
 def test_small_vision_model_matches_g_mlp_pytorch():
-    cfg = GMLPConfig(d_model=24, d_ffn=96, seq_len=16, n_layers=2, image_size=32, patch_size=8, num_classes=7)
+    cfg = GMLPConfig(d_model=24, d_ffn=96, seq_len=16, n_layers=2, image_size=32,
+                     patch_size=8, num_classes=7)
     theirs, ours = vision_pair(32, 8, 24, 2, 4, 7, cfg)
     images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -123,7 +138,8 @@ def test_small_vision_model_matches_g_mlp_pytorch():
 
 @pytest.mark.slow
 def test_gmlp_s16_matches_g_mlp_pytorch():
-    """gMLP-S/16 at paper size (30 layers, 196 patches): the same 19,422,656 parameters, the same logits."""
+    """gMLP-S/16 at paper size (30 layers, 196 patches): the same 19,422,656 parameters,
+    the same logits."""
     cfg = GMLPConfig.from_preset("gmlp-s16")
     theirs, ours = vision_pair(224, 16, 256, 30, 6, 1000, cfg)
     n_theirs = sum(p.numel() for p in theirs.parameters())
@@ -136,15 +152,17 @@ def test_gmlp_s16_matches_g_mlp_pytorch():
     assert max_diff(y_ours, y_theirs) <= ATOL
 
 
-# ---- g-mlp-pytorch: the converter refuses what ours cannot represent ---------------------------------
+# ---- g-mlp-pytorch: the converter refuses what ours cannot represent -----------------
 
 def lm_cfg(**overrides) -> GMLPConfig:
-    base = dict(d_model=32, d_ffn=128, seq_len=16, n_layers=2, vocab_size=50, tie_embeddings=False)
+    base = dict(d_model=32, d_ffn=128, seq_len=16, n_layers=2, vocab_size=50,
+                tie_embeddings=False)
     return GMLPConfig(**{**base, **overrides})
 
 
 def peer_lm(**overrides) -> nn.Module:
-    return gMLP(**{**dict(num_tokens=50, dim=32, depth=2, seq_len=16, ff_mult=4), **overrides})
+    base = dict(num_tokens=50, dim=32, depth=2, seq_len=16, ff_mult=4)
+    return gMLP(**{**base, **overrides})
 
 
 @pytest.mark.parametrize("ours_cfg, peer_kwargs, pattern", [
@@ -171,7 +189,8 @@ def test_load_lucidrains_names_key_and_shapes():
     with pytest.raises(ValueError) as err:
         load_lucidrains(ours, peer_lm())
     msg = str(err.value)
-    assert "layers.0.fn.fn.fn.proj_in.0.weight" in msg and "(128, 32)" in msg and "(64, 32)" in msg
+    assert "layers.0.fn.fn.fn.proj_in.0.weight" in msg
+    assert "(128, 32)" in msg and "(64, 32)" in msg
 
 
 def test_load_lucidrains_rejects_vision_into_lm_and_leaves_model_untouched():
@@ -180,12 +199,13 @@ def test_load_lucidrains_rejects_vision_into_lm_and_leaves_model_untouched():
     peer = gMLPVision(image_size=32, patch_size=8, num_classes=7, dim=32, depth=2)
     with pytest.raises(ValueError, match=r"GMLPForMaskedLM.*gMLPVision"):
         load_lucidrains(ours, peer)
-    with pytest.raises(ValueError, match=r"has shape .* expected"):  # a late mismatch: nothing copied yet
+    # a late mismatch: nothing copied yet
+    with pytest.raises(ValueError, match=r"has shape .* expected"):
         load_lucidrains(ours, peer_lm(num_tokens=51))
     assert all(torch.equal(before[k], v) for k, v in ours.state_dict().items())
 
 
-# ---- timm's layout: an independent implementation of timm's gMLP forward -----------------------------
+# ---- timm's layout: an independent implementation of timm's gMLP forward -------------
 
 class TimmSpatialGatingUnit(nn.Module):
     """timm's gate: u, v = x.chunk(2); v = norm(v); v = proj(v^T)^T; u * v."""
@@ -237,13 +257,15 @@ class TimmPatchEmbed(nn.Module):
 
 
 class TimmGMLP(nn.Module):
-    """MlpMixer(block_layer=SpatialGatingBlock, mlp_layer=GatedMlp), global average pool."""
+    """MlpMixer(block_layer=SpatialGatingBlock, mlp_layer=GatedMlp), global avg pool."""
 
-    def __init__(self, img: int, patch: int, dim: int, depth: int, mlp_ratio: int, num_classes: int):
+    def __init__(self, img: int, patch: int, dim: int, depth: int, mlp_ratio: int,
+                 num_classes: int):
         super().__init__()
         n = (img // patch) ** 2
         self.stem = TimmPatchEmbed(patch, 3, dim)
-        self.blocks = nn.Sequential(*[TimmSpatialGatingBlock(dim, n, mlp_ratio) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[TimmSpatialGatingBlock(dim, n, mlp_ratio)
+                                      for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
 
@@ -255,8 +277,8 @@ def timm_pair(seed: int = 0) -> tuple[TimmGMLP, GMLPForImageClassification]:
     torch.manual_seed(seed)
     timm_model = TimmGMLP(img=32, patch=8, dim=24, depth=3, mlp_ratio=6, num_classes=10)
     perturb_(timm_model, seed)
-    cfg = GMLPConfig(d_model=24, d_ffn=144, seq_len=16, n_layers=3, image_size=32, patch_size=8, num_classes=10,
-                     norm_eps=1e-6)
+    cfg = GMLPConfig(d_model=24, d_ffn=144, seq_len=16, n_layers=3, image_size=32,
+                     patch_size=8, num_classes=10, norm_eps=1e-6)
     return timm_model.eval(), GMLPForImageClassification(cfg).eval()
 
 
@@ -278,14 +300,19 @@ def test_timm_layout_matches():
 
 
 def test_timm_gmlp_s16_keys_and_parameter_count():
-    """The full gmlp_s16_224 layout (every key timm 1.0 has) loads into the preset with norm_eps=1e-6."""
-    timm_model = TimmGMLP(img=224, patch=16, dim=256, depth=30, mlp_ratio=6, num_classes=1000)
+    """The full gmlp_s16_224 layout (every key timm 1.0 has) loads into the preset with
+    norm_eps=1e-6."""
+    timm_model = TimmGMLP(img=224, patch=16, dim=256, depth=30, mlp_ratio=6,
+                          num_classes=1000)
     ours = GMLPForImageClassification(GMLPConfig.from_preset("gmlp-s16", norm_eps=1e-6))
     sd = timm_model.state_dict()
-    assert len(sd) == 4 + 30 * 10 + 2 and "blocks.29.mlp_channels.gate.proj.weight" in sd
+    assert len(sd) == 4 + 30 * 10 + 2
+    assert "blocks.29.mlp_channels.gate.proj.weight" in sd
     load_timm_state_dict(ours, sd)
-    assert sum(p.numel() for p in timm_model.parameters()) == sum(p.numel() for p in ours.parameters()) == 19_422_656
-    assert torch.equal(ours.gmlp.blocks[7].sgu.weight, sd["blocks.7.mlp_channels.gate.proj.weight"])
+    n_timm = sum(p.numel() for p in timm_model.parameters())
+    assert n_timm == sum(p.numel() for p in ours.parameters()) == 19_422_656
+    w = sd["blocks.7.mlp_channels.gate.proj.weight"]
+    assert torch.equal(ours.gmlp.blocks[7].sgu.weight, w)
 
 
 def test_load_timm_errors_name_key_and_shapes():
@@ -296,7 +323,8 @@ def test_load_timm_errors_name_key_and_shapes():
     with pytest.raises(ValueError) as err:
         load_timm_state_dict(ours, bad)
     msg = str(err.value)
-    assert "blocks.1.mlp_channels.gate.proj.weight" in msg and "(15, 15)" in msg and "(16, 16)" in msg
+    assert "blocks.1.mlp_channels.gate.proj.weight" in msg
+    assert "(15, 15)" in msg and "(16, 16)" in msg
 
     missing = {k: v for k, v in sd.items() if k != "blocks.2.mlp_channels.fc2.bias"}
     with pytest.raises(ValueError, match=r"lacks.*blocks\.2\.mlp_channels\.fc2\.bias"):
@@ -306,7 +334,8 @@ def test_load_timm_errors_name_key_and_shapes():
     with pytest.raises(ValueError, match=r"no place for.*blocks\.3\.norm\.weight"):
         load_timm_state_dict(ours, extra)
 
-    wrong_eps = GMLPForImageClassification(GMLPConfig(d_model=24, d_ffn=144, seq_len=16, n_layers=3, image_size=32,
+    wrong_eps = GMLPForImageClassification(GMLPConfig(d_model=24, d_ffn=144, seq_len=16,
+                                                      n_layers=3, image_size=32,
                                                       patch_size=8, num_classes=10))
     with pytest.raises(ValueError, match=r"eps=1e-06.*norm_eps=1e-05"):
         load_timm_state_dict(wrong_eps, sd)
