@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from explainer import export
+from explainer.engine import EngineError
 from gmlp_snippets import (
     GMLPConfig,
     GMLPForCausalLM,
     GMLPForImageClassification,
-    export,
 )
 
 
@@ -80,7 +81,7 @@ def test_export_has_only_torch_and_stdlib_imports(gmlp_file):
 def test_export_is_made_of_the_sections_the_post_shows(gmlp_file):
     text = gmlp_file.read_text(encoding="utf-8")
     for file, name in export.SECTIONS:
-        section = export.read_section(export.PACKAGE_DIR / file, name)
+        section = export.read_section(file, name)
         assert section in text, f"{file}:{name} missing"
     assert "--8<--" not in text
 
@@ -95,10 +96,12 @@ def test_check_detects_a_stale_file(gmlp_file, tmp_path, capsys):
 
 
 def test_read_section_names_the_file_and_the_section(tmp_path):
-    bad = tmp_path / "mod.py"
-    bad.write_text("# --8<-- [start:a]\nx = 1\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"mod\.py.*\[start:a\].*\[end:a\]"):
-        export.read_section(bad, "a")
+    (tmp_path / "gmlp_snippets").mkdir()
+    (tmp_path / "gmlp_snippets" / "mod.py").write_text("x = 1\n", encoding="utf-8")
+    with pytest.raises(EngineError, match=r"gmlp_snippets/mod\.py:a.*'a'"):
+        export.read_section("mod.py", "a", tmp_path)
+    with pytest.raises(EngineError, match=r"gmlp_snippets/nope\.py"):
+        export.read_section("nope.py", "a", tmp_path)
 
 
 def test_multi_line_imports_stay_whole(tmp_path):
@@ -112,12 +115,7 @@ def test_multi_line_imports_stay_whole(tmp_path):
 
 def test_every_section_fits_88_columns():
     """The post shows these lines: none may need a horizontal scroll bar."""
-    for path in sorted(export.PACKAGE_DIR.glob("*.py")):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        inside = 0
-        for number, line in enumerate(lines, start=1):
-            marker = export._MARKER.match(line)
-            if marker:
-                inside += 1 if marker.group(1) == "start" else -1
-            elif inside:
-                assert len(line) <= 88, f"{path.name}:{number} has {len(line)} columns"
+    files = dict.fromkeys(file for file, _ in export.SECTIONS)
+    for file, name in [*export.SECTIONS, *((file, "imports") for file in files)]:
+        for line in export.read_section(file, name).splitlines():
+            assert len(line) <= 88, f"{file}:{name} has {len(line)} columns: {line}"

@@ -18,6 +18,7 @@ import torch
 from g_mlp_pytorch import gMLP
 from torch import nn
 
+from explainer import export
 from gmlp_snippets import (
     PRESETS,
     ChannelProjection,
@@ -29,7 +30,6 @@ from gmlp_snippets import (
     LayerNorm,
     SpatialGatingUnit,
     TinyAttention,
-    export,
     load_lucidrains,
     load_timm_state_dict,
 )

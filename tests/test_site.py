@@ -174,10 +174,10 @@ def test_code_page_includes_the_sgu_section(site_build):
 
 
 def test_one_file_model_is_served_at_the_root(site_build):
-    from gmlp_snippets.export import render
+    from explainer.export import render
 
     served = site_build.site / "gmlp.py"
-    assert served.read_text(encoding="utf-8") == render(REPO / "gmlp_snippets")
+    assert served.read_text(encoding="utf-8") == render(REPO)
 
 
 def test_heading_ids_keep_vietnamese_letters(site_build):

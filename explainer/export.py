@@ -1,20 +1,24 @@
 """Write gmlp.py: the whole model in one torch-only file, from the package's sections.
 
-    python -m gmlp_snippets.export --out gmlp.py     # write it
-    python -m gmlp_snippets.export --check gmlp.py   # exit 1 if the package differs
+    python -m explainer.export --out gmlp.py     # write it
+    python -m explainer.export --check gmlp.py   # exit 1 if the package differs
 
-The file is generated, never edited by hand: the sections are the ones the post shows.
+The file is generated, never edited by hand: the sections are the ones the post shows, read
+by pymdownx.snippets exactly as the post includes them (explainer.blocks.expand). The site
+serves it as /gmlp.py (hooks/downloads.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import sys
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+from explainer.blocks import expand
+from explainer.engine import REPO
+
+PACKAGE = "gmlp_snippets"
 
 # (module file, section) in the order a reader meets them; later ones use earlier ones
 SECTIONS: list[tuple[str, str]] = [
@@ -30,22 +34,11 @@ SECTIONS: list[tuple[str, str]] = [
     ("model.py", "vision"),
 ]
 
-_MARKER = re.compile(r"^\s*# --8<-- \[(start|end):([\w-]+)\]\s*$")
-
-
-def read_section(path: Path, name: str) -> str:
-    """The lines between `# --8<-- [start:name]` and `# --8<-- [end:name]` in path."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    marks = [(i, m.groups()) for i, line in enumerate(lines)
-             if (m := _MARKER.match(line))]
-    starts = [i for i, kind in marks if kind == ("start", name)]
-    ends = [i for i, kind in marks if kind == ("end", name)]
-    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise ValueError(f"{path}: expected one '[start:{name}]' followed by one "
-                         f"'[end:{name}]' marker, found {len(starts)} start and "
-                         f"{len(ends)} end markers")
-    body = [line for line in lines[starts[0] + 1:ends[0]] if not _MARKER.match(line)]
-    return "\n".join(body).strip("\n")
+def read_section(file: str, name: str, root: Path = REPO) -> str:
+    """Section `name` of gmlp_snippets/<file>, as `--8<-- "gmlp_snippets/<file>:<name>"`
+    includes it in a post (a missing file or section raises EngineError naming both)."""
+    target = f"{PACKAGE}/{file}:{name}"
+    return "\n".join(expand([f'--8<-- "{target}"'], target, root)).strip("\n")
 
 
 def _statements(text: str) -> list[str]:
@@ -63,11 +56,11 @@ def _statements(text: str) -> list[str]:
     return statements
 
 
-def _imports(package_dir: Path) -> list[str]:
+def _imports(root: Path) -> list[str]:
     """Every import of the modules' `imports` sections, minus the package's own."""
     seen: list[str] = []
     for file in dict.fromkeys(f for f, _ in SECTIONS):
-        for statement in _statements(read_section(package_dir / file, "imports")):
+        for statement in _statements(read_section(file, "imports", root)):
             if not statement.startswith("from gmlp_snippets") and statement not in seen:
                 seen.append(statement)
 
@@ -79,7 +72,7 @@ def _imports(package_dir: Path) -> list[str]:
     return stdlib + [""] + third_party
 
 
-def render(package_dir: Path = PACKAGE_DIR) -> str:
+def render(root: Path = REPO) -> str:
     """The text of gmlp.py."""
     from gmlp_snippets import __version__
 
@@ -88,11 +81,11 @@ def render(package_dir: Path = PACKAGE_DIR) -> str:
         "config, LayerNorm, channel projection, Spatial Gating Unit (causal, tiny\n"
         "attention), block, backbone and heads.\n\n"
         f"Generated from gmlp_snippets {__version__} by\n"
-        "`python -m gmlp_snippets.export`; needs only torch.\n"
+        "`python -m explainer.export`; needs only torch.\n"
         '"""\n'
     )
-    sections = [read_section(package_dir / file, name) for file, name in SECTIONS]
-    imports = "\n".join(_imports(package_dir))
+    sections = [read_section(file, name, root) for file, name in SECTIONS]
+    imports = "\n".join(_imports(root))
     return header + "\n" + imports + "\n\n\n" + "\n\n\n".join(sections) + "\n"
 
 
@@ -115,7 +108,7 @@ def _write(parser: argparse.ArgumentParser, out: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gmlp_snippets.export",
+    parser = argparse.ArgumentParser(prog="python -m explainer.export",
                                      description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--out", type=Path, help="write gmlp.py here")
@@ -125,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check is not None:
         if not args.check.is_file() or args.check.read_text(encoding="utf-8") != text:
-            print(f"{args.check} is out of date: run python -m gmlp_snippets.export "
+            print(f"{args.check} is out of date: run python -m explainer.export "
                   f"--out {args.check}", file=sys.stderr)
             return 1
         return 0
