@@ -54,7 +54,9 @@ def trained_gmlp(ctx, seed: int) -> training.TrainedLM:
 
 def transformer_size(ctx, target_params: int) -> transformer.Match:
     s = training.settings(ctx.profile)
-    return transformer.match(target_params, VOCAB, s.d_model, s.n_layers, N_HEADS, s.seq_len)
+    return transformer.match(
+        target_params, VOCAB, s.d_model, s.n_layers, N_HEADS, s.seq_len
+    )
 
 
 def trained_transformer(ctx, size: transformer.Match, seed: int) -> training.TrainedLM:
@@ -65,7 +67,15 @@ def trained_transformer(ctx, size: transformer.Match, seed: int) -> training.Tra
         model = size.build(VOCAB, s.seq_len).to(ctx.device)
         return training.train_lm(model, s, ctx.device, seed, ctx)
 
-    key = ("transformer", ctx.profile, str(ctx.device), seed, size.d_model, size.n_layers, size.d_ff)
+    key = (
+        "transformer",
+        ctx.profile,
+        str(ctx.device),
+        seed,
+        size.d_model,
+        size.n_layers,
+        size.d_ff,
+    )
     return training.memo(key, build)
 
 
@@ -78,7 +88,9 @@ def held_out_windows(seq_len: int, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def held_out_loss(model: torch.nn.Module, tokens: torch.Tensor, batch: int = 64) -> float:
+def held_out_loss(
+    model: torch.nn.Module, tokens: torch.Tensor, batch: int = 64
+) -> float:
     """Mean next-byte cross-entropy over all the windows (every predicted byte weighs the same)."""
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=tokens.device)
@@ -87,9 +99,29 @@ def held_out_loss(model: torch.nn.Module, tokens: torch.Tensor, batch: int = 64)
     return (total / tokens.shape[0]).item()
 
 
+def bigram_loss(windows: torch.Tensor) -> float:
+    """The held-out loss of byte-pair counts from the training text (add-one smoothing): the
+    loss of a model that looks at the previous byte only, as a yardstick for the two networks."""
+    train = corpus.split()[0].long()
+    counts = (
+        torch.bincount(train[:-1] * VOCAB + train[1:], minlength=VOCAB * VOCAB)
+        .double()
+        .view(VOCAB, VOCAB)
+        + 1
+    )
+    log_p = (counts / counts.sum(1, keepdim=True)).log()
+    w = windows.cpu()
+    return float(-log_p[w[:, :-1], w[:, 1:]].mean())
+
+
 def thousands(value: int) -> str:
     """1234567 -> '1 234 567' (narrow no-break spaces, as Vietnamese writes them)."""
     return f"{value:,}".replace(",", "\u202f")
+
+
+def signed(value: float, digits: int) -> str:
+    """+0.123 / −0.123: an explicit sign, and a real minus sign as the tick labels have."""
+    return f"{value:+.{digits}f}".replace("-", "−")
 
 
 def smooth(values: list[float], window: int) -> np.ndarray:
@@ -126,100 +158,237 @@ def make(ctx) -> None:
     bases = [trained_transformer(ctx, size, seed) for seed in seeds]
 
     windows = held_out_windows(s.seq_len, ctx.device)
-    loss = {"gmlp": [held_out_loss(r.model, windows) for r in gmlps],
-            "transformer": [held_out_loss(r.model, windows) for r in bases]}
+    loss = {
+        "gmlp": [held_out_loss(r.model, windows) for r in gmlps],
+        "transformer": [held_out_loss(r.model, windows) for r in bases],
+    }
     mean = {k: float(np.mean(v)) for k, v in loss.items()}
     std = {k: sample_std(v) for k, v in loss.items()}
     gap = mean["gmlp"] - mean["transformer"]
     pooled = math.sqrt((std["gmlp"] ** 2 + std["transformer"] ** 2) / 2)
     winner = verdict(gap, pooled)
     tokens_seen = s.steps * s.batch * s.seq_len
+    bigram = bigram_loss(windows)
 
-    draw(ctx, s, seeds, gmlps, bases, size, loss, mean, std, gap, pooled, winner, tokens_seen,
-         eval_bytes=windows.shape[0] * s.seq_len)
+    draw(
+        ctx,
+        s,
+        seeds,
+        gmlps,
+        bases,
+        size,
+        loss,
+        mean,
+        std,
+        gap,
+        pooled,
+        winner,
+        tokens_seen,
+        eval_bytes=windows.shape[0] * s.seq_len,
+        bigram=bigram,
+    )
 
     def model_measures(runs, per_seed, name) -> dict:
-        return {"eval_loss": [r4(x) for x in per_seed], "eval_loss_mean": r4(mean[name]),
-                "eval_loss_std": r4(std[name]),
-                "final_eval_loss": r4(mean[name]),  # = eval_loss_mean (the name older readers use)
-                "train_loss": [r4(r.final_train_loss) for r in runs],
-                "train_loss_mean": r4(np.mean([r.final_train_loss for r in runs])),
-                "train_seconds": [round(r.seconds, 1) for r in runs]}
+        return {
+            "eval_loss": [r4(x) for x in per_seed],
+            "eval_loss_mean": r4(mean[name]),
+            "eval_loss_std": r4(std[name]),
+            "final_eval_loss": r4(
+                mean[name]
+            ),  # = eval_loss_mean (the name older readers use)
+            "train_loss": [r4(r.final_train_loss) for r in runs],
+            "train_loss_mean": r4(np.mean([r.final_train_loss for r in runs])),
+            "train_seconds": [round(r.seconds, 1) for r in runs],
+        }
 
-    ctx.measures.update({
-        "seeds": seeds, "steps": s.steps, "batch": s.batch, "seq_len": s.seq_len, "tokens_seen": tokens_seen,
-        "eval_bytes": int(windows.shape[0] * s.seq_len),
-        "gmlp": {"params": gmlps[0].params, "d_model": s.d_model, "d_ffn": s.d_ffn, "n_layers": s.n_layers,
-                 **model_measures(gmlps, loss["gmlp"], "gmlp")},
-        "transformer": {"params": bases[0].params, "d_model": size.d_model, "d_ff": size.d_ff,
-                        "n_heads": size.n_heads, "n_layers": size.n_layers,
-                        **model_measures(bases, loss["transformer"], "transformer")},
-        "matched_by": size.changed,
-        "param_ratio": r4(bases[0].params / gmlps[0].params),
-        "gap_mean": r4(gap),
-        "gap_per_seed": [r4(g - t) for g, t in zip(loss["gmlp"], loss["transformer"])],
-        "pooled_std": r4(pooled),
-        "winner": winner,
-    })
+    ctx.measures.update(
+        {
+            "seeds": seeds,
+            "n_seeds": len(seeds),
+            "steps": s.steps,
+            "batch": s.batch,
+            "seq_len": s.seq_len,
+            "tokens_seen": tokens_seen,
+            "eval_bytes": int(windows.shape[0] * s.seq_len),
+            "gmlp": {
+                "params": gmlps[0].params,
+                "d_model": s.d_model,
+                "d_ffn": s.d_ffn,
+                "n_layers": s.n_layers,
+                **model_measures(gmlps, loss["gmlp"], "gmlp"),
+            },
+            "transformer": {
+                "params": bases[0].params,
+                "d_model": size.d_model,
+                "d_ff": size.d_ff,
+                "n_heads": size.n_heads,
+                "n_layers": size.n_layers,
+                **model_measures(bases, loss["transformer"], "transformer"),
+            },
+            "matched_by": size.changed,
+            "param_ratio": r4(bases[0].params / gmlps[0].params),
+            "gap_mean": r4(gap),  # gMLP - Transformer: < 0 when the gMLP is lower
+            "gap_abs": r4(abs(gap)),
+            "gap_per_seed": [
+                r4(g - t) for g, t in zip(loss["gmlp"], loss["transformer"])
+            ],
+            "pooled_std": r4(pooled),
+            "gap_in_pooled_std": r4(abs(gap) / pooled) if pooled > 0 else None,
+            "winner": winner,
+            "bigram_eval_loss": r4(bigram),
+        }
+    )
 
 
-def draw(ctx, s, seeds, gmlps, bases, size, loss, mean, std, gap, pooled, winner, tokens_seen, eval_bytes) -> None:
-    fig, (ax, bx) = style.plt.subplots(1, 2, figsize=(9.6, 4.6), gridspec_kw={"width_ratios": [2.5, 1]})
+def draw(
+    ctx,
+    s,
+    seeds,
+    gmlps,
+    bases,
+    size,
+    loss,
+    mean,
+    std,
+    gap,
+    pooled,
+    winner,
+    tokens_seen,
+    eval_bytes,
+    bigram,
+) -> None:
+    fig, (ax, bx) = style.plt.subplots(
+        1, 2, figsize=(9.6, 4.6), gridspec_kw={"width_ratios": [2.5, 1]}
+    )
     window = max(s.eval_every // 2, 1)
     steps = np.arange(1, s.steps + 1)
     n = len(seeds)
-    runs = (("gmlp", gmlps, "gMLP", style.ORANGE), ("transformer", bases, "Transformer", style.BLUE))
+    runs = (
+        ("gmlp", gmlps, "gMLP", style.ORANGE),
+        ("transformer", bases, "Transformer", style.BLUE),
+    )
 
     # left: the curves - train (moving average, mean of the seeds), held-out (each seed thin, mean thick)
     low = math.inf
     for _, group, name, colour in runs:
         train = np.mean([smooth(r.train_loss, window) for r in group], axis=0)
-        ax.plot(steps, train, color=colour, lw=1.1, alpha=0.5,
-                label=f"{name}: train (trung bình trượt {window} bước)")
+        ax.plot(
+            steps,
+            train,
+            color=colour,
+            lw=1.1,
+            alpha=0.5,
+            label=f"{name}: train (trung bình trượt {window} bước)",
+        )
         for r in group:
             ax.plot(r.eval_steps, r.eval_loss, color=colour, lw=0.7, alpha=0.45)
         curve = np.mean([r.eval_loss for r in group], axis=0)
-        ax.plot(group[0].eval_steps, curve, "o-", color=colour, lw=2, ms=3.5,
-                label=f"{name}: held-out (mảnh: từng seed, đậm: trung bình)")
-        low = min(low, float(np.min([r.eval_loss for r in group])), float(train[window:].min()))
+        ax.plot(
+            group[0].eval_steps,
+            curve,
+            "o-",
+            color=colour,
+            lw=2,
+            ms=3.5,
+            label=f"{name}: held-out (mảnh: từng seed, đậm: trung bình)",
+        )
+        low = min(
+            low,
+            float(np.min([r.eval_loss for r in group])),
+            float(train[window:].min()),
+        )
     ax.axhline(math.log(VOCAB), color=style.SOFT_GREY, lw=1, ls="--")
-    ax.text(0.12 * s.steps, math.log(VOCAB), "ln 256: đoán đều 256 byte", ha="left", va="bottom", fontsize=8)
+    ax.text(
+        0.12 * s.steps,
+        math.log(VOCAB),
+        "ln 256: đoán đều 256 byte",
+        ha="left",
+        va="bottom",
+        fontsize=8,
+    )
     ax.set_xlabel("bước huấn luyện")
     ax.set_ylabel("cross-entropy (nats / byte)")
     ax.set_ylim(max(low - 0.2, 0), math.log(VOCAB) + 0.3)
     ax.set_xlim(0, s.steps)
     ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1, 0.9))
-    ax.set_title(f"Đường loss (held-out trong lúc học: {s.eval_batches * s.batch} đoạn ngẫu nhiên, mỗi seed một bộ)",
-                 fontsize=9.5)
+    ax.set_title(
+        f"Đường loss (held-out trong lúc học: {s.eval_batches * s.batch} đoạn ngẫu nhiên, "
+        "mỗi seed một bộ)",
+        fontsize=9.5,
+    )
 
     # right: the final loss of each run on the whole held-out text, mean +- one standard deviation
     offsets = np.linspace(-0.12, 0.12, n) if n > 1 else np.zeros(1)
     for x, (key, _, name, colour) in enumerate(runs):
-        bx.scatter(x + offsets, loss[key], s=18, color=colour, alpha=0.6, zorder=3, linewidths=0)
-        bx.errorbar(x + 0.3, mean[key], yerr=std[key], fmt="o", color=colour, ms=6, capsize=4, lw=1.6, zorder=4)
-        bx.text(x + 0.42, mean[key], f"{mean[key]:.3f}\n± {std[key]:.3f}", va="center", ha="left", fontsize=8,
-                color=colour)
-    values = loss["gmlp"] + loss["transformer"]
+        bx.scatter(
+            x + offsets,
+            loss[key],
+            s=18,
+            color=colour,
+            alpha=0.6,
+            zorder=3,
+            linewidths=0,
+        )
+        bx.errorbar(
+            x + 0.3,
+            mean[key],
+            yerr=std[key],
+            fmt="o",
+            color=colour,
+            ms=6,
+            capsize=4,
+            lw=1.6,
+            zorder=4,
+        )
+        bx.text(
+            x + 0.42,
+            mean[key],
+            f"{mean[key]:.3f}\n± {std[key]:.3f}",
+            va="center",
+            ha="left",
+            fontsize=8,
+            color=colour,
+        )
+    bx.axhline(bigram, color=style.GREY, lw=1, ls=":")
+    bx.text(
+        -0.4,
+        bigram,
+        f"bigram (đếm cặp byte): {bigram:.3f}",
+        va="bottom",
+        ha="left",
+        fontsize=7.5,
+    )
+    values = loss["gmlp"] + loss["transformer"] + [bigram]
     spread = max(max(values) - min(values), 1e-3)
-    bx.set_ylim(min(values) - 0.35 * spread, max(values) + 0.35 * spread)
+    bx.set_ylim(min(values) - 0.2 * spread, max(values) + 0.2 * spread)
     bx.set_xlim(-0.45, 2.05)
     bx.set_xticks([0, 1], ["gMLP", "Transformer"])
     bx.set_ylabel("loss cuối trên toàn bộ phần để riêng")
-    said = {"gmlp": "gMLP thấp hơn", "transformer": "Transformer thấp hơn",
-            "tie": f"hoà (|chênh| < {TIE_SIGMAS:g}σ gộp)"}[winner]
-    bx.set_title(f"{n} seed: chấm = từng seed,\nthanh = TB ± độ lệch chuẩn\n"
-                 f"gMLP − Transformer = {gap:+.3f} (σ gộp {pooled:.3f})\n→ {said}", fontsize=9)
+    said = {
+        "gmlp": "gMLP thấp hơn",
+        "transformer": "Transformer thấp hơn",
+        "tie": f"hoà (|chênh| < {TIE_SIGMAS:g}σ gộp)",
+    }[winner]
+    bx.set_title(
+        f"{n} seed: chấm = từng seed,\nthanh = TB ± độ lệch chuẩn\n"
+        f"gMLP − Transformer = {signed(gap, 3)} (σ gộp {pooled:.3f})\n→ {said}",
+        fontsize=9,
+    )
 
-    changed = {"width": f"độ rộng d đổi từ {s.d_model} thành {size.d_model}",
-               "depth": f"số lớp đổi từ {s.n_layers} thành {size.n_layers}"}[size.changed]
+    changed = {
+        "width": f"độ rộng d đổi từ {s.d_model} thành {size.d_model}",
+        "depth": f"số lớp đổi từ {s.n_layers} thành {size.n_layers}",
+    }[size.changed]
+    extra = signed((bases[0].params / gmlps[0].params - 1) * 100, 1)
     fig.suptitle(
         f"gMLP: d = {s.d_model}, d_ffn = {s.d_ffn}, {s.n_layers} lớp, {thousands(gmlps[0].params)} tham số  |  "
         f"Transformer: d = {size.d_model}, d_ff = 4d = {size.d_ff}, {size.n_heads} head, {size.n_layers} lớp, "
-        f"{thousands(bases[0].params)} tham số ({(bases[0].params / gmlps[0].params - 1) * 100:+.1f}%)\n"
+        f"{thousands(bases[0].params)} tham số ({extra}%)\n"
         f"Khớp số tham số bằng cách giữ d_ff = 4d, {changed}. Cùng dữ liệu: {s.steps} bước × batch {s.batch} × "
         f"n = {s.seq_len} = {thousands(tokens_seen)} token mỗi lần chạy,\ncùng AdamW và lịch learning rate; "
         f"seed {', '.join(map(str, seeds))}; byte-level trên văn bản pydoc, đánh giá trên "
         f"{thousands(eval_bytes)} byte để riêng (quy mô đồ chơi)",
-        fontsize=9.5)
+        fontsize=9.5,
+    )
     fig.tight_layout()
     ctx.save(fig, "gmlp_vs_transformer.png")
