@@ -29,10 +29,28 @@ TARGETS = {"warm": 5.0, "cold": 60.0}  # seconds of build time, on a 2-core CPU
 
 def build(outputs_dir: Path, site: Path) -> tuple[float, float]:
     """(wall seconds, MkDocs' 'built in' seconds) of one strict build."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "GMLP_OUTPUTS_DIR": str(outputs_dir)}
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "GMLP_OUTPUTS_DIR": str(outputs_dir),
+    }
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "--site-dir",
-                             str(site)], cwd=REPO, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-q",
+            "--site-dir",
+            str(site),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"mkdocs build failed:\n{result.stderr[-3000:]}")
@@ -49,20 +67,34 @@ def main() -> None:
         tmp = Path(tmp)
         stored = tmp / "stored"
         shutil.copytree(REPO / "outputs", stored)
-        build(stored, tmp / "site-first")  # the notebook page's cache and the store are warm now
+        build(
+            stored, tmp / "site-first"
+        )  # the notebook page's cache and the store are warm now
         warm = [build(stored, tmp / f"site-warm-{i}") for i in range(args.warm_runs)]
-        rows.append(("warm: every output stored", statistics.median(w for w, _ in warm),
-                     statistics.median(b for _, b in warm), TARGETS["warm"]))
+        rows.append(
+            (
+                "warm: every output stored",
+                statistics.median(w for w, _ in warm),
+                statistics.median(b for _, b in warm),
+                TARGETS["warm"],
+            )
+        )
         empty = tmp / "empty"
         empty.mkdir()
         wall, built = build(empty, tmp / "site-cold")
-        rows.append(("cold: empty store, every block runs", wall, built, TARGETS["cold"]))
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"EXEC_WORKERS={os.environ.get('EXEC_WORKERS', 'default')}")
-    print(f"| build | wall s | build s (MkDocs) | target s | build / target |")
+        rows.append(
+            ("cold: empty store, every block runs", wall, built, TARGETS["cold"])
+        )
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"EXEC_WORKERS={os.environ.get('EXEC_WORKERS', 'default')}"
+    )
+    print("| build | wall s | build s (MkDocs) | target s | build / target |")
     print("|---|---:|---:|---:|---:|")
     for name, wall, built, target in rows:
-        print(f"| {name} | {wall:.1f} | {built:.1f} | {target:.0f} | {built / target:.2f} |")
+        print(
+            f"| {name} | {wall:.1f} | {built:.1f} | {target:.0f} | {built / target:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ class Block:
     source: str  # the body as written (includes not expanded)
     code: str  # the body with includes expanded and dedented: what a reader copies
     includes: tuple[str, ...]  # the --8<-- lines of the body
-    handwritten: tuple[tuple[int, str], ...]  # (line in the post, text) of the other lines
+    handwritten: tuple[
+        tuple[int, str], ...
+    ]  # (line in the post, text) of the other lines
     no_run: str | None = None  # why the block is not run, when the author says so
 
     @property
@@ -47,8 +49,13 @@ def _snippets(root: str):
 
     md = markdown.Markdown(
         extensions=["pymdownx.snippets"],
-        extension_configs={"pymdownx.snippets": {
-            "base_path": [root], "check_paths": True, "restrict_base_path": True}},
+        extension_configs={
+            "pymdownx.snippets": {
+                "base_path": [root],
+                "check_paths": True,
+                "restrict_base_path": True,
+            }
+        },
     )
     return md.preprocessors["snippet"]
 
@@ -87,14 +94,26 @@ def read_blocks(path: Path, root: Path = REPO, text: str | None = None) -> list[
         line = fence.start + 1
         if fence.end is None:
             raise EngineError(f"{shown}:{line}: this code fence is never closed")
-        body = lines[fence.start + 1:fence.end]
+        body = lines[fence.start + 1 : fence.end]
         code = textwrap.dedent("\n".join(expand(body, f"{shown}:{line}", root))) + "\n"
         includes, handwritten = [], []
         for number, text_line in enumerate(body, start=fence.start + 2):
-            (includes.append(text_line.strip()) if is_include(text_line, root)
-             else handwritten.append((number, text_line)))
-        blocks.append(Block(shown, line, "\n".join(body), code, tuple(includes),
-                            tuple(handwritten), _no_run(lines, fence.start, shown)))
+            (
+                includes.append(text_line.strip())
+                if is_include(text_line, root)
+                else handwritten.append((number, text_line))
+            )
+        blocks.append(
+            Block(
+                shown,
+                line,
+                "\n".join(body),
+                code,
+                tuple(includes),
+                tuple(handwritten),
+                _no_run(lines, fence.start, shown),
+            )
+        )
     return blocks
 
 
@@ -107,6 +126,8 @@ def _no_run(lines: list[str], start: int, shown: str) -> str | None:
     match = _NO_RUN.match(lines[before])
     reason = match.group("reason").strip() if match else ""
     if not reason:
-        raise EngineError(f"{shown}:{before + 1}: a block marked not to run needs a reason: "
-                          "write <!-- no-run: why it is not run --> on the line before the fence")
+        raise EngineError(
+            f"{shown}:{before + 1}: a block marked not to run needs a reason: "
+            "write <!-- no-run: why it is not run --> on the line before the fence"
+        )
     return reason

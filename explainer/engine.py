@@ -38,7 +38,9 @@ from typing import IO, Any
 log = logging.getLogger("explainer")
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE = "gmlp_snippets"  # the model package: what a block, a figure or a notebook imports
+PACKAGE = (
+    "gmlp_snippets"  # the model package: what a block, a figure or a notebook imports
+)
 
 
 class EngineError(RuntimeError):
@@ -74,7 +76,9 @@ def code_hash(digests: dict[str, str]) -> str:
 
 def package_sources(root: Path = REPO) -> list[str]:
     """Repository-relative paths of the model package's code (what a block can import)."""
-    return sorted(p.relative_to(root).as_posix() for p in (root / PACKAGE).rglob("*.py"))
+    return sorted(
+        p.relative_to(root).as_posix() for p in (root / PACKAGE).rglob("*.py")
+    )
 
 
 def package_hash(root: Path = REPO) -> str:
@@ -123,7 +127,9 @@ def positive_number(value: Any, name: str, default: float) -> float:
 
 
 def env_number(name: str, default: float) -> float:
-    return positive_number(os.environ.get(name), f"environment variable {name}", default)
+    return positive_number(
+        os.environ.get(name), f"environment variable {name}", default
+    )
 
 
 # ---- atomic writes ----------------------------------------------------------------------------
@@ -204,10 +210,17 @@ class Store:
       committed), where `get` still finds them: undoing an edit costs no re-execution.
     """
 
-    def __init__(self, path: Path, field: str, *, format: int = 1,
-                 header: dict[str, Any] | None = None,
-                 valid: Callable[[Any], bool] = lambda entry: isinstance(entry, dict),
-                 attic: bool = True, order: Callable[[str, Any], Any] | None = None):
+    def __init__(
+        self,
+        path: Path,
+        field: str,
+        *,
+        format: int = 1,
+        header: dict[str, Any] | None = None,
+        valid: Callable[[Any], bool] = lambda entry: isinstance(entry, dict),
+        attic: bool = True,
+        order: Callable[[str, Any], Any] | None = None,
+    ):
         self.path = Path(path)
         self.field = field
         self.format = format
@@ -215,7 +228,9 @@ class Store:
         self.valid = valid
         self.order = order
         self.recovered: Path | None = None  # where an unreadable file was moved
-        self.attic_path = self.path.with_name(f".{self.path.name}.attic.json") if attic else None
+        self.attic_path = (
+            self.path.with_name(f".{self.path.name}.attic.json") if attic else None
+        )
         self._entries: dict[str, Any] | None = None
 
     # reading
@@ -233,7 +248,9 @@ class Store:
             attic = _read_json(self.attic_path)
             found = attic.get(name) if isinstance(attic, dict) else None
             if self.valid(found):
-                self.put(name, found)  # back in the store: an undone edit costs no re-run
+                self.put(
+                    name, found
+                )  # back in the store: an undone edit costs no re-run
                 return found
         return entry
 
@@ -247,23 +264,35 @@ class Store:
             if not isinstance(data, dict):
                 raise ValueError("the top level is not an object")
             if data.get("format") != self.format:
-                raise ValueError(f"format is {data.get('format')!r}, expected {self.format}")
+                raise ValueError(
+                    f"format is {data.get('format')!r}, expected {self.format}"
+                )
             entries = data.get(self.field)
             if not isinstance(entries, dict):
                 raise ValueError(f"field {self.field!r} is not an object")
         except (ValueError, UnicodeDecodeError) as error:
             aside = self._aside("unreadable", move=True)
             self.recovered = aside
-            log.warning("%s is unreadable (%s); it was moved to %s and is rebuilt from an "
-                        "empty store", _shown(self.path), error, _shown(aside))
+            log.warning(
+                "%s is unreadable (%s); it was moved to %s and is rebuilt from an "
+                "empty store",
+                _shown(self.path),
+                error,
+                _shown(aside),
+            )
             return {}
         bad = [name for name, entry in entries.items() if not self.valid(entry)]
         if bad:
             aside = self._aside("bad-entries", move=False)
-            log.warning("%s: dropped %d entr%s of the wrong shape (%s); a copy of the file "
-                        "is kept at %s", _shown(self.path), len(bad),
-                        "y" if len(bad) == 1 else "ies", ", ".join(sorted(bad)[:3]),
-                        _shown(aside))
+            log.warning(
+                "%s: dropped %d entr%s of the wrong shape (%s); a copy of the file "
+                "is kept at %s",
+                _shown(self.path),
+                len(bad),
+                "y" if len(bad) == 1 else "ies",
+                ", ".join(sorted(bad)[:3]),
+                _shown(aside),
+            )
             entries = {k: v for k, v in entries.items() if k not in bad}
         return entries
 
@@ -311,10 +340,15 @@ class Store:
         return sorted(dropped)
 
     def _write(self, entries: dict[str, Any]) -> None:
-        names = sorted(entries, key=(lambda k: (self.order(k, entries[k]), k))
-                       if self.order else None)
-        data = {"format": self.format, **self.header,
-                self.field: {name: entries[name] for name in names}}
+        names = sorted(
+            entries,
+            key=(lambda k: (self.order(k, entries[k]), k)) if self.order else None,
+        )
+        data = {
+            "format": self.format,
+            **self.header,
+            self.field: {name: entries[name] for name in names},
+        }
         write_if_changed(self.path, _dump(data, sort=False))
 
     @contextlib.contextmanager
@@ -384,8 +418,9 @@ class Run:
         return "\n".join(self.output.rstrip("\n").split("\n")[-lines:])
 
 
-def run_python(code: str, timeout: float, name: str = "block.py",
-               env: dict[str, str] | None = None) -> Run:
+def run_python(
+    code: str, timeout: float, name: str = "block.py", env: dict[str, str] | None = None
+) -> Run:
     """Run `code` in a fresh interpreter, in an empty temporary folder, on the CPU.
 
     Nothing it writes outlives the call (working folder, HOME and TMPDIR are temporary).
@@ -399,19 +434,32 @@ def run_python(code: str, timeout: float, name: str = "block.py",
         script.write_text(code, encoding="utf-8")
         environ = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
+            ),
             "CUDA_VISIBLE_DEVICES": "",  # the reader's laptop: CPU only
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",  # same sums on every machine
-            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-            "PYTHONUTF8": "1", "MPLBACKEND": "Agg", "COLUMNS": "88",
-            "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "tmp"),
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",  # same sums on every machine
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONUTF8": "1",
+            "MPLBACKEND": "Agg",
+            "COLUMNS": "88",
+            "HOME": str(tmp / "home"),
+            "TMPDIR": str(tmp / "tmp"),
             **(env or {}),
         }
         with open(tmp / "output", "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(script)],
-                                    cwd=tmp / "work", env=environ, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(script)],
+                cwd=tmp / "work",
+                env=environ,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             try:
                 returncode: int | None = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -428,11 +476,13 @@ def run_python(code: str, timeout: float, name: str = "block.py",
         text = raw[:MAX_OUTPUT_BYTES].decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start >= MAX_OUTPUT_BYTES - 3:  # a character cut at the limit
-            text = raw[:exc.start].decode("utf-8")
+            text = raw[: exc.start].decode("utf-8")
         else:
             text = raw.decode("utf-8", errors="backslashreplace")
-            error = (f"it printed bytes that are not UTF-8 (byte {exc.start} of its output: "
-                     f"{raw[exc.start:exc.start + 4]!r}); print text, or decode bytes first")
+            error = (
+                f"it printed bytes that are not UTF-8 (byte {exc.start} of its output: "
+                f"{raw[exc.start : exc.start + 4]!r}); print text, or decode bytes first"
+            )
     lines = text.split("\n")
     omitted = max(0, len(lines) - MAX_OUTPUT_LINES)
     lines = lines[:MAX_OUTPUT_LINES]

@@ -34,6 +34,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("model.py", "vision"),
 ]
 
+
 def read_section(file: str, name: str, root: Path = REPO) -> str:
     """Section `name` of gmlp_snippets/<file>, as `--8<-- "gmlp_snippets/<file>:<name>"`
     includes it in a post (a missing file or section raises EngineError naming both)."""
@@ -108,18 +109,25 @@ def _write(parser: argparse.ArgumentParser, out: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m explainer.export",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m explainer.export", description=__doc__.splitlines()[0]
+    )
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--out", type=Path, help="write gmlp.py here")
-    group.add_argument("--check", type=Path,
-                       help="fail if this file differs from what the package generates")
+    group.add_argument(
+        "--check",
+        type=Path,
+        help="fail if this file differs from what the package generates",
+    )
     args = parser.parse_args(argv)
     text = render()
     if args.check is not None:
         if not args.check.is_file() or args.check.read_text(encoding="utf-8") != text:
-            print(f"{args.check} is out of date: run python -m explainer.export "
-                  f"--out {args.check}", file=sys.stderr)
+            print(
+                f"{args.check} is out of date: run python -m explainer.export "
+                f"--out {args.check}",
+                file=sys.stderr,
+            )
             return 1
         return 0
     _write(parser, args.out, text)

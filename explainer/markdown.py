@@ -46,15 +46,26 @@ def fences(lines: list[str]) -> list[Fence]:
                     continue  # inline code such as ```x``` on one line, not a fence
                 opening, start = match, number
             continue
-        closing = (match and match.group("fence")[0] == opening.group("fence")[0]
-                   and len(match.group("fence")) >= len(opening.group("fence"))
-                   and not match.group("info").strip())
+        closing = (
+            match
+            and match.group("fence")[0] == opening.group("fence")[0]
+            and len(match.group("fence")) >= len(opening.group("fence"))
+            and not match.group("info").strip()
+        )
         if closing:
-            found.append(Fence(start, number, opening.group("indent"),
-                               opening.group("info").strip()))
+            found.append(
+                Fence(
+                    start,
+                    number,
+                    opening.group("indent"),
+                    opening.group("info").strip(),
+                )
+            )
             opening = None
     if opening is not None:
-        found.append(Fence(start, None, opening.group("indent"), opening.group("info").strip()))
+        found.append(
+            Fence(start, None, opening.group("indent"), opening.group("info").strip())
+        )
     return found
 
 

@@ -20,15 +20,19 @@ from typing import Any
 from explainer.engine import EngineError
 
 # {{ figure.gmlp_vs_transformer.gmlp.eval_loss_mean | .3f }}
-TOKEN = re.compile(r"\{\{\s*(?P<source>figure)\.(?P<path>[A-Za-z0-9_.]+?)\s*"
-                   r"(?:\|\s*(?P<format>[^}]*?)\s*)?\}\}")
+TOKEN = re.compile(
+    r"\{\{\s*(?P<source>figure)\.(?P<path>[A-Za-z0-9_.]+?)\s*"
+    r"(?:\|\s*(?P<format>[^}]*?)\s*)?\}\}"
+)
 
 
 def lookup(entries: dict[str, Any], path: str) -> Any:
     """The value at `<figure>.<key>...` in the manifest entries; KeyError names what exists."""
     name, _, rest = path.partition(".")
     if name not in entries:
-        raise KeyError(f"no figure {name!r} in the manifest (figures: {', '.join(sorted(entries))})")
+        raise KeyError(
+            f"no figure {name!r} in the manifest (figures: {', '.join(sorted(entries))})"
+        )
     entry = entries[name]
     for base in (entry, entry.get("measures") or {}):
         value: Any = base
@@ -48,13 +52,16 @@ def lookup(entries: dict[str, Any], path: str) -> Any:
 def substitute(text: str, entries: dict[str, Any], where: Callable[[int], str]) -> str:
     """`text` with every token replaced; an unknown key or a bad format raises EngineError
     naming `where(offset of the token)`."""
+
     def replace(match: re.Match) -> str:
         try:
             value = lookup(entries, match.group("path"))
             return format(value, match.group("format") or "")
         except (KeyError, ValueError, TypeError) as error:
             message = error.args[0] if error.args else str(error)
-            raise EngineError(f"{where(match.start())}: {match.group(0)}: {message}") from None
+            raise EngineError(
+                f"{where(match.start())}: {match.group(0)}: {message}"
+            ) from None
 
     return TOKEN.sub(replace, text)
 
@@ -63,7 +70,10 @@ def provenance(entry: dict[str, Any]) -> str:
     """'vẽ trên CPU, profile quick, 600 bước huấn luyện' for a manifest entry."""
     device = entry.get("device") or entry.get("device_kind") or "?"
     device = "CPU" if device == "cpu" else device
-    parts = [f"vẽ bằng <code>make figures</code> trên {device}", f"profile {entry.get('profile', '?')}"]
+    parts = [
+        f"vẽ bằng <code>make figures</code> trên {device}",
+        f"profile {entry.get('profile', '?')}",
+    ]
     steps = (entry.get("measures") or {}).get("steps")
     if isinstance(steps, int):
         parts.append(f"{steps} bước huấn luyện")

@@ -19,22 +19,30 @@ from explainer.outputs import PostOutputs
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
 
 
-def repository(extra: dict, site_url: str | None = None, repo_url: str | None = None) -> str:
+def repository(
+    extra: dict, site_url: str | None = None, repo_url: str | None = None
+) -> str:
     """owner/repo on GitHub, from one setting: extra.github_repository (env GITHUB_REPOSITORY),
     else mkdocs.yml's repo_url, else a https://<owner>.github.io/<repo>/ site_url; "" if unknown.
     """
     repo = str(extra.get("github_repository") or "").strip().strip("/")
     if re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
         return repo
-    match = re.match(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$", repo_url or "")
+    match = re.match(
+        r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$", repo_url or ""
+    )
     if match:
         return f"{match.group(1)}/{match.group(2)}"
     match = re.match(r"https://([\w-]+)\.github\.io/([\w.-]+)/?$", site_url or "")
     return f"{match.group(1)}/{match.group(2)}" if match else ""
 
 
-def build(result: PostOutputs, title: str, text: str | None = None,
-          edit: Callable[[str], str] = lambda markdown: markdown):
+def build(
+    result: PostOutputs,
+    title: str,
+    text: str | None = None,
+    edit: Callable[[str], str] = lambda markdown: markdown,
+):
     """The nbformat-4 notebook of one post (validated, byte-stable).
 
     Root-absolute links (``/assets/...``) become ``../assets/...``: the notebook lies one
@@ -63,23 +71,43 @@ def build(result: PostOutputs, title: str, text: str | None = None,
     for fence in fences(lines):
         if fence.start < first or fence.start + 1 not in by_line:
             continue
-        prose.extend(_HEADING.sub(r"#\1", "\n".join(lines[position:fence.start])).split("\n"))
+        prose.extend(
+            _HEADING.sub(r"#\1", "\n".join(lines[position : fence.start])).split("\n")
+        )
         flush()
         block, output = by_line[fence.start + 1]
         count += 1
         outputs = []
         if output is not None and output.text:
-            note = (f"\n… ({output.omitted_lines} more lines cut)" if output.omitted_lines else "")
-            outputs.append(v4.new_output("stream", name="stdout", text=output.text + note))
-        cells.append(v4.new_code_cell(block.code.rstrip("\n"), execution_count=count
-                                      if block.runs else None, outputs=outputs))
+            note = (
+                f"\n… ({output.omitted_lines} more lines cut)"
+                if output.omitted_lines
+                else ""
+            )
+            outputs.append(
+                v4.new_output("stream", name="stdout", text=output.text + note)
+            )
+        cells.append(
+            v4.new_code_cell(
+                block.code.rstrip("\n"),
+                execution_count=count if block.runs else None,
+                outputs=outputs,
+            )
+        )
         position = (fence.end or fence.start) + 1
     prose.extend(_HEADING.sub(r"#\1", "\n".join(lines[position:])).split("\n"))
     flush()
-    notebook = v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-    })
+    notebook = v4.new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {
+                "name": "python3",
+                "display_name": "Python 3",
+                "language": "python",
+            },
+            "language_info": {"name": "python"},
+        },
+    )
     for number, cell in enumerate(notebook.cells):
         cell.id = f"cell-{number}"  # stable ids: the same post gives the same bytes
     nbformat.validate(notebook)
@@ -102,7 +130,11 @@ def title(post: Path) -> str:
 
     match = YAML_RE.match(Path(post).read_text(encoding="utf-8-sig"))
     meta = yaml.safe_load(match.group(1)) if match else None
-    return str(meta.get("title", Path(post).stem)) if isinstance(meta, dict) else Path(post).stem
+    return (
+        str(meta.get("title", Path(post).stem))
+        if isinstance(meta, dict)
+        else Path(post).stem
+    )
 
 
 def render_post(result: PostOutputs, figures_dir: Path) -> str:

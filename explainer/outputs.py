@@ -25,8 +25,10 @@ from explainer.engine import REPO, EngineError, Store
 FORMAT = 1
 DEFAULT_DIR = "outputs"
 DEFAULT_TIMEOUT = 300.0  # seconds per block
-HINT = ("written by the site build (make build / make serve): each block's output, keyed on "
-        "its code, the gmlp_snippets code and the Python and torch versions")
+HINT = (
+    "written by the site build (make build / make serve): each block's output, keyed on "
+    "its code, the gmlp_snippets code and the Python and torch versions"
+)
 LABEL = "Kết quả"  # shown above every output
 
 
@@ -37,16 +39,24 @@ class Output:
 
 
 def _valid(entry) -> bool:
-    return (isinstance(entry, dict) and isinstance(entry.get("output"), str)
-            and isinstance(entry.get("line"), int)
-            and isinstance(entry.get("omitted_lines", 0), int))
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("output"), str)
+        and isinstance(entry.get("line"), int)
+        and isinstance(entry.get("omitted_lines", 0), int)
+    )
 
 
 def store_for(post: Path, outputs_dir: Path) -> Store:
     post = Path(post)
-    return Store(Path(outputs_dir) / f"{post.stem}.json", "blocks", format=FORMAT,
-                 header={"hint": HINT, "post": engine._shown(post)}, valid=_valid,
-                 order=lambda name, entry: entry.get("line", 0))
+    return Store(
+        Path(outputs_dir) / f"{post.stem}.json",
+        "blocks",
+        format=FORMAT,
+        header={"hint": HINT, "post": engine._shown(post)},
+        valid=_valid,
+        order=lambda name, entry: entry.get("line", 0),
+    )
 
 
 def block_key(block: Block, package: str, versions: dict[str, str]) -> str:
@@ -57,10 +67,14 @@ def settings(timeout=None, workers=None) -> tuple[float, int]:
     """(seconds per block, blocks run at once) from arguments or EXEC_TIMEOUT / EXEC_WORKERS."""
     seconds = engine.positive_number(
         timeout if timeout is not None else os.environ.get("EXEC_TIMEOUT"),
-        "EXEC_TIMEOUT (seconds per post block)", DEFAULT_TIMEOUT)
+        "EXEC_TIMEOUT (seconds per post block)",
+        DEFAULT_TIMEOUT,
+    )
     count = engine.positive_number(
         workers if workers is not None else os.environ.get("EXEC_WORKERS"),
-        "EXEC_WORKERS (post blocks run at once)", min(2, os.cpu_count() or 1))
+        "EXEC_WORKERS (post blocks run at once)",
+        min(2, os.cpu_count() or 1),
+    )
     if count != int(count):
         raise EngineError(f"EXEC_WORKERS must be a whole number, got {workers!r}")
     return seconds, int(count)
@@ -78,12 +92,20 @@ class PostOutputs:
 
 
 def failure(block: Block, run: engine.Run) -> str:
-    return (f"the Python block at {block.where} failed: {run.error}\n"
-            f"--- last lines of its output ---\n{run.tail()}")
+    return (
+        f"the Python block at {block.where} failed: {run.error}\n"
+        f"--- last lines of its output ---\n{run.tail()}"
+    )
 
 
-def collect(posts: Iterable[Path], outputs_dir: Path, timeout=None, workers=None,
-            root: Path = REPO, rerun: bool = False) -> list[PostOutputs]:
+def collect(
+    posts: Iterable[Path],
+    outputs_dir: Path,
+    timeout=None,
+    workers=None,
+    root: Path = REPO,
+    rerun: bool = False,
+) -> list[PostOutputs]:
     """Read every post's blocks, reuse stored outputs, run the others (in parallel).
 
     With rerun=True every block runs (the determinism test). Raises EngineError naming every
@@ -101,7 +123,11 @@ def collect(posts: Iterable[Path], outputs_dir: Path, timeout=None, workers=None
         result = PostOutputs(Path(post), store, blocks, keys, outs)
         for index, (block, name) in enumerate(zip(blocks, keys)):
             entry = store.get(name) if name and not rerun else None
-            outs.append(Output(entry["output"], entry.get("omitted_lines", 0)) if entry else None)
+            outs.append(
+                Output(entry["output"], entry.get("omitted_lines", 0))
+                if entry
+                else None
+            )
             if name and entry is None:
                 todo.append((result, index))
         results.append(result)
@@ -114,9 +140,15 @@ def collect(posts: Iterable[Path], outputs_dir: Path, timeout=None, workers=None
             return failure(block, done)
         result.outputs[index] = Output(done.output, done.omitted_lines)
         if not rerun:
-            result.store.put(result.keys[index], {
-                "line": block.line, "output": done.output, "omitted_lines": done.omitted_lines,
-                "seconds": round(done.seconds, 1)})
+            result.store.put(
+                result.keys[index],
+                {
+                    "line": block.line,
+                    "output": done.output,
+                    "omitted_lines": done.omitted_lines,
+                    "seconds": round(done.seconds, 1),
+                },
+            )
         return None
 
     if todo:
@@ -142,12 +174,19 @@ def render(output: Output, indent: str = "") -> str:
         return ""
     # newlines as &#10;: the whole output is one line of raw HTML, so no blank or indented
     # line inside it can end the HTML block or be read as Markdown
-    text = "&#10;".join(html.escape(line, quote=False)
-                        for line in output.text.rstrip("\n").split("\n"))
+    text = "&#10;".join(
+        html.escape(line, quote=False) for line in output.text.rstrip("\n").split("\n")
+    )
     note = ""
     if output.omitted_lines:
-        note = (f'<p class="exec-output__note">… còn {output.omitted_lines} dòng nữa, '
-                "đã được cắt bớt.</p>")
-    body = [f'<div class="exec-output">', f'<p class="exec-output__label">{LABEL}</p>',
-            f"<pre><code>{text}</code></pre>{note}", "</div>"]
+        note = (
+            f'<p class="exec-output__note">… còn {output.omitted_lines} dòng nữa, '
+            "đã được cắt bớt.</p>"
+        )
+    body = [
+        '<div class="exec-output">',
+        f'<p class="exec-output__label">{LABEL}</p>',
+        f"<pre><code>{text}</code></pre>{note}",
+        "</div>",
+    ]
     return "\n".join(indent + line for line in body)

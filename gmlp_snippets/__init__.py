@@ -18,8 +18,18 @@ from gmlp_snippets.projection import ChannelProjection
 from gmlp_snippets.sgu import SpatialGatingUnit, TinyAttention
 
 __all__ = [
-    "PRESETS", "GMLPConfig", "GMLP", "GMLPBlock", "GMLPForCausalLM",
-    "GMLPForImageClassification", "GMLPForMaskedLM", "LayerNorm", "ChannelProjection",
-    "SpatialGatingUnit", "TinyAttention", "load_lucidrains", "load_timm_state_dict",
+    "PRESETS",
+    "GMLPConfig",
+    "GMLP",
+    "GMLPBlock",
+    "GMLPForCausalLM",
+    "GMLPForImageClassification",
+    "GMLPForMaskedLM",
+    "LayerNorm",
+    "ChannelProjection",
+    "SpatialGatingUnit",
+    "TinyAttention",
+    "load_lucidrains",
+    "load_timm_state_dict",
 ]
 __version__ = "0.1.0"

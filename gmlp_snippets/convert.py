@@ -48,25 +48,33 @@ def _listed(keys: list[str]) -> str:
     return f"{keys[:8]}" + (" ..." if len(keys) > 8 else "")
 
 
-def _check_value(source: str, key: str, name: str, value: object,
-                 shape: tuple[int, ...]) -> torch.Tensor:
+def _check_value(
+    source: str, key: str, name: str, value: object, shape: tuple[int, ...]
+) -> torch.Tensor:
     """value, if it is a floating-point tensor with data of the given shape."""
     where = f"{source}: key {key!r} (for our {name!r})"
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"{where} is a {type(value).__name__}, expected a tensor")
     if value.is_meta:
-        raise ValueError(f"{where} is a meta tensor (a shape without values), "
-                         f"expected a tensor with data")
+        raise ValueError(
+            f"{where} is a meta tensor (a shape without values), "
+            f"expected a tensor with data"
+        )
     if not value.is_floating_point():
-        raise ValueError(f"{where} has dtype {value.dtype}, expected a floating-point "
-                         f"tensor")
+        raise ValueError(
+            f"{where} has dtype {value.dtype}, expected a floating-point tensor"
+        )
     if _shape(value) != shape:
         raise ValueError(f"{where} has shape {_shape(value)}, expected {shape}")
     return value
 
 
-def _apply_plan(model: nn.Module, plan: dict[str, _Source],
-                state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+def _apply_plan(
+    model: nn.Module,
+    plan: dict[str, _Source],
+    state_dict: Mapping[str, torch.Tensor],
+    source: str,
+) -> None:
     """Check and convert every value of state_dict against plan, then copy into model.
 
     The copy is transactional: if one copy fails, the parameters already written get
@@ -79,13 +87,17 @@ def _apply_plan(model: nn.Module, plan: dict[str, _Source],
     needed = {s.key for s in plan.values() if s.key is not None}
     missing = sorted(needed - set(state_dict))
     if missing:
-        raise ValueError(f"{source}: the state dict lacks {len(missing)} key(s) our "
-                         f"model needs: {_listed(missing)}")
+        raise ValueError(
+            f"{source}: the state dict lacks {len(missing)} key(s) our "
+            f"model needs: {_listed(missing)}"
+        )
     unexpected = sorted(set(state_dict) - needed)
     if unexpected:
-        raise ValueError(f"{source}: the state dict has {len(unexpected)} key(s) our "
-                         f"model has no place for: {_listed(unexpected)} (check the "
-                         f"config: n_layers, d_attn, the model class)")
+        raise ValueError(
+            f"{source}: the state dict has {len(unexpected)} key(s) our "
+            f"model has no place for: {_listed(unexpected)} (check the "
+            f"config: n_layers, d_attn, the model class)"
+        )
     # phase 1: check and convert everything; nothing of ours is written yet
     new: dict[str, torch.Tensor] = {}
     for name, src in plan.items():
@@ -110,14 +122,17 @@ def _apply_plan(model: nn.Module, plan: dict[str, _Source],
             if not isinstance(error, Exception):  # KeyboardInterrupt and the like
                 raise
             failed = done[-1]
-            raise RuntimeError(f"{source}: copying key {plan[failed].key!r} into our "
-                               f"{failed!r} failed ({error}); every parameter was "
-                               f"restored, the model is unchanged") from error
+            raise RuntimeError(
+                f"{source}: copying key {plan[failed].key!r} into our "
+                f"{failed!r} failed ({error}); every parameter was "
+                f"restored, the model is unchanged"
+            ) from error
 
 
 # -------------------------------------------------------------------------------------
 # g-mlp-pytorch 0.1.5 (lucidrains)
 # -------------------------------------------------------------------------------------
+
 
 def _check_lucidrains_module(model: Model, peer: nn.Module) -> None:
     """Check what a g-mlp-pytorch module holds outside its state dict.
@@ -130,30 +145,42 @@ def _check_lucidrains_module(model: Model, peer: nn.Module) -> None:
         block = layer.fn.fn  # Residual -> PreNorm -> (PreShiftTokens ->) gMLPBlock
         if hasattr(block, "shifts"):
             if block.shifts != (0,):
-                raise ValueError(f"{where} layer {i} shifts tokens by {block.shifts}; "
-                                 f"ours has no token shift, expected shift_tokens=0")
+                raise ValueError(
+                    f"{where} layer {i} shifts tokens by {block.shifts}; "
+                    f"ours has no token shift, expected shift_tokens=0"
+                )
             block = block.fn
         sgu = block.sgu
         if sgu.causal != cfg.causal:
-            raise ValueError(f"{where} the peer's layer {i} has causal={sgu.causal}, "
-                             f"our config has causal={cfg.causal}")
+            raise ValueError(
+                f"{where} the peer's layer {i} has causal={sgu.causal}, "
+                f"our config has causal={cfg.causal}"
+            )
         if not isinstance(sgu.act, nn.Identity):
-            raise ValueError(f"{where} layer {i} applies {type(sgu.act).__name__} to "
-                             f"the gate; ours has none, expected act=nn.Identity()")
+            raise ValueError(
+                f"{where} layer {i} applies {type(sgu.act).__name__} to "
+                f"the gate; ours has none, expected act=nn.Identity()"
+            )
         if sgu.heads != 1:
-            raise ValueError(f"{where} layer {i} has heads={sgu.heads}; ours supports "
-                             f"heads=1 only")
+            raise ValueError(
+                f"{where} layer {i} has heads={sgu.heads}; ours supports heads=1 only"
+            )
         if getattr(sgu, "circulant_matrix", False):
-            raise ValueError(f"{where} layer {i} uses circulant_matrix=True; ours has "
-                             f"a full W, expected circulant_matrix=False")
+            raise ValueError(
+                f"{where} layer {i} uses circulant_matrix=True; ours has "
+                f"a full W, expected circulant_matrix=False"
+            )
         eps = layer.fn.norm.eps
         if eps != cfg.norm_eps:
-            raise ValueError(f"{where} the peer's LayerNorm eps is {eps}, our config "
-                             f"has norm_eps={cfg.norm_eps}")
+            raise ValueError(
+                f"{where} the peer's LayerNorm eps is {eps}, our config "
+                f"has norm_eps={cfg.norm_eps}"
+            )
 
 
-def _lucidrains_plan(model: Model,
-                     state_dict: Mapping[str, torch.Tensor]) -> dict[str, _Source]:
+def _lucidrains_plan(
+    model: Model, state_dict: Mapping[str, torch.Tensor]
+) -> dict[str, _Source]:
     """Our key -> g-mlp-pytorch key, for gMLP (language) and gMLPVision."""
     cfg = model.cfg
     d, f, n, h = cfg.d_model, cfg.d_ffn, cfg.seq_len, cfg.d_ffn // 2
@@ -162,17 +189,23 @@ def _lucidrains_plan(model: Model,
     if vision != peer_vision:
         theirs = "gMLPVision" if peer_vision else "gMLP"
         expected = "gMLPVision" if vision else "gMLP(num_tokens=...)"
-        raise ValueError(f"load_lucidrains: our model is {type(model).__name__}, the "
-                         f"state dict is from {theirs}; expected {expected}")
+        raise ValueError(
+            f"load_lucidrains: our model is {type(model).__name__}, the "
+            f"state dict is from {theirs}; expected {expected}"
+        )
     if cfg.activation != "gelu":
-        raise ValueError(f"load_lucidrains: g-mlp-pytorch uses GELU, our config has "
-                         f"activation={cfg.activation!r}")
+        raise ValueError(
+            f"load_lucidrains: g-mlp-pytorch uses GELU, our config has "
+            f"activation={cfg.activation!r}"
+        )
     sgu_w = next((v for k, v in state_dict.items() if k.endswith(".sgu.weight")), None)
     # (a value that is no tensor is named by _apply_plan's checks)
     if isinstance(sgu_w, torch.Tensor) and (sgu_w.dim() != 3 or sgu_w.shape[0] != 1):
-        raise ValueError(f"load_lucidrains: the peer's sgu.weight has shape "
-                         f"{_shape(sgu_w)}; ours supports heads=1 and a full W only, "
-                         f"expected (1, {n}, {n})")
+        raise ValueError(
+            f"load_lucidrains: the peer's sgu.weight has shape "
+            f"{_shape(sgu_w)}; ours supports heads=1 and a full W only, "
+            f"expected (1, {n}, {n})"
+        )
 
     plan: dict[str, _Source] = {}
     if vision:
@@ -180,8 +213,9 @@ def _lucidrains_plan(model: Model,
         # Rearrange('b c (h p1) (w p2) -> b (h w) (c p1 p2)') + Linear: input feature
         # c*p*p + p1*p + p2, the order of a Conv2d weight (d, c, p, p) flattened, and
         # the patches in the same row-major order
-        plan["patch_embed.weight"] = _Source("to_patch_embed.1.weight", (d, c * p * p),
-                                             lambda t: t.reshape(d, c, p, p))
+        plan["patch_embed.weight"] = _Source(
+            "to_patch_embed.1.weight", (d, c * p * p), lambda t: t.reshape(d, c, p, p)
+        )
         plan["patch_embed.bias"] = _Source("to_patch_embed.1.bias", (d,))
         blk = "layers.{i}.fn.fn."  # Residual -> PreNorm -> gMLPBlock
         # to_logits = LayerNorm, Reduce(mean), Linear
@@ -189,10 +223,12 @@ def _lucidrains_plan(model: Model,
         plan["head.bias"] = _Source("to_logits.2.bias", (cfg.num_classes,))
     else:
         if cfg.tie_embeddings:
-            raise ValueError("load_lucidrains: g-mlp-pytorch's output layer is "
-                             "separate from its embedding, our config has "
-                             "tie_embeddings=True; "
-                             "build ours with GMLPConfig(..., tie_embeddings=False)")
+            raise ValueError(
+                "load_lucidrains: g-mlp-pytorch's output layer is "
+                "separate from its embedding, our config has "
+                "tie_embeddings=True; "
+                "build ours with GMLPConfig(..., tie_embeddings=False)"
+            )
         V = cfg.vocab_size
         plan["embed.weight"] = _Source("to_embed.weight", (V, d))
         # Residual -> PreNorm -> PreShiftTokens -> gMLPBlock
@@ -229,8 +265,9 @@ def _lucidrains_plan(model: Model,
     return plan
 
 
-def load_lucidrains(model: Model,
-                    peer: nn.Module | Mapping[str, torch.Tensor]) -> Model:
+def load_lucidrains(
+    model: Model, peer: nn.Module | Mapping[str, torch.Tensor]
+) -> Model:
     """Copy a g-mlp-pytorch 0.1.5 gMLP / gMLPVision (module or state dict) into model.
 
     The mapping: Residual(PreNorm(gMLPBlock)) -> GMLPBlock (PreNorm.norm -> norm,
@@ -253,8 +290,10 @@ def load_lucidrains(model: Model,
     else:
         state_dict = peer
         if model.cfg.norm_eps != 1e-5:
-            raise ValueError(f"load_lucidrains: g-mlp-pytorch's LayerNorm eps is "
-                             f"1e-05, our config has norm_eps={model.cfg.norm_eps}")
+            raise ValueError(
+                f"load_lucidrains: g-mlp-pytorch's LayerNorm eps is "
+                f"1e-05, our config has norm_eps={model.cfg.norm_eps}"
+            )
     plan = _lucidrains_plan(model, state_dict)
     _apply_plan(model, plan, state_dict, "load_lucidrains")
     return model
@@ -264,9 +303,11 @@ def load_lucidrains(model: Model,
 # timm 1.0.x gmlp_{ti,s,b}16_224 (MlpMixer with SpatialGatingBlock)
 # -------------------------------------------------------------------------------------
 
-def load_timm_state_dict(model: GMLPForImageClassification,
-                         state_dict: Mapping[str, torch.Tensor],
-                         ) -> GMLPForImageClassification:
+
+def load_timm_state_dict(
+    model: GMLPForImageClassification,
+    state_dict: Mapping[str, torch.Tensor],
+) -> GMLPForImageClassification:
     """Copy a timm gmlp_*16_224 state dict (MlpMixer + SpatialGatingBlock) into model.
 
     timm's block is x + fc2(gate(GELU(fc1(norm(x))))) with
@@ -287,18 +328,25 @@ def load_timm_state_dict(model: GMLPForImageClassification,
     """
     where = "load_timm_state_dict:"
     if not isinstance(model, GMLPForImageClassification):
-        raise ValueError(f"{where} expected a GMLPForImageClassification, "
-                         f"got {type(model).__name__}")
+        raise ValueError(
+            f"{where} expected a GMLPForImageClassification, got {type(model).__name__}"
+        )
     cfg = model.cfg
     if cfg.norm_eps != 1e-6:
-        raise ValueError(f"{where} timm's gMLP LayerNorms use eps=1e-06, our config "
-                         f"has norm_eps={cfg.norm_eps}; build ours with norm_eps=1e-6")
+        raise ValueError(
+            f"{where} timm's gMLP LayerNorms use eps=1e-06, our config "
+            f"has norm_eps={cfg.norm_eps}; build ours with norm_eps=1e-6"
+        )
     if cfg.d_attn:
-        raise ValueError(f"{where} timm's gMLP has no tiny attention, our config has "
-                         f"d_attn={cfg.d_attn}; expected None")
+        raise ValueError(
+            f"{where} timm's gMLP has no tiny attention, our config has "
+            f"d_attn={cfg.d_attn}; expected None"
+        )
     if cfg.activation != "gelu":
-        raise ValueError(f"{where} timm's gMLP uses GELU, our config has "
-                         f"activation={cfg.activation!r}")
+        raise ValueError(
+            f"{where} timm's gMLP uses GELU, our config has "
+            f"activation={cfg.activation!r}"
+        )
     d, f, n, h = cfg.d_model, cfg.d_ffn, cfg.seq_len, cfg.d_ffn // 2
     c, p = cfg.in_chans, cfg.patch_size
     plan: dict[str, _Source] = {

@@ -20,9 +20,17 @@ from gmlp_snippets.sgu import SpatialGatingUnit
 class GMLPBlock(nn.Module):
     """Y = X + s(σ(norm(X) U)) V: pre-norm, channel projection, SGU, projection back."""
 
-    def __init__(self, d_model: int, d_ffn: int, seq_len: int, causal: bool = False,
-                 d_attn: int | None = None, survival_prob: float = 1.0,
-                 norm_eps: float = 1e-5, activation: str = "gelu"):
+    def __init__(
+        self,
+        d_model: int,
+        d_ffn: int,
+        seq_len: int,
+        causal: bool = False,
+        d_attn: int | None = None,
+        survival_prob: float = 1.0,
+        norm_eps: float = 1e-5,
+        activation: str = "gelu",
+    ):
         super().__init__()
         check_sizes(self, d_model=d_model, d_ffn=d_ffn, seq_len=seq_len)
         check_prob(self, survival_prob=survival_prob)
@@ -37,8 +45,9 @@ class GMLPBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             d = self.d_model
-            raise ValueError(f"GMLPBlock: expected x of shape (batch, n, {d}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"GMLPBlock: expected x of shape (batch, n, {d}), got {tuple(x.shape)}"
+            )
         shortcut = x
         x = self.norm(x)
         z = self.proj_in(x)  # (b, n, d_ffn)
@@ -49,6 +58,8 @@ class GMLPBlock(nn.Module):
             keep = torch.rand(y.shape[0], 1, 1, device=y.device) < self.survival_prob
             y = y * keep / self.survival_prob
         return shortcut + y
+
+
 # --8<-- [end:block]
 
 
@@ -62,9 +73,16 @@ class GMLP(nn.Module):
         # survival falls linearly from 1 (first block) to survival_prob (last block)
         drop = 1.0 - cfg.survival_prob
         self.blocks = nn.ModuleList(
-            GMLPBlock(cfg.d_model, cfg.d_ffn, cfg.seq_len, cfg.causal, cfg.d_attn,
-                      survival_prob=1.0 - i / max(cfg.n_layers - 1, 1) * drop,
-                      norm_eps=cfg.norm_eps, activation=cfg.activation)
+            GMLPBlock(
+                cfg.d_model,
+                cfg.d_ffn,
+                cfg.seq_len,
+                cfg.causal,
+                cfg.d_attn,
+                survival_prob=1.0 - i / max(cfg.n_layers - 1, 1) * drop,
+                norm_eps=cfg.norm_eps,
+                activation=cfg.activation,
+            )
             for i in range(cfg.n_layers)
         )
         self.norm = LayerNorm(cfg.d_model, eps=cfg.norm_eps)
@@ -74,6 +92,8 @@ class GMLP(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
+
+
 # --8<-- [end:backbone]
 
 
@@ -88,8 +108,9 @@ class GMLPForMaskedLM(nn.Module):
     def __init__(self, cfg: GMLPConfig):
         super().__init__()
         if cfg.vocab_size is None:
-            raise ValueError(f"{type(self).__name__}: the config needs a vocab_size, "
-                             f"got None")
+            raise ValueError(
+                f"{type(self).__name__}: the config needs a vocab_size, got None"
+            )
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.gmlp = GMLP(cfg)
@@ -117,17 +138,20 @@ class GMLPForMaskedLM(nn.Module):
         """
         name, V = type(self).__name__, self.cfg.vocab_size
         if tokens.dim() != 2 or tokens.dtype not in TOKEN_DTYPES:
-            raise ValueError(f"{name}: expected integer token ids (int64, int32, "
-                             f"int16, int8 or uint8) of shape (batch, n), "
-                             f"got {tokens.dtype} of shape {tuple(tokens.shape)}")
+            raise ValueError(
+                f"{name}: expected integer token ids (int64, int32, "
+                f"int16, int8 or uint8) of shape (batch, n), "
+                f"got {tokens.dtype} of shape {tuple(tokens.shape)}"
+            )
         if tokens.dtype not in (torch.int64, torch.int32):
             tokens = tokens.long()  # compared below as int64: uint8 255 stays 255
         cpu = tokens.device.type == "cpu"
         if cpu and tokens.numel() and not torch.compiler.is_compiling():
             lo, hi = (int(v) for v in tokens.aminmax())
             if lo < 0 or hi >= V:
-                raise ValueError(f"{name}: token ids must lie in [0, {V}), "
-                                 f"got [{lo}, {hi}]")
+                raise ValueError(
+                    f"{name}: token ids must lie in [0, {V}), got [{lo}, {hi}]"
+                )
         return tokens
 
 
@@ -136,8 +160,9 @@ class GMLPForCausalLM(GMLPForMaskedLM):
 
     def __init__(self, cfg: GMLPConfig):
         if not cfg.causal:
-            raise ValueError("GMLPForCausalLM: the config must have causal=True, "
-                             "got causal=False")
+            raise ValueError(
+                "GMLPForCausalLM: the config must have causal=True, got causal=False"
+            )
         super().__init__(cfg)
 
     def loss(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -146,21 +171,30 @@ class GMLPForCausalLM(GMLPForMaskedLM):
         return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten())
 
     @torch.no_grad()
-    def generate(self, tokens: torch.Tensor, max_new_tokens: int,
-                 temperature: float = 1.0,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        tokens: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Sample max_new_tokens after a (b, n) prompt, reading its last seq_len."""
         if not temperature > 0:  # NaN fails too
-            raise ValueError(f"GMLPForCausalLM.generate: temperature must be > 0, "
-                             f"got {temperature}")
+            raise ValueError(
+                f"GMLPForCausalLM.generate: temperature must be > 0, got {temperature}"
+            )
         if tokens.dim() != 2 or tokens.shape[1] == 0:
-            raise ValueError(f"GMLPForCausalLM.generate: the prompt must be (batch, n) "
-                             f"token ids with n >= 1, got shape {tuple(tokens.shape)}")
+            raise ValueError(
+                f"GMLPForCausalLM.generate: the prompt must be (batch, n) "
+                f"token ids with n >= 1, got shape {tuple(tokens.shape)}"
+            )
         for _ in range(max_new_tokens):
-            logits = self(tokens[:, -self.cfg.seq_len:])[:, -1] / temperature  # (b, V)
+            logits = self(tokens[:, -self.cfg.seq_len :])[:, -1] / temperature  # (b, V)
             next_token = torch.multinomial(logits.softmax(-1), 1, generator=generator)
             tokens = torch.cat([tokens, next_token], dim=1)  # (b, n + 1)
         return tokens
+
+
 # --8<-- [end:lm]
 
 
@@ -171,8 +205,9 @@ class GMLPForImageClassification(nn.Module):
     def __init__(self, cfg: GMLPConfig):
         super().__init__()
         if cfg.image_size is None:
-            raise ValueError("GMLPForImageClassification: the config needs an "
-                             "image_size, got None")
+            raise ValueError(
+                "GMLPForImageClassification: the config needs an image_size, got None"
+            )
         self.cfg = cfg
         p = cfg.patch_size
         # a p x p convolution with stride p = one linear map applied to every patch
@@ -183,9 +218,13 @@ class GMLPForImageClassification(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         c, s = self.cfg.in_chans, self.cfg.image_size
         if images.dim() != 4 or tuple(images.shape[1:]) != (c, s, s):
-            raise ValueError(f"GMLPForImageClassification: expected images of shape "
-                             f"(batch, {c}, {s}, {s}), got {tuple(images.shape)}")
+            raise ValueError(
+                f"GMLPForImageClassification: expected images of shape "
+                f"(batch, {c}, {s}, {s}), got {tuple(images.shape)}"
+            )
         # (b, d, h, w) -> (b, n = h*w, d); contiguous, or blocks read a transposed view
         x = self.patch_embed(images).flatten(2).transpose(1, 2).contiguous()
         return self.head(self.gmlp(x).mean(dim=1))  # (b, C)
+
+
 # --8<-- [end:vision]

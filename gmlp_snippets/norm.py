@@ -34,12 +34,15 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.d:
-            raise ValueError(f"LayerNorm: expected {self.d} channels in the last axis, "
-                             f"got {x.shape[-1]} (shape {tuple(x.shape)})")
+            raise ValueError(
+                f"LayerNorm: expected {self.d} channels in the last axis, "
+                f"got {x.shape[-1]} (shape {tuple(x.shape)})"
+            )
         # the same numbers as formula(x) in one fused kernel: on a CPU about 8x faster
         # than the five steps above, and autograd keeps far fewer tensors for backward
         return nn.functional.layer_norm(x, (self.d,), self.weight, self.bias, self.eps)
-# --8<-- [end:layernorm]
+
+    # --8<-- [end:layernorm]
 
     def extra_repr(self) -> str:
         return f"{self.d}, eps={self.eps}"

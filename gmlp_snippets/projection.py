@@ -20,15 +20,21 @@ class ChannelProjection(nn.Module):
         super().__init__()
         check_sizes(self, d_in=d_in, d_out=d_out)
         if activation not in ACTIVATIONS:
-            raise ValueError(f"ChannelProjection.activation must be one of "
-                             f"{list(ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(
+                f"ChannelProjection.activation must be one of "
+                f"{list(ACTIVATIONS)}, got {activation!r}"
+            )
         self.d_in = d_in
         self.proj = nn.Linear(d_in, d_out)  # U (and its bias), shared by all n tokens
         self.act = ACTIVATIONS[activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.d_in:
-            raise ValueError(f"ChannelProjection: expected {self.d_in} channels in the "
-                             f"last axis, got {x.shape[-1]} (shape {tuple(x.shape)})")
+            raise ValueError(
+                f"ChannelProjection: expected {self.d_in} channels in the "
+                f"last axis, got {x.shape[-1]} (shape {tuple(x.shape)})"
+            )
         return self.act(self.proj(x))  # (b, n, d_in) -> (b, n, d_out)
+
+
 # --8<-- [end:projection]

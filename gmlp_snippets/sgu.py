@@ -30,6 +30,8 @@ class TinyAttention(nn.Module):
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 x (b, n, d_attn)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         return self.proj(out)  # (b, n, d_attn) -> (b, n, d_out)
+
+
 # --8<-- [end:tiny_attention]
 
 
@@ -37,13 +39,21 @@ class TinyAttention(nn.Module):
 class SpatialGatingUnit(nn.Module):
     """s(Z) = Z1 ⊙ f_{W,b}(norm(Z2)) with f_{W,b}(Z2) = W Z2 + b mixing the n tokens."""
 
-    def __init__(self, d_ffn: int, seq_len: int, causal: bool = False,
-                 d_attn: int | None = None, d_model: int | None = None):
+    def __init__(
+        self,
+        d_ffn: int,
+        seq_len: int,
+        causal: bool = False,
+        d_attn: int | None = None,
+        d_model: int | None = None,
+    ):
         super().__init__()
         check_sizes(self, d_ffn=d_ffn, seq_len=seq_len)
         if d_ffn % 2:
-            raise ValueError(f"SpatialGatingUnit.d_ffn must be even (Z is split in two "
-                             f"halves), got {d_ffn}")
+            raise ValueError(
+                f"SpatialGatingUnit.d_ffn must be even (Z is split in two "
+                f"halves), got {d_ffn}"
+            )
         self.d_ffn, self.seq_len, self.causal = d_ffn, seq_len, causal
         self.norm = LayerNorm(d_ffn // 2)
         # W: row i says how token i reads the tokens j; b: one per token
@@ -83,16 +93,20 @@ class SpatialGatingUnit(nn.Module):
         """Raise a ValueError naming what is wrong with z or x (reads shapes only)."""
         name, d, n = type(self).__name__, self.d_ffn, self.seq_len
         if z.dim() != 3 or z.shape[-1] != d:
-            raise ValueError(f"{name}: expected z of shape (batch, n, {d}), "
-                             f"got {tuple(z.shape)}")
+            raise ValueError(
+                f"{name}: expected z of shape (batch, n, {d}), got {tuple(z.shape)}"
+            )
         if z.shape[1] > n or (z.shape[1] < n and not self.causal):
             need = f"<= {n}" if self.causal else f"exactly {n} (pad shorter inputs)"
-            raise ValueError(f"{name}: expected a sequence length {need} (seq_len), "
-                             f"got {z.shape[1]}")
+            raise ValueError(
+                f"{name}: expected a sequence length {need} (seq_len), got {z.shape[1]}"
+            )
         if self.attn is not None and x is None:
-            raise ValueError(f"{name}: this aMLP unit needs the block input x "
-                             f"for its tiny attention")
-# --8<-- [end:sgu]
+            raise ValueError(
+                f"{name}: this aMLP unit needs the block input x for its tiny attention"
+            )
+
+    # --8<-- [end:sgu]
 
     def extra_repr(self) -> str:
         return f"d_ffn={self.d_ffn}, seq_len={self.seq_len}, causal={self.causal}"

@@ -30,7 +30,9 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # the repository: explainer/
 
 from explainer.markdown import map_prose  # noqa: E402
 
@@ -38,7 +40,9 @@ log = logging.getLogger("mkdocs.hooks.assets")
 
 PREFIX = "assets/"
 # ](/x  - inline links and images;  [ref]: /x  - reference definitions (not //host)
-_MARKDOWN_LINK = re.compile(r"(\]\(\s*<?|^[ ]{0,3}\[[^\]]+\]:[ \t]*<?)/(?!/)([^\s)>]*)", re.M)
+_MARKDOWN_LINK = re.compile(
+    r"(\]\(\s*<?|^[ ]{0,3}\[[^\]]+\]:[ \t]*<?)/(?!/)([^\s)>]*)", re.M
+)
 _HTML_ATTR = re.compile(r"""\b((?:src|href)=["'])/(""" + PREFIX + r"""[^"']+)""")
 
 # Targets of /assets/... links that are not in assets/, reported after the build.
@@ -59,8 +63,10 @@ def on_files(files, config):
             path = os.path.join(current, name)
             src_uri = PREFIX + os.path.relpath(path, folder).replace(os.sep, "/")
             if files.get_file_from_path(src_uri) is not None:
-                raise PluginError(f"assets/{src_uri[len(PREFIX):]}: the site already has '{src_uri}' "
-                                  "(from docs/ or the theme); rename one of them")
+                raise PluginError(
+                    f"assets/{src_uri[len(PREFIX) :]}: the site already has '{src_uri}' "
+                    "(from docs/ or the theme); rename one of them"
+                )
             files.append(File.generated(config, src_uri, abs_src_path=path))
     return files
 
@@ -96,8 +102,11 @@ def on_page_markdown(markdown, page, config, files):
         target = match.group(2).split("#", 1)[0].split("?", 1)[0]
         if files.get_file_from_path(target) is None:
             _missing.add(target)
-            log.warning("Doc file '%s' links to '/%s', which is not in assets/",
-                        page.file.src_uri, target)
+            log.warning(
+                "Doc file '%s' links to '/%s', which is not in assets/",
+                page.file.src_uri,
+                target,
+            )
         return match.group(1) + posixpath.relpath(match.group(2), url_dir)
 
     def edit(text: str) -> str:
@@ -108,5 +117,8 @@ def on_page_markdown(markdown, page, config, files):
 
 def on_post_build(config):
     if _missing:
-        log.info("Missing in assets/: %s. Figures are drawn by `make figures` "
-                 "(python -m explainer.figures).", ", ".join(sorted(_missing)))
+        log.info(
+            "Missing in assets/: %s. Figures are drawn by `make figures` "
+            "(python -m explainer.figures).",
+            ", ".join(sorted(_missing)),
+        )

@@ -15,7 +15,9 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # the repository: explainer/
 
 NAME = "gmlp.py"
 

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # the repository: explainer/
 
 from explainer import measured  # noqa: E402
 from explainer.engine import EngineError  # noqa: E402
@@ -53,7 +55,9 @@ def referenced_figures(folders: list[str]) -> list[str]:
             for name in sorted(files):
                 if not name.endswith(_PAGES):
                     continue
-                with open(os.path.join(current, name), encoding="utf-8", errors="replace") as f:
+                with open(
+                    os.path.join(current, name), encoding="utf-8", errors="replace"
+                ) as f:
                     for match in _LINK.finditer(f.read()):
                         if match.group(1) in by_file:
                             names.add(by_file[match.group(1)])
@@ -71,23 +75,31 @@ def site_problems(root: str, docs_dir: str, extra: dict) -> list[str]:
 def on_pre_build(config) -> None:
     extra = dict(config.extra or {})
     if str(extra.get("figures_check", True)).strip().lower() in _OFF:
-        log.warning("extra.figures_check is off: the figures are not checked against their code")
+        log.warning(
+            "extra.figures_check is off: the figures are not checked against their code"
+        )
         return
     root = os.path.dirname(config.config_file_path)
     problems = site_problems(root, config.docs_dir, extra)
     if problems:
-        raise PluginError("Figures are missing or out of date - run `make figures` "
-                          "(python -m explainer.figures):\n  - " + "\n  - ".join(problems))
+        raise PluginError(
+            "Figures are missing or out of date - run `make figures` "
+            "(python -m explainer.figures):\n  - " + "\n  - ".join(problems)
+        )
 
 
 _FIGURE = re.compile(r"(<figure\b.*?</figure>)", re.S)
 # the image of a figure, root-absolute as written or already made relative by hooks/assets.py
-_FIGURE_FILE = re.compile(r"\]\((?:[./]*/)?assets/" + re.escape(FIGURES_SUBDIR) + r"/([A-Za-z0-9_.-]+)\)")
+_FIGURE_FILE = re.compile(
+    r"\]\((?:[./]*/)?assets/" + re.escape(FIGURES_SUBDIR) + r"/([A-Za-z0-9_.-]+)\)"
+)
 
 
 def _entries(config) -> dict:
     root = os.path.dirname(config.config_file_path)
-    return measured.read_entries(Path(root) / config.extra.get("assets_dir", "assets") / FIGURES_SUBDIR)
+    return measured.read_entries(
+        Path(root) / config.extra.get("assets_dir", "assets") / FIGURES_SUBDIR
+    )
 
 
 def on_page_markdown(markdown, page, config, files):
@@ -99,7 +111,7 @@ def on_page_markdown(markdown, page, config, files):
     shown = os.path.relpath(source) if source else page.file.src_path
 
     def where(text: str, offset: int) -> str:
-        token = text[offset:text.index("}}", offset) + 2]
+        token = text[offset : text.index("}}", offset) + 2]
         try:
             with open(source, encoding="utf-8") as f:
                 original = f.read()

@@ -22,12 +22,16 @@ FONTS = "fonts"
 
 
 def _dist(config) -> str:
-    return os.path.join(os.path.dirname(config.config_file_path), "node_modules", "katex", "dist")
+    return os.path.join(
+        os.path.dirname(config.config_file_path), "node_modules", "katex", "dist"
+    )
 
 
 def on_config(config):
     dist = _dist(config)
-    missing = [name for name in (*FILES, FONTS) if not os.path.exists(os.path.join(dist, name))]
+    missing = [
+        name for name in (*FILES, FONTS) if not os.path.exists(os.path.join(dist, name))
+    ]
     if missing:
         raise PluginError(
             f"KaTeX is missing ({', '.join(missing)} in {os.path.relpath(dist)}): "
@@ -41,5 +45,9 @@ def on_files(files, config):
     names = list(FILES)
     names += sorted(f"{FONTS}/{font}" for font in os.listdir(os.path.join(dist, FONTS)))
     for name in names:
-        files.append(File.generated(config, f"{SITE_DIR}/{name}", abs_src_path=os.path.join(dist, name)))
+        files.append(
+            File.generated(
+                config, f"{SITE_DIR}/{name}", abs_src_path=os.path.join(dist, name)
+            )
+        )
     return files

@@ -29,7 +29,9 @@ from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # the repository: explainer/
 
 from explainer import engine  # noqa: E402
 from explainer.notebook import repository  # noqa: E402
@@ -39,12 +41,16 @@ log = logging.getLogger("mkdocs.hooks.notebooks")
 PLUGIN = "mkdocs-jupyter"
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL)
 # a script loaded from, or importing from, another host; or MathJax's inline configuration
-_REMOTE = re.compile(r"\bsrc=\"https?://|import\(\"https?://|from \"https?://|text/x-mathjax-config")
+_REMOTE = re.compile(
+    r"\bsrc=\"https?://|import\(\"https?://|from \"https?://|text/x-mathjax-config"
+)
 
 
 def _dependency_hash(root: Path) -> str:
     """The package's code and the versions, by the engine's one rule."""
-    return engine.key(package=engine.package_hash(root), versions=engine.versions("torch"))[:16]
+    return engine.key(
+        package=engine.package_hash(root), versions=engine.versions("torch")
+    )[:16]
 
 
 def _drop_broken_cache_entries(cache_dir: Path) -> None:
@@ -60,8 +66,11 @@ def _with_timeout(get_app, timeout: int):
     @functools.wraps(get_app)
     def get_nbconvert_app(*args, **kwargs):
         app = get_app(*args, **kwargs)
-        app.config["ExecutePreprocessor"]["timeout"] = timeout  # a plain dict once mkdocs-jupyter set it
+        app.config["ExecutePreprocessor"]["timeout"] = (
+            timeout  # a plain dict once mkdocs-jupyter set it
+        )
         return app
+
     get_nbconvert_app.wrapped_by_hook = True
     return get_nbconvert_app
 
@@ -71,9 +80,14 @@ def _naming_the_notebook(nb2html):
     def convert(nb_path, *args, **kwargs):
         try:
             return nb2html(nb_path, *args, **kwargs)
-        except Exception as error:  # nbclient's CellExecutionError, CellTimeoutError, kernel death ...
-            raise PluginError(f"notebook {os.path.relpath(nb_path)} failed to execute: "
-                              f"{type(error).__name__}: {error}") from None
+        except (
+            Exception
+        ) as error:  # nbclient's CellExecutionError, CellTimeoutError, kernel death ...
+            raise PluginError(
+                f"notebook {os.path.relpath(nb_path)} failed to execute: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+
     convert.wrapped_by_hook = True
     return convert
 
@@ -98,12 +112,17 @@ def on_config(config):
     from mkdocs_jupyter import convert, nbconvert2
 
     try:
-        timeout = engine.positive_number(config.extra.get("notebook_timeout"),
-                                         "NOTEBOOK_TIMEOUT (extra.notebook_timeout)", 300)
+        timeout = engine.positive_number(
+            config.extra.get("notebook_timeout"),
+            "NOTEBOOK_TIMEOUT (extra.notebook_timeout)",
+            300,
+        )
     except engine.EngineError as error:
         raise PluginError(str(error)) from None
     if not getattr(nbconvert2.get_nbconvert_app, "wrapped_by_hook", False):
-        nbconvert2.get_nbconvert_app = _with_timeout(nbconvert2.get_nbconvert_app, timeout)
+        nbconvert2.get_nbconvert_app = _with_timeout(
+            nbconvert2.get_nbconvert_app, timeout
+        )
     if not getattr(convert.nb2html, "wrapped_by_hook", False):
         convert.nb2html = _naming_the_notebook(convert.nb2html)
     return config
@@ -116,7 +135,9 @@ def _pair_problem(source: Path, ipynb: Path) -> str | None:
     if not ipynb.is_file():
         return f"its pair {ipynb.name} is missing"
     script, pair = jupytext.read(source), jupytext.read(ipynb)
-    if [(c.cell_type, c.source) for c in script.cells] != [(c.cell_type, c.source) for c in pair.cells]:
+    if [(c.cell_type, c.source) for c in script.cells] != [
+        (c.cell_type, c.source) for c in pair.cells
+    ]:
         return f"its pair {ipynb.name} differs from it (the download would not match the page)"
     return None
 
@@ -129,12 +150,16 @@ def on_page_content(html, page, config, files):
     ipynb = source.with_suffix(".ipynb")
     problem = _pair_problem(source, ipynb)
     if problem:
-        raise PluginError(f"{os.path.relpath(source)}: {problem}; run `make notebooks` to write it")
+        raise PluginError(
+            f"{os.path.relpath(source)}: {problem}; run `make notebooks` to write it"
+        )
     links = [f'<a href="../{ipynb.name}" download>Tải notebook ({ipynb.name})</a>']
     repo = repository(config.extra, config.site_url, config.repo_url)
     if repo:
         path = ipynb.relative_to(Path(config.config_file_path).parent).as_posix()
-        links.append(f'<a href="https://colab.research.google.com/github/{repo}/blob/main/{path}">Mở trong Colab</a>')
+        links.append(
+            f'<a href="https://colab.research.google.com/github/{repo}/blob/main/{path}">Mở trong Colab</a>'
+        )
     return f'<p class="notebook-links">{" · ".join(links)}</p>\n' + html
 
 
@@ -142,4 +167,6 @@ def on_post_page(output, page, config):
     plugin = config.plugins.get(PLUGIN)
     if plugin is None or not plugin.should_include(page.file):
         return output
-    return _SCRIPT.sub(lambda m: "" if _REMOTE.search(m.group(0)) else m.group(0), output)
+    return _SCRIPT.sub(
+        lambda m: "" if _REMOTE.search(m.group(0)) else m.group(0), output
+    )

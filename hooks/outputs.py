@@ -31,7 +31,9 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # the repository: explainer/
 
 from explainer import notebook, outputs  # noqa: E402
 from explainer.blocks import PYTHON  # noqa: E402
@@ -41,7 +43,9 @@ from explainer.markdown import fences, map_prose  # noqa: E402
 log = logging.getLogger("mkdocs.hooks.outputs")
 
 DOWNLOADS = "downloads"
-_results: dict[str, outputs.PostOutputs] = {}  # src_uri of a mounted post -> its outputs
+_results: dict[
+    str, outputs.PostOutputs
+] = {}  # src_uri of a mounted post -> its outputs
 _links: dict[str, str] = {}  # src_uri -> the notebook links paragraph
 _repo = ""  # owner/repo on GitHub, "" when unknown
 # Where a post offers `pip install` from the blog's repository; without a known repository
@@ -51,15 +55,21 @@ INSTALL = "<!-- install-from-repository -->"
 
 def _folders(config) -> tuple[Path, Path]:
     root = Path(config.config_file_path).parent
-    return (root / config.extra.get("posts_dir", "posts")).resolve(), \
-        root / config.extra.get("outputs_dir", "outputs")
+    return (
+        root / config.extra.get("posts_dir", "posts")
+    ).resolve(), root / config.extra.get("outputs_dir", "outputs")
 
 
-@event_priority(40)  # after hooks/posts.py mounted the posts (50), before the blog plugin (-50)
+@event_priority(
+    40
+)  # after hooks/posts.py mounted the posts (50), before the blog plugin (-50)
 def on_files(files, config):
     posts_dir, outputs_dir = _folders(config)
-    mounted = [f for f in files.documentation_pages()
-               if f.abs_src_path and Path(f.abs_src_path).resolve().parent == posts_dir]
+    mounted = [
+        f
+        for f in files.documentation_pages()
+        if f.abs_src_path and Path(f.abs_src_path).resolve().parent == posts_dir
+    ]
     _results.clear()
     _links.clear()
     try:
@@ -82,42 +92,68 @@ def on_files(files, config):
         files.append(File.generated(config, f"{DOWNLOADS}/{name}", content=text))
         links = [f"[Tải bài này dưới dạng notebook ({name})](/{DOWNLOADS}/{name})"]
         if repo:
-            path = stored.resolve().relative_to(root.resolve()) if stored.resolve().is_relative_to(
-                root.resolve()) else None
+            path = (
+                stored.resolve().relative_to(root.resolve())
+                if stored.resolve().is_relative_to(root.resolve())
+                else None
+            )
             if path is not None:
                 links.append(f"[Mở trong Colab]({notebook.colab_url(repo, path)})")
         _links[file.src_uri] = " · ".join(links)
     return files
 
 
-@event_priority(20)  # on the post as written: before hooks/posts.py shifts its headings (10)
+@event_priority(
+    20
+)  # on the post as written: before hooks/posts.py shifts its headings (10)
 def on_page_markdown(markdown, page, config, files):
     result = _results.get(page.file.src_uri)
     if result is None:
         return None
     lines = markdown.split("\n")
     shown = [f for f in fences(lines) if f.lang in PYTHON]
-    if [("\n".join(lines[f.start + 1:f.end])) for f in shown] != [b.source for b in result.blocks]:
-        raise PluginError(f"{result.blocks[0].post if result.blocks else page.file.src_path}: "
-                          "the page's Python blocks differ from the ones that were run")
+    if [("\n".join(lines[f.start + 1 : f.end])) for f in shown] != [
+        b.source for b in result.blocks
+    ]:
+        raise PluginError(
+            f"{result.blocks[0].post if result.blocks else page.file.src_path}: "
+            "the page's Python blocks differ from the ones that were run"
+        )
     for fence, output in sorted(zip(shown, result.outputs), key=lambda p: -p[0].start):
         if output is None or fence.end is None:
             continue
         rendered = outputs.render(output, fence.indent)
         if rendered:
-            lines[fence.end + 1:fence.end + 1] = ["", rendered, ""]
-    lines += ["", f'<p class="post-notebook" markdown="1">{_links[page.file.src_uri]}</p>', ""]
+            lines[fence.end + 1 : fence.end + 1] = ["", rendered, ""]
+    lines += [
+        "",
+        f'<p class="post-notebook" markdown="1">{_links[page.file.src_uri]}</p>',
+        "",
+    ]
     return install_from_repository("\n".join(lines), _repo)
 
 
 def install_from_repository(markdown: str, repo: str) -> str:
     """Replace the INSTALL line by a list item with the pip command, or drop it."""
-    item = ("1. **Cài package** từ repository của blog (chỉ cần `torch`):\n\n"
+    item = (
+        (
+            "1. **Cài package** từ repository của blog (chỉ cần `torch`):\n\n"
             "    ```bash\n"
             f'    pip install "gmlp-snippets @ git+https://github.com/{repo}"\n'
-            "    ```") if repo else ""
-    return map_prose(markdown, lambda text: re.sub(
-        r"^[ \t]*" + re.escape(INSTALL) + r"[ \t]*$", lambda _: item, text, flags=re.M))
+            "    ```"
+        )
+        if repo
+        else ""
+    )
+    return map_prose(
+        markdown,
+        lambda text: re.sub(
+            r"^[ \t]*" + re.escape(INSTALL) + r"[ \t]*$",
+            lambda _: item,
+            text,
+            flags=re.M,
+        ),
+    )
 
 
 def on_post_build(config):

@@ -60,7 +60,9 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 from mkdocs.utils.meta import YAML_RE
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: explainer/
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # the repository: explainer/
 
 from explainer.markdown import lines_with_code_flags, map_prose  # noqa: E402
 
@@ -81,7 +83,9 @@ class _Post:
     permalink: str | None
     tags: list[str] | None
     text: str = ""  # the whole file
-    body_line: int = 1  # the file's line where the Markdown after the front matter starts
+    body_line: int = (
+        1  # the file's line where the Markdown after the front matter starts
+    )
 
 
 # src_uri of each mounted page -> its post; filled by on_files for the current build.
@@ -112,7 +116,9 @@ def on_files(files, config):
     root = os.path.dirname(config.config_file_path)
     folder = os.path.join(root, config.extra.get("posts_dir", "posts"))
     if not os.path.isdir(folder):
-        raise PluginError(f"posts folder '{folder}' not found (extra.posts_dir in mkdocs.yml)")
+        raise PluginError(
+            f"posts folder '{folder}' not found (extra.posts_dir in mkdocs.yml)"
+        )
 
     _posts.clear()
     snippets = _snippets(config)
@@ -131,8 +137,12 @@ def on_files(files, config):
                 f"both posts would be served at .../{post.name}/"
             )
         if files.get_file_from_path(src_uri) is not None:
-            raise PluginError(f"{post.path}: field 'permalink' clashes with docs page '{src_uri}'")
-        files.append(File.generated(config, src_uri, abs_src_path=os.path.abspath(path)))
+            raise PluginError(
+                f"{post.path}: field 'permalink' clashes with docs page '{src_uri}'"
+            )
+        files.append(
+            File.generated(config, src_uri, abs_src_path=os.path.abspath(path))
+        )
         _posts[src_uri] = post
     return files
 
@@ -181,14 +191,17 @@ def _read_text(path: str, shown: str) -> str:
         column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
         raise PluginError(
             f"{shown}: not UTF-8: byte 0x{data[offset]:02x} at offset {offset} (line {line}, "
-            f"byte {column} of the line) {error.reason}; save the file as UTF-8") from None
+            f"byte {column} of the line) {error.reason}; save the file as UTF-8"
+        ) from None
 
 
 class _BadDate(yaml.constructor.ConstructorError):
     """A value that looks like a YAML date but is not on the calendar (2024-02-30)."""
 
     def __init__(self, value: str, reason: str, mark):
-        super().__init__(None, None, f"{value} is not a date on the calendar ({reason})", mark)
+        super().__init__(
+            None, None, f"{value} is not a date on the calendar ({reason})", mark
+        )
         self.value, self.reason = value, reason
 
 
@@ -210,17 +223,23 @@ def _read_post(path: str, shown: str) -> _Post | None:
     text = _read_text(path, shown)
     match = YAML_RE.match(text)
     if not match:
-        raise PluginError(f"{shown}: no front matter; start the file with a '---' block "
-                          "holding at least the fields 'title' and 'date'")
+        raise PluginError(
+            f"{shown}: no front matter; start the file with a '---' block "
+            "holding at least the fields 'title' and 'date'"
+        )
     try:
         meta = yaml.load(match.group(1), _Loader) or {}
     except _BadDate as error:
         field, line = _field_at(match.group(1), error.problem_mark)
-        raise PluginError(f"{shown}: field '{field}' (line {line} of the file) must be a real "
-                          f"date such as 2024-02-29, not {error.value} ({error.reason})") from None
+        raise PluginError(
+            f"{shown}: field '{field}' (line {line} of the file) must be a real "
+            f"date such as 2024-02-29, not {error.value} ({error.reason})"
+        ) from None
     except yaml.YAMLError as error:
-        raise PluginError(f"{shown}: front matter is not valid YAML{_where(match.group(1), error)}:\n"
-                          f"{error}") from None
+        raise PluginError(
+            f"{shown}: front matter is not valid YAML{_where(match.group(1), error)}:\n"
+            f"{error}"
+        ) from None
     if not isinstance(meta, dict):
         raise PluginError(f"{shown}: front matter must be 'field: value' lines")
 
@@ -233,18 +252,26 @@ def _read_post(path: str, shown: str) -> _Post | None:
 
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
-        raise PluginError(f"{shown}: field 'title' is missing or empty (e.g. title: 'Paper Explained 2')")
+        raise PluginError(
+            f"{shown}: field 'title' is missing or empty (e.g. title: 'Paper Explained 2')"
+        )
     if "date" not in meta:
         raise PluginError(f"{shown}: field 'date' is missing (e.g. date: 2024-02-02)")
     if not isinstance(meta["date"], dt.date):
-        raise PluginError(f"{shown}: field 'date' must be a date such as 2024-02-02, "
-                          f"not {meta['date']!r}")
+        raise PluginError(
+            f"{shown}: field 'date' must be a date such as 2024-02-02, "
+            f"not {meta['date']!r}"
+        )
 
     tags = meta.get("tags")
     if isinstance(tags, str):
         tags = tags.split()
-    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
-        raise PluginError(f"{shown}: field 'tags' must be a list of words, e.g. [Deep Learning]")
+    if tags is not None and not (
+        isinstance(tags, list) and all(isinstance(t, str) for t in tags)
+    ):
+        raise PluginError(
+            f"{shown}: field 'tags' must be a list of words, e.g. [Deep Learning]"
+        )
 
     permalink = meta.get("permalink")
     if permalink is None:
@@ -255,11 +282,20 @@ def _read_post(path: str, shown: str) -> _Post | None:
         permalink = permalink.rstrip("/") + "/"
         name = permalink.rstrip("/").rsplit("/", 1)[-1]
     else:
-        raise PluginError(f"{shown}: field 'permalink' must look like /posts/2024/02/name/, "
-                          f"not {permalink!r}")
+        raise PluginError(
+            f"{shown}: field 'permalink' must look like /posts/2024/02/name/, "
+            f"not {permalink!r}"
+        )
     _check_blog_fields(meta, path, shown)
-    return _Post(path=shown, title=title.strip(), name=name, permalink=permalink, tags=tags,
-                 text=text, body_line=text.count("\n", 0, match.end()) + 1)
+    return _Post(
+        path=shown,
+        title=title.strip(),
+        name=name,
+        permalink=permalink,
+        tags=tags,
+        text=text,
+        body_line=text.count("\n", 0, match.end()) + 1,
+    )
 
 
 def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
@@ -275,8 +311,10 @@ def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
     post_config.load_dict({key: meta[key] for key in set(meta) & set(post_config)})
     errors, _ = post_config.validate()
     for field, error in errors:
-        raise PluginError(f"{shown}: field '{field}' is not valid for the blog plugin, "
-                          f"not {meta[field]!r}: {error}")
+        raise PluginError(
+            f"{shown}: field '{field}' is not valid for the blog plugin, "
+            f"not {meta[field]!r}: {error}"
+        )
 
 
 def _snippets(config):
@@ -285,9 +323,12 @@ def _snippets(config):
         return None
     import markdown
 
-    md = markdown.Markdown(extensions=["pymdownx.snippets"],
-                           extension_configs={"pymdownx.snippets": config.mdx_configs.get(
-                               "pymdownx.snippets", {})})
+    md = markdown.Markdown(
+        extensions=["pymdownx.snippets"],
+        extension_configs={
+            "pymdownx.snippets": config.mdx_configs.get("pymdownx.snippets", {})
+        },
+    )
     return md.preprocessors["snippet"]
 
 
@@ -321,50 +362,74 @@ def _check_includes(post: _Post, snippets, root: str) -> None:
         return
     from pymdownx.snippets import SnippetMissingError
 
-    body = post.text.split("\n", post.body_line - 1)[-1] if post.body_line > 1 else post.text
+    body = (
+        post.text.split("\n", post.body_line - 1)[-1]
+        if post.body_line > 1
+        else post.text
+    )
     flagged = lines_with_code_flags(body)
     lines = [line.rstrip("\r\n") for line, _ in flagged]
     for first, last in _includes(lines, snippets):
-        include = " / ".join(line.strip() for line in lines[first:last + 1])
+        include = " / ".join(line.strip() for line in lines[first : last + 1])
         for number in range(first, last + 1):
             if not flagged[number][1]:
                 raise PluginError(
                     f"{post.path}, line {post.body_line + number}: the include '{include}' is "
                     "outside a fenced code block, so the included code would be pasted into the "
                     "page as Markdown; put it inside a fence: a line ```python before it and a "
-                    "line ``` after it")
+                    "line ``` after it"
+                )
         # a block is checked one path at a time, so the message names the path's line
-        parts = [(first, [lines[first]])] if first == last else [
-            (number, [lines[first], lines[number], lines[first]]) for number in range(first + 1, last)]
+        parts = (
+            [(first, [lines[first]])]
+            if first == last
+            else [
+                (number, [lines[first], lines[number], lines[first]])
+                for number in range(first + 1, last)
+            ]
+        )
         for number, part in parts:
             try:
                 snippets.run(part)
             except (SnippetMissingError, OSError, UnicodeDecodeError) as error:
                 hint = _include_hint(error, lines[number], snippets, root)
-                raise PluginError(f"{post.path}, line {post.body_line + number}: the include "
-                                  f"'{lines[number].strip()}' failed: {error}{hint}") from None
+                raise PluginError(
+                    f"{post.path}, line {post.body_line + number}: the include "
+                    f"'{lines[number].strip()}' failed: {error}{hint}"
+                ) from None
 
 
 def _include_hint(error: Exception, line: str, snippets, root: str) -> str:
     """What the author can write instead: the sections the file has, or where paths start."""
     match = snippets.RE_ALL_SNIPPETS.match(line)
-    path = match.group("snippet")[1:-1] if match and match.group("snippet") else line  # or a block's
+    path = (
+        match.group("snippet")[1:-1] if match and match.group("snippet") else line
+    )  # or a block's
     target = snippets.parse_snippet_target(path.strip())
     if not target:
         return ""
     path = snippets.get_snippet_path(target["path"])
     if path is None:
-        return ("; paths are relative to the repository root, e.g. "
-                '--8<-- "gmlp_snippets/sgu.py:sgu"')
+        return (
+            "; paths are relative to the repository root, e.g. "
+            '--8<-- "gmlp_snippets/sgu.py:sgu"'
+        )
     if target["section"] and f"section '{target['section']}'" in str(error):
         names = []
         for source_line in snippets.read_lines(path):
             marker = snippets.match_section(source_line)
-            if marker and marker.group("type").lower() == "start" and not marker.group("escape"):
+            if (
+                marker
+                and marker.group("type").lower() == "start"
+                and not marker.group("escape")
+            ):
                 names.append(marker.group("name"))
         shown = os.path.relpath(path, root)
-        return (f"; the sections of {shown} are: {', '.join(names)}" if names
-                else f"; {shown} has no '# --8<-- [start:<name>]' section markers")
+        return (
+            f"; the sections of {shown} are: {', '.join(names)}"
+            if names
+            else f"; {shown} has no '# --8<-- [start:<name>]' section markers"
+        )
     return ""
 
 
@@ -375,7 +440,11 @@ def _where(front_matter: str, error: yaml.YAMLError) -> str:
     if mark is None:
         return ""
     field, line = _field_at(front_matter, mark)
-    return f" (field '{field}', line {line} of the file)" if field else f" (line {line} of the file)"
+    return (
+        f" (field '{field}', line {line} of the file)"
+        if field
+        else f" (line {line} of the file)"
+    )
 
 
 def _field_at(front_matter: str, mark) -> tuple[str | None, int]:
@@ -415,7 +484,10 @@ def _with_separator(markdown: str, separator: str) -> str:
     for number, (line, is_code) in enumerate(lines):
         if not is_code and not line.strip():
             if started:
-                head, tail = "".join(l for l, _ in lines[:number]), "".join(l for l, _ in lines[number:])
+                head, tail = (
+                    "".join(l for l, _ in lines[:number]),
+                    "".join(l for l, _ in lines[number:]),
+                )
                 return head + f"\n{separator}\n" + tail
         elif is_code or not line.lstrip().startswith("#"):
             started = True

@@ -133,7 +133,9 @@ def unescape_context(text: str) -> str:
 def seed_lines(seed_text: str) -> list[str]:
     """The seed's lines, without their LF terminators."""
     if "\r" in seed_text:
-        raise RestorationError("the seed contains CR characters; expected LF line endings")
+        raise RestorationError(
+            "the seed contains CR characters; expected LF line endings"
+        )
     lines = seed_text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # a final LF terminates the last line, it does not start one
@@ -152,7 +154,7 @@ def line_to_bytes(line: str, lineno: int) -> list[int]:
         except UnicodeEncodeError:
             raise RestorationError(
                 f"line {lineno}, column {col}: character {ch!r} (U+{ord(ch):04X}) "
-                f"has no cp1254 byte; context {escape_context(line[max(0, col - 5):col + 4])!r}"
+                f"has no cp1254 byte; context {escape_context(line[max(0, col - 5) : col + 4])!r}"
             ) from None
         out.append(encoded[0])
     return out
@@ -175,7 +177,9 @@ def _context(line: str, start: int, end: int) -> str:
     return line[max(0, start - CONTEXT_RADIUS) : end + CONTEXT_RADIUS]
 
 
-def split_sequences(line: str, lineno: int) -> list[tuple[int, tuple[int, ...], Gap | None]]:
+def split_sequences(
+    line: str, lineno: int
+) -> list[tuple[int, tuple[int, ...], Gap | None]]:
     """Cut a seed line into UTF-8 sequences.
 
     Returns ``(start, bytes, gap)`` triples; ``gap`` is set for a sequence
@@ -211,7 +215,9 @@ def split_sequences(line: str, lineno: int) -> list[tuple[int, tuple[int, ...], 
 def find_gaps(seed_text: str) -> list[Gap]:
     gaps = []
     for lineno, line in enumerate(seed_lines(seed_text), start=1):
-        gaps.extend(gap for _, _, gap in split_sequences(line, lineno) if gap is not None)
+        gaps.extend(
+            gap for _, _, gap in split_sequences(line, lineno) if gap is not None
+        )
     return gaps
 
 
@@ -230,9 +236,13 @@ def _parse_sequence(text: str, where: str) -> tuple[tuple[int, ...], int]:
         try:
             values.append(int(token, 16))
         except ValueError:
-            raise RestorationError(f"{where}: bad byte {token!r} in sequence {text!r}") from None
+            raise RestorationError(
+                f"{where}: bad byte {token!r} in sequence {text!r}"
+            ) from None
     if len(inserted) != 1:
-        raise RestorationError(f"{where}: sequence {text!r} must mark exactly one [lost] byte")
+        raise RestorationError(
+            f"{where}: sequence {text!r} must mark exactly one [lost] byte"
+        )
     return tuple(values), inserted[0]
 
 
@@ -240,7 +250,9 @@ def load_decisions(path: Path) -> list[Decision]:
     rows = path.read_text(encoding="utf-8").split("\n")
     header = tuple(rows[0].split("\t")) if rows else ()
     if header != DECISION_COLUMNS:
-        raise RestorationError(f"{path.name}: header must be {' / '.join(DECISION_COLUMNS)}, got {header}")
+        raise RestorationError(
+            f"{path.name}: header must be {' / '.join(DECISION_COLUMNS)}, got {header}"
+        )
     decisions = []
     for number, row in enumerate(rows[1:], start=2):
         if not row.strip() or row.startswith("#"):
@@ -248,7 +260,9 @@ def load_decisions(path: Path) -> list[Decision]:
         fields = row.split("\t")
         where = f"{path.name} row {number}"
         if len(fields) != len(DECISION_COLUMNS):
-            raise RestorationError(f"{where}: expected {len(DECISION_COLUMNS)} tab-separated fields, got {len(fields)}")
+            raise RestorationError(
+                f"{where}: expected {len(DECISION_COLUMNS)} tab-separated fields, got {len(fields)}"
+            )
         line, col, context, byte, sequence, word, reason = fields
         if not reason.strip():
             raise RestorationError(f"{where}: the reason is empty")
@@ -256,20 +270,37 @@ def load_decisions(path: Path) -> list[Decision]:
             byte_value = int(byte, 16)
             line_value, col_value = int(line), int(col)
         except ValueError:
-            raise RestorationError(f"{where}: line/col/byte must be numbers: {line!r} {col!r} {byte!r}") from None
+            raise RestorationError(
+                f"{where}: line/col/byte must be numbers: {line!r} {col!r} {byte!r}"
+            ) from None
         if byte_value not in LOST_BYTES:
-            raise RestorationError(f"{where}: byte {byte} is not one that the cp1254 round trip loses")
+            raise RestorationError(
+                f"{where}: byte {byte} is not one that the cp1254 round trip loses"
+            )
         values, inserted_at = _parse_sequence(sequence, where)
         if values[inserted_at] != byte_value:
-            raise RestorationError(f"{where}: byte column {byte} differs from the marked byte in {sequence!r}")
+            raise RestorationError(
+                f"{where}: byte column {byte} differs from the marked byte in {sequence!r}"
+            )
         decisions.append(
-            Decision(line_value, col_value, unescape_context(context), byte_value, values, inserted_at, word, reason)
+            Decision(
+                line_value,
+                col_value,
+                unescape_context(context),
+                byte_value,
+                values,
+                inserted_at,
+                word,
+                reason,
+            )
         )
     seen = set()
     for decision in decisions:
         key = (decision.line, decision.col)
         if key in seen:
-            raise RestorationError(f"{path.name}: two decisions for line {decision.line}, column {decision.col}")
+            raise RestorationError(
+                f"{path.name}: two decisions for line {decision.line}, column {decision.col}"
+            )
         seen.add(key)
     return decisions
 
@@ -296,7 +327,9 @@ def _describe(gap: Gap) -> str:
     return f"line {gap.line}, column {gap.col}: sequence {present} + one lost byte, context {escape_context(gap.context)!r}"
 
 
-def restore_line(line: str, lineno: int, decisions: dict[tuple[int, int], Decision]) -> tuple[str, list[tuple[Decision, str]]]:
+def restore_line(
+    line: str, lineno: int, decisions: dict[tuple[int, int], Decision]
+) -> tuple[str, list[tuple[Decision, str]]]:
     """Restore one seed line; also return each used decision with its resulting word."""
     out = bytearray()
     used = []  # (decision, index of the repaired character in the restored line)
@@ -314,7 +347,10 @@ def restore_line(line: str, lineno: int, decisions: dict[tuple[int, int], Decisi
                 f"decision for line {lineno}, column {gap.col} no longer matches: the table has context "
                 f"{escape_context(decision.context)!r}, the seed has {escape_context(gap.context)!r}"
             )
-        survivors = decision.sequence[: decision.inserted_at] + decision.sequence[decision.inserted_at + 1 :]
+        survivors = (
+            decision.sequence[: decision.inserted_at]
+            + decision.sequence[decision.inserted_at + 1 :]
+        )
         if survivors != present:
             raise RestorationError(
                 f"decision for {_describe(gap)} no longer matches: its sequence "
@@ -323,16 +359,22 @@ def restore_line(line: str, lineno: int, decisions: dict[tuple[int, int], Decisi
         try:
             repaired = bytes(decision.sequence).decode("utf-8")
         except UnicodeDecodeError:
-            raise RestorationError(f"decision for {_describe(gap)} does not give valid UTF-8") from None
+            raise RestorationError(
+                f"decision for {_describe(gap)} does not give valid UTF-8"
+            ) from None
         if len(repaired) != 1:
-            raise RestorationError(f"decision for {_describe(gap)} gives {len(repaired)} characters, not one")
+            raise RestorationError(
+                f"decision for {_describe(gap)} gives {len(repaired)} characters, not one"
+            )
         out.extend(decision.sequence)
         used.append((decision, chars))
         chars += 1
     try:
         restored = out.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RestorationError(f"line {lineno}: restored bytes are not UTF-8 ({exc})") from None
+        raise RestorationError(
+            f"line {lineno}: restored bytes are not UTF-8 ({exc})"
+        ) from None
     checked = []
     for decision, index in used:
         word = word_at(restored, index)
@@ -401,7 +443,9 @@ def compare_with_post(restored: str, post_text: str) -> list[str]:
         for index, expected in enumerate(front):
             actual = post_lines[index] if index < len(post_lines) else None
             if actual != expected:
-                problems.append(f"front matter line {index + 1} differs: expected {expected!r}, found {actual!r}")
+                problems.append(
+                    f"front matter line {index + 1} differs: expected {expected!r}, found {actual!r}"
+                )
                 break
         return problems
     position = len(front)
@@ -409,7 +453,9 @@ def compare_with_post(restored: str, post_text: str) -> list[str]:
         while position < len(post_lines) and post_lines[position] != expected:
             position += 1
         if position == len(post_lines):
-            problems.append(f"original line missing or out of order (as a whole line): {expected!r}")
+            problems.append(
+                f"original line missing or out of order (as a whole line): {expected!r}"
+            )
             return problems
         position += 1
     return problems
@@ -420,11 +466,29 @@ def compare_with_post(restored: str, post_text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare the restoration with the post; exit 1 on a difference")
-    parser.add_argument("--out", type=Path, help="write the restored text here instead of stdout")
-    parser.add_argument("--seed", type=Path, default=SEED, help="damaged text (default: restoration/seed.txt)")
-    parser.add_argument("--decisions", type=Path, default=DECISIONS, help="decision table (default: restoration/decisions.tsv)")
-    parser.add_argument("--post", type=Path, default=POST, help="post checked by --check")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the restoration with the post; exit 1 on a difference",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="write the restored text here instead of stdout"
+    )
+    parser.add_argument(
+        "--seed",
+        type=Path,
+        default=SEED,
+        help="damaged text (default: restoration/seed.txt)",
+    )
+    parser.add_argument(
+        "--decisions",
+        type=Path,
+        default=DECISIONS,
+        help="decision table (default: restoration/decisions.tsv)",
+    )
+    parser.add_argument(
+        "--post", type=Path, default=POST, help="post checked by --check"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -439,7 +503,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"restore.py: {args.post.name}: {problem}", file=sys.stderr)
         if problems:
             return 1
-        print(f"{args.post.name}: front matter and {len(original_body_lines(restored))} original lines intact")
+        print(
+            f"{args.post.name}: front matter and {len(original_body_lines(restored))} original lines intact"
+        )
         return 0
 
     data = restored.encode("utf-8")

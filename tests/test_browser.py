@@ -26,10 +26,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.site]
 
 if not CHROMIUM.exists():
     message = "no /usr/bin/chromium (Debian: apt-get install chromium); the browser checks need it"
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:  # CI must not pass without them
+    if os.environ.get("CI", "").lower() in {
+        "1",
+        "true",
+        "yes",
+    }:  # CI must not pass without them
         pytest.fail(message + " (CI=true: failing instead of skipping)", pytrace=False)
     pytest.skip(message, allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e .[test])"
+)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -62,14 +68,19 @@ def browser():
 @pytest.fixture
 def tab(browser, server):
     """A fresh page; at teardown, no request left 127.0.0.1 and nothing was logged as an error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="vi-VN"
+    )
     blocked: list[str] = []
     errors: list[str] = []
 
     def guard(route):
         url = route.request.url
         parts = urlsplit(url)
-        if parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname != "127.0.0.1":
+        if (
+            parts.scheme in {"http", "https", "ws", "wss"}
+            and parts.hostname != "127.0.0.1"
+        ):
             blocked.append(url)
             route.abort()
         else:
@@ -77,7 +88,9 @@ def tab(browser, server):
 
     context.route("**/*", guard)
     page = context.new_page()
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on(
+        "console", lambda msg: errors.append(msg.text) if msg.type == "error" else None
+    )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.base = server
     yield page
@@ -157,26 +170,37 @@ def _outputs_state(page) -> list[dict]:
 def _contrast(fg: str, bg: str) -> float:
     def luminance(css: str) -> float:
         r, g, b = (float(v) / 255 for v in re.findall(r"[\d.]+", css)[:3])
-        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        lin = [
+            c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+            for c in (r, g, b)
+        ]
         return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
     hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
     return (hi + 0.05) / (lo + 0.05)
 
 
-@pytest.mark.parametrize("scheme, width", [("default", 1280), ("slate", 1280), ("default", 390)],
-                         ids=["light", "dark", "phone"])
+@pytest.mark.parametrize(
+    "scheme, width",
+    [("default", 1280), ("slate", 1280), ("default", 390)],
+    ids=["light", "dark", "phone"],
+)
 def test_outputs_show_under_their_blocks(tab, scheme, width):
     tab.set_viewport_size({"width": width, "height": 900})
-    tab.add_init_script(f"localStorage.setItem('/gmlp-explained/.__palette', "
-                        f"JSON.stringify({{index: {0 if scheme == 'default' else 1}, "
-                        f"color: {{scheme: '{scheme}', primary: 'indigo', accent: 'indigo'}}}}))")
+    tab.add_init_script(
+        f"localStorage.setItem('/gmlp-explained/.__palette', "
+        f"JSON.stringify({{index: {0 if scheme == 'default' else 1}, "
+        f"color: {{scheme: '{scheme}', primary: 'indigo', accent: 'indigo'}}}}))"
+    )
     _open(tab, POST)
     assert tab.evaluate("document.body.dataset.mdColorScheme") == scheme
     boxes = _outputs_state(tab)
     assert len(boxes) >= 10, len(boxes)
     for box in boxes:
         assert box["label"] == "Kết quả" and box["text"].strip(), box
-        assert box["underCode"], f"an output is not right under a code block: {box['text'][:80]}"
+        assert box["underCode"], (
+            f"an output is not right under a code block: {box['text'][:80]}"
+        )
         assert _contrast(box["fg"], box["bg"]) >= 4.5, box
     assert boxes[0]["pageWidth"] <= boxes[0]["viewport"], "an output widens the page"
     causal = next(b for b in boxes if "token bị sửa" in b["text"])
@@ -203,9 +227,13 @@ def test_the_copy_button_copies_the_code_alone(tab):
 def test_vietnamese_search_finds_the_post(tab, query):
     _open(tab, "")
     tab.locator("input.md-search__input").click()
-    tab.locator("input.md-search__input").press_sequentially(query, delay=30)  # as typed
+    tab.locator("input.md-search__input").press_sequentially(
+        query, delay=30
+    )  # as typed
     tab.wait_for_selector(".md-search-result__item")
-    links = tab.eval_on_selector_all(".md-search-result__item a", "els => els.map(a => a.href)")
+    links = tab.eval_on_selector_all(
+        ".md-search-result__item a", "els => els.map(a => a.href)"
+    )
     assert any(POST in link for link in links), links
     _shot(tab, "search")
 
@@ -216,7 +244,9 @@ def test_instant_navigation_keeps_math(tab):
     tab.locator(f'article a[href$="{POST.split("/", 1)[1]}"]').first.click()
     tab.wait_for_url(f"**/{POST}")
     tab.wait_for_selector("article .arithmatex .katex")
-    assert tab.evaluate("window.__sameDocument === true"), "navigation reloaded the page (not instant)"
+    assert tab.evaluate("window.__sameDocument === true"), (
+        "navigation reloaded the page (not instant)"
+    )
     math = _math_state(tab)
     assert math["typeset"] == math["total"] >= 5 and not math["raw"], math
     _shot(tab, "instant-navigation")
@@ -246,7 +276,9 @@ def test_notebook_page_outputs_math_and_download(tab):
         };
     }""")
     assert state["typeset"] >= 5 and not state["raw"] and state["errors"] == 0, state
-    assert "loss:" in state["outputs"] and "Trăm năm" in state["outputs"], state["outputs"][:500]
+    assert "loss:" in state["outputs"] and "Trăm năm" in state["outputs"], state[
+        "outputs"
+    ][:500]
     assert state["plots"] >= 1, "the spatial-weight plot did not load"
     _shot(tab, "notebook")
     with tab.expect_download() as download_info:
@@ -254,5 +286,8 @@ def test_notebook_page_outputs_math_and_download(tab):
     download = download_info.value
     assert download.suggested_filename == "tu-tay-chay-gmlp.ipynb"
     import json
+
     notebook = json.loads(Path(download.path()).read_text(encoding="utf-8"))
-    assert notebook["nbformat"] == 4 and any("GMLPForCausalLM" in "".join(c["source"]) for c in notebook["cells"])
+    assert notebook["nbformat"] == 4 and any(
+        "GMLPForCausalLM" in "".join(c["source"]) for c in notebook["cells"]
+    )

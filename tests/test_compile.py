@@ -66,11 +66,15 @@ KINDS = {
     "backbone": Kind(GMLP, GMLPConfig(**SMALL)),
     "masked-lm": Kind(GMLPForMaskedLM, GMLPConfig(**SMALL, vocab_size=V)),
     "causal-lm": Kind(GMLPForCausalLM, GMLPConfig(**SMALL, causal=True, vocab_size=V)),
-    "amlp": Kind(GMLPForCausalLM,
-                 GMLPConfig(**SMALL, causal=True, d_attn=8, vocab_size=V)),
-    "vision": Kind(GMLPForImageClassification,
-                   GMLPConfig(**{**SMALL, "seq_len": 4}, image_size=16, patch_size=8,
-                              num_classes=5)),
+    "amlp": Kind(
+        GMLPForCausalLM, GMLPConfig(**SMALL, causal=True, d_attn=8, vocab_size=V)
+    ),
+    "vision": Kind(
+        GMLPForImageClassification,
+        GMLPConfig(
+            **{**SMALL, "seq_len": 4}, image_size=16, patch_size=8, num_classes=5
+        ),
+    ),
 }
 
 
@@ -98,8 +102,9 @@ def assert_same_as_eager(kind: Kind, backend: str) -> None:
     assert len(g_comp) == len(g_eager)
     names = [name for name, _ in model.named_parameters()]
     for name, a, b in zip(names, g_comp, g_eager, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4,
-                                   msg=lambda m, name=name: f"grad of {name}: {m}")
+        torch.testing.assert_close(
+            a, b, atol=1e-5, rtol=1e-4, msg=lambda m, name=name: f"grad of {name}: {m}"
+        )
 
 
 @pytest.mark.parametrize("name", list(KINDS))

@@ -22,7 +22,9 @@ SITE_URL = "https://example.github.io/gmlp-explained/"
 
 
 def _git(*args: str, cwd) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -32,7 +34,9 @@ def test_gh_deploy_pushes_the_site_to_gh_pages(tmp_path):
     for name in SOURCES:
         source = REPO / name
         if source.is_dir():
-            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                source, work / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
         else:
             shutil.copy(source, work / name)
     placeholders = assets_with_placeholders(work / "posts", work / "assets")
@@ -47,13 +51,30 @@ def test_gh_deploy_pushes_the_site_to_gh_pages(tmp_path):
     _git("commit", "--quiet", "-m", "site sources", cwd=work)
     _git("remote", "add", REMOTE, str(bare), cwd=work)
 
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "SITE_URL": SITE_URL,
-           "GMLP_FIGURES_CHECK": "false" if placeholders else "true"}
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "SITE_URL": SITE_URL,
+        "GMLP_FIGURES_CHECK": "false" if placeholders else "true",
+    }
     for name in ("GMLP_POSTS_DIR", "GMLP_ASSETS_DIR"):
         env.pop(name, None)
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "gh-deploy", "--strict", "--force", "--remote-name", REMOTE],
-        cwd=work, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "gh-deploy",
+            "--strict",
+            "--force",
+            "--remote-name",
+            REMOTE,
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -24,10 +24,18 @@ def gmlp_file(tmp_path_factory) -> Path:
     return out
 
 
-LM = dict(d_model=32, d_ffn=64, seq_len=12, n_layers=2, causal=True, d_attn=8,
-          vocab_size=40)
-VIT = dict(d_model=16, d_ffn=32, seq_len=4, n_layers=2, image_size=32, patch_size=16,
-           num_classes=5)
+LM = dict(
+    d_model=32, d_ffn=64, seq_len=12, n_layers=2, causal=True, d_attn=8, vocab_size=40
+)
+VIT = dict(
+    d_model=16,
+    d_ffn=32,
+    seq_len=4,
+    n_layers=2,
+    image_size=32,
+    patch_size=16,
+    num_classes=5,
+)
 
 
 def test_export_runs_alone_and_matches_the_package(gmlp_file, tmp_path):
@@ -41,11 +49,20 @@ def test_export_runs_alone_and_matches_the_package(gmlp_file, tmp_path):
             for block in m.gmlp.blocks:  # off the near-identity init: W mixes tokens
                 block.sgu.weight.normal_(std=0.1)
     tokens, images = torch.randint(0, 40, (2, 12)), torch.randn(2, 3, 32, 32)
-    torch.save({"lm": lm.state_dict(), "vit": vit.state_dict(), "tokens": tokens,
-                "images": images, "lm_out": lm(tokens), "vit_out": vit(images)},
-               tmp_path / "ref.pt")
-    (tmp_path / "gmlp.py").write_text(gmlp_file.read_text(encoding="utf-8"),
-                                      encoding="utf-8")
+    torch.save(
+        {
+            "lm": lm.state_dict(),
+            "vit": vit.state_dict(),
+            "tokens": tokens,
+            "images": images,
+            "lm_out": lm(tokens),
+            "vit_out": vit(images),
+        },
+        tmp_path / "ref.pt",
+    )
+    (tmp_path / "gmlp.py").write_text(
+        gmlp_file.read_text(encoding="utf-8"), encoding="utf-8"
+    )
     script = textwrap.dedent(f"""
         import sys, torch
         sys.modules.pop("gmlp_snippets", None)
@@ -63,15 +80,19 @@ def test_export_runs_alone_and_matches_the_package(gmlp_file, tmp_path):
     """)
     # run from the temp dir, so `import gmlp` finds the copy; the package is still
     # installed, and the script asserts that gmlp.py never imports it
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert "same outputs" in done.stdout
 
 
 def test_export_has_only_torch_and_stdlib_imports(gmlp_file):
-    imports = [line for line in gmlp_file.read_text(encoding="utf-8").splitlines()
-               if line.startswith(("import ", "from "))]
+    imports = [
+        line
+        for line in gmlp_file.read_text(encoding="utf-8").splitlines()
+        if line.startswith(("import ", "from "))
+    ]
     assert imports, "no imports found"
     for line in imports:
         module = line.split()[1]
@@ -106,11 +127,15 @@ def test_read_section_names_the_file_and_the_section(tmp_path):
 
 def test_multi_line_imports_stay_whole(tmp_path):
     """A parenthesised import is one statement: kept whole, or dropped whole."""
-    text = ("import torch\nfrom gmlp_snippets.config import (\n    GMLPConfig,\n"
-            "    check_sizes,\n)\nfrom torch import (\n    nn,\n)\n")
+    text = (
+        "import torch\nfrom gmlp_snippets.config import (\n    GMLPConfig,\n"
+        "    check_sizes,\n)\nfrom torch import (\n    nn,\n)\n"
+    )
     assert export._statements(text) == [
-        "import torch", "from gmlp_snippets.config import (\n    GMLPConfig,\n"
-        "    check_sizes,\n)", "from torch import (\n    nn,\n)"]
+        "import torch",
+        "from gmlp_snippets.config import (\n    GMLPConfig,\n    check_sizes,\n)",
+        "from torch import (\n    nn,\n)",
+    ]
 
 
 def test_every_section_fits_88_columns():

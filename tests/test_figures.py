@@ -57,6 +57,7 @@ def copy(built, tmp_path) -> Path:
 
 # ---- drawing ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fig", FIGURES, ids=lambda f: f.name)
 def test_each_figure_draws_a_png(built, fig):
     for name in fig.files:
@@ -64,7 +65,9 @@ def test_each_figure_draws_a_png(built, fig):
         assert 100 < width < 3000 and 100 < height < 3000, (name, width, height)
         assert (built / name).stat().st_size < MAX_BYTES
     entry = json.loads((built / MANIFEST).read_text())["figures"][fig.name]
-    assert entry["profile"] == "test" and entry["device"] == "cpu" and entry["seed"] == 0
+    assert (
+        entry["profile"] == "test" and entry["device"] == "cpu" and entry["seed"] == 0
+    )
     assert set(entry["files"]) == set(fig.files)
     assert entry["code_hash"] == cache.code_hash(cache.source_digests(fig))
     assert {"torch", "matplotlib", "python"} <= set(entry["versions"])
@@ -92,24 +95,37 @@ def test_measures_of_the_committed_spatial_weights_match_the_figure():
     m = entry["measures"]
     # the title of the committed figure says "local" only if the measures back it
     assert m["local_and_shift_invariant"] == (
-        sum(m["locality_share"]) / len(m["locality_share"]) >= 2 * m["locality_share_uniform"]
-        and sum(m["toeplitz_score"]) / len(m["toeplitz_score"]) >= 0.5)
+        sum(m["locality_share"]) / len(m["locality_share"])
+        >= 2 * m["locality_share_uniform"]
+        and sum(m["toeplitz_score"]) / len(m["toeplitz_score"]) >= 0.5
+    )
 
 
 # ---- cache -----------------------------------------------------------------------------------
+
 
 def test_second_run_rebuilds_nothing_and_writes_nothing(copy):
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in copy.iterdir()}
     results = build(copy, profile="test", device="cpu", progress=False)
     assert set(statuses(results).values()) == {"cached"}
-    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in copy.iterdir()} == before
+    assert {
+        p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in copy.iterdir()
+    } == before
 
 
 def test_warm_run_imports_no_matplotlib(built):
-    code = (f"import sys; from explainer.figures import build; "
-            f"r = build({str(built)!r}, profile='test', device='cpu', progress=False); "
-            f"assert all(x.status == 'cached' for x in r); print(sorted(m for m in sys.modules if m.startswith('matplotlib')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    code = (
+        f"import sys; from explainer.figures import build; "
+        f"r = build({str(built)!r}, profile='test', device='cpu', progress=False); "
+        f"assert all(x.status == 'cached' for x in r); print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -118,8 +134,11 @@ def _fake_edit(monkeypatch, relpath: str) -> None:
     from explainer import engine
 
     real = engine.source_digest
-    monkeypatch.setattr(engine, "source_digest",
-                        lambda rel, root=engine.REPO: "edited" if rel == relpath else real(rel, root))
+    monkeypatch.setattr(
+        engine,
+        "source_digest",
+        lambda rel, root=engine.REPO: "edited" if rel == relpath else real(rel, root),
+    )
 
 
 def test_a_figure_code_change_rebuilds_that_figure_only(copy, monkeypatch):
@@ -153,9 +172,18 @@ def test_a_file_changed_by_hand_is_rebuilt(copy):
 
 
 def test_force_rebuilds_only_what_is_asked(copy):
-    results = build(copy, names=["gmlp.png", "layernorm"], force=True, profile="test", device="cpu", progress=False)
+    results = build(
+        copy,
+        names=["gmlp.png", "layernorm"],
+        force=True,
+        profile="test",
+        device="cpu",
+        progress=False,
+    )
     assert statuses(results) == {"gmlp": "rebuilt", "layernorm": "rebuilt"}
-    assert set(json.loads((copy / MANIFEST).read_text())["figures"]) == {f.name for f in FIGURES}
+    assert set(json.loads((copy / MANIFEST).read_text())["figures"]) == {
+        f.name for f in FIGURES
+    }
 
 
 def test_bytes_are_stable_on_cpu(built, tmp_path):
@@ -164,31 +192,53 @@ def test_bytes_are_stable_on_cpu(built, tmp_path):
     first, second = snapshot(built), snapshot(again)
     for name in first:
         if name != MANIFEST:
-            assert first[name] == second[name], f"{name} differs between two identical runs"
+            assert first[name] == second[name], (
+                f"{name} differs between two identical runs"
+            )
     # the shared training run gives the same model whichever figure starts it
     alone = tmp_path / "alone"
-    build(alone, names=["spatial_weights"], profile="test", device="cpu", progress=False)
+    build(
+        alone, names=["spatial_weights"], profile="test", device="cpu", progress=False
+    )
     assert (alone / "spatial_weights.png").read_bytes() == first["spatial_weights.png"]
 
 
 def test_bytes_are_stable_for_the_committed_cheap_figures(tmp_path):
     recorded = json.loads((ASSETS / MANIFEST).read_text())["figures"]
     versions = cache.versions()
-    same = [name for name in CHEAP if recorded[name]["profile"] == "quick" and recorded[name]["device_kind"] == "cpu"
-            and all(recorded[name]["versions"][lib] == versions[lib] for lib in ("torch", "matplotlib", "numpy"))]
+    same = [
+        name
+        for name in CHEAP
+        if recorded[name]["profile"] == "quick"
+        and recorded[name]["device_kind"] == "cpu"
+        and all(
+            recorded[name]["versions"][lib] == versions[lib]
+            for lib in ("torch", "matplotlib", "numpy")
+        )
+    ]
     if not same:
-        pytest.skip("the committed figures were drawn with other settings or library versions")
+        pytest.skip(
+            "the committed figures were drawn with other settings or library versions"
+        )
     build(tmp_path, names=same, profile="quick", device="cpu", progress=False)
     for name in same:
-        assert (tmp_path / f"{name}.png").read_bytes() == (ASSETS / f"{name}.png").read_bytes(), name
+        assert (tmp_path / f"{name}.png").read_bytes() == (
+            ASSETS / f"{name}.png"
+        ).read_bytes(), name
 
 
 # ---- keeping GPU figures ---------------------------------------------------------------------
 
+
 def _made_on_gpu(folder: Path, name: str) -> None:
     data = json.loads((folder / MANIFEST).read_text())
     entry = data["figures"][name]
-    entry.update(profile="full", device_kind="cuda", device="NVIDIA H100 80GB HBM3", key="made-elsewhere")
+    entry.update(
+        profile="full",
+        device_kind="cuda",
+        device="NVIDIA H100 80GB HBM3",
+        key="made-elsewhere",
+    )
     (folder / MANIFEST).write_text(json.dumps(data))
 
 
@@ -196,14 +246,33 @@ def test_a_cpu_run_keeps_gpu_figures_whose_code_is_unchanged(copy):
     _made_on_gpu(copy, "activations")
     fig = next(f for f in FIGURES if f.name == "activations")
     entry = cache.read_manifest(copy)["activations"]
-    keep, why = runner.decide(fig, entry, copy, entry["code_hash"], "another-key",
-                              "quick", "cpu", 0, force=False)
+    keep, why = runner.decide(
+        fig,
+        entry,
+        copy,
+        entry["code_hash"],
+        "another-key",
+        "quick",
+        "cpu",
+        0,
+        force=False,
+    )
     assert keep is False and why.startswith("kept")
-    rebuild, why = runner.decide(fig, entry, copy, entry["code_hash"], "another-key",
-                                 "quick", "cpu", 0, force=True)
+    rebuild, why = runner.decide(
+        fig,
+        entry,
+        copy,
+        entry["code_hash"],
+        "another-key",
+        "quick",
+        "cpu",
+        0,
+        force=True,
+    )
     assert rebuild is True and why == "--force"
-    rebuild, why = runner.decide(fig, entry, copy, "new-code", "another-key",
-                                 "quick", "cpu", 0, force=False)
+    rebuild, why = runner.decide(
+        fig, entry, copy, "new-code", "another-key", "quick", "cpu", 0, force=False
+    )
     assert rebuild is True and why == "code changed"  # a stale GPU figure is redrawn
     assert check(copy, ["activations"]) == []  # a GPU figure is valid on the CPU
 
@@ -213,15 +282,26 @@ def test_a_default_run_keeps_the_gpu_figure_end_to_end(copy, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     _made_on_gpu(copy, "activations")
-    results = build(copy, names=["activations"], progress=False)  # no --profile, no --device
-    assert statuses(results) == {"activations": "cached"} and results[0].note.startswith("kept")
-    results = build(copy, names=["activations"], profile="test", device="cpu", progress=False)
-    assert statuses(results) == {"activations": "cached"}  # asking for the CPU is not enough
-    results = build(copy, names=["activations"], profile="test", force=True, progress=False)
+    results = build(
+        copy, names=["activations"], progress=False
+    )  # no --profile, no --device
+    assert statuses(results) == {"activations": "cached"} and results[
+        0
+    ].note.startswith("kept")
+    results = build(
+        copy, names=["activations"], profile="test", device="cpu", progress=False
+    )
+    assert statuses(results) == {
+        "activations": "cached"
+    }  # asking for the CPU is not enough
+    results = build(
+        copy, names=["activations"], profile="test", force=True, progress=False
+    )
     assert statuses(results) == {"activations": "rebuilt"}
 
 
 # ---- atomic writes ---------------------------------------------------------------------------
+
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     target = tmp_path / "figure.png"
@@ -259,10 +339,23 @@ def test_a_failing_figure_leaves_its_old_file_and_a_valid_manifest(copy, monkeyp
 
     monkeypatch.setattr(fig_activations, "make", make)
     with pytest.raises(RuntimeError, match="disk full"):
-        build(copy, names=["layernorm", "activations"], force=True, profile="test", device="cpu", progress=False)
+        build(
+            copy,
+            names=["layernorm", "activations"],
+            force=True,
+            profile="test",
+            device="cpu",
+            progress=False,
+        )
     assert (copy / "activations.png").read_bytes() == old
-    assert not [p for p in copy.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
-    assert check(copy) == []  # layernorm was redrawn and recorded; activations is the old, valid one
+    assert not [
+        p
+        for p in copy.iterdir()
+        if p.name.startswith(".") and not p.name.endswith(".lock")
+    ]
+    assert (
+        check(copy) == []
+    )  # layernorm was redrawn and recorded; activations is the old, valid one
 
 
 def test_stale_temporary_files_are_cleaned_up(copy, monkeypatch):
@@ -274,11 +367,18 @@ def test_stale_temporary_files_are_cleaned_up(copy, monkeypatch):
 
 # ---- arguments -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, words", [
-    (["--only", "gmlp", "no_such_figure"], ["--only", "no_such_figure", "spatial_weights"]),
-    (["--profile", "huge"], ["--profile", "huge", "quick", "full"]),
-    (["--device", "tpu"], ["--device", "tpu", "auto", "cuda", "cpu"]),
-])
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (
+            ["--only", "gmlp", "no_such_figure"],
+            ["--only", "no_such_figure", "spatial_weights"],
+        ),
+        (["--profile", "huge"], ["--profile", "huge", "quick", "full"]),
+        (["--device", "tpu"], ["--device", "tpu", "auto", "cuda", "cpu"]),
+    ],
+)
 def test_bad_arguments_fail_before_writing(tmp_path, capsys, args, words):
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exc:
@@ -308,13 +408,35 @@ def test_cuda_without_cuda_fails(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_prints_a_summary_table(copy, capsys):
-    assert main(["--out", str(copy), "--profile", "test", "--device", "cpu", "--only", "gmlp", "-q"]) == 0
+    assert (
+        main(
+            [
+                "--out",
+                str(copy),
+                "--profile",
+                "test",
+                "--device",
+                "cpu",
+                "--only",
+                "gmlp",
+                "-q",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["figure", "status", "seconds", "device", "note"]
+    assert out.splitlines()[0].split() == [
+        "figure",
+        "status",
+        "seconds",
+        "device",
+        "note",
+    ]
     assert "gmlp" in out and "cached" in out
 
 
 # ---- staleness check and the MkDocs hook -----------------------------------------------------
+
 
 def test_check_passes_on_the_committed_figures():
     assert check(ASSETS) == []
@@ -326,7 +448,11 @@ def test_check_finds_missing_and_stale_figures(copy, monkeypatch):
     _fake_edit(monkeypatch, "gmlp_snippets/sgu.py")
     problems = check(copy)
     assert any(p.startswith("sgu_gate: sgu_gate.png is missing") for p in problems)
-    assert any(p.startswith("spatial_weights: its code changed") and "gmlp_snippets/sgu.py" in p for p in problems)
+    assert any(
+        p.startswith("spatial_weights: its code changed")
+        and "gmlp_snippets/sgu.py" in p
+        for p in problems
+    )
     assert not any(p.startswith(("gmlp:", "layernorm:")) for p in problems)
     (copy / MANIFEST).unlink()
     assert "missing" in check(copy, ["gmlp"])[0]
@@ -342,18 +468,27 @@ def _site(tmp_path: Path, figures: Path) -> SimpleNamespace:
     root = tmp_path / "site"
     (root / "docs").mkdir(parents=True)
     (root / "posts").mkdir()
-    (root / "posts" / "post.md").write_text("![a](/assets/img/blog2/gmlp.png)\n![b](/assets/img/blog2/sgu_gate.png)\n")
+    (root / "posts" / "post.md").write_text(
+        "![a](/assets/img/blog2/gmlp.png)\n![b](/assets/img/blog2/sgu_gate.png)\n"
+    )
     shutil.copytree(figures, root / "assets" / "img" / "blog2")
-    return SimpleNamespace(config_file_path=str(root / "mkdocs.yml"), docs_dir=str(root / "docs"),
-                           extra={"assets_dir": "assets", "posts_dir": "posts"})
+    return SimpleNamespace(
+        config_file_path=str(root / "mkdocs.yml"),
+        docs_dir=str(root / "docs"),
+        extra={"assets_dir": "assets", "posts_dir": "posts"},
+    )
 
 
 def test_hook_passes_when_the_linked_figures_are_current(built, tmp_path):
     hook = _load_hook()
     config = _site(tmp_path, built)
-    assert hook.referenced_figures([config.docs_dir, str(Path(config.docs_dir).parent / "posts")]) == ["gmlp", "sgu_gate"]
+    assert hook.referenced_figures(
+        [config.docs_dir, str(Path(config.docs_dir).parent / "posts")]
+    ) == ["gmlp", "sgu_gate"]
     hook.on_pre_build(config)
-    (Path(config.docs_dir).parent / "assets" / "img" / "blog2" / "layernorm.png").unlink()  # not linked: fine
+    (
+        Path(config.docs_dir).parent / "assets" / "img" / "blog2" / "layernorm.png"
+    ).unlink()  # not linked: fine
     hook.on_pre_build(config)
 
 
@@ -377,27 +512,46 @@ def test_hook_raises_naming_make_figures(built, tmp_path, monkeypatch):
 
 # ---- the manifest is the engine's store: faults lose nothing --------------------------------
 
+
 @pytest.mark.faults
-@pytest.mark.parametrize("content", ['{"format": 2, "figures": {"gmlp": ', "<<<<<<< HEAD\n{}\n"],
-                         ids=["truncated", "conflicted"])
-def test_an_unreadable_manifest_is_kept_aside_and_gpu_figures_are_not_redrawn(copy, caplog, content):
+@pytest.mark.parametrize(
+    "content",
+    ['{"format": 2, "figures": {"gmlp": ', "<<<<<<< HEAD\n{}\n"],
+    ids=["truncated", "conflicted"],
+)
+def test_an_unreadable_manifest_is_kept_aside_and_gpu_figures_are_not_redrawn(
+    copy, caplog, content
+):
     _made_on_gpu(copy, "activations")
     before = (copy / "activations.png").read_bytes()
     (copy / MANIFEST).write_text(content)
-    results = build(copy, names=["activations"], profile="test", device="cpu", progress=False)
-    assert statuses(results) == {"activations": "cached"} and "--force" in results[0].note
+    results = build(
+        copy, names=["activations"], profile="test", device="cpu", progress=False
+    )
+    assert (
+        statuses(results) == {"activations": "cached"} and "--force" in results[0].note
+    )
     assert (copy / "activations.png").read_bytes() == before  # no silent CPU downgrade
     (aside,) = copy.glob(f"{MANIFEST}.unreadable-*")
     assert aside.read_text() == content
-    assert any(aside.name in r.message and "unreadable" in r.message for r in caplog.records)
-    results = build(copy, names=["activations"], profile="test", device="cpu", progress=False)
-    assert statuses(results) == {"activations": "cached"}  # the next run does not crash either
-    assert statuses(build(copy, names=["activations"], profile="test", force=True,
-                          progress=False)) == {"activations": "rebuilt"}
+    assert any(
+        aside.name in r.message and "unreadable" in r.message for r in caplog.records
+    )
+    results = build(
+        copy, names=["activations"], profile="test", device="cpu", progress=False
+    )
+    assert statuses(results) == {
+        "activations": "cached"
+    }  # the next run does not crash either
+    assert statuses(
+        build(copy, names=["activations"], profile="test", force=True, progress=False)
+    ) == {"activations": "rebuilt"}
 
 
 @pytest.mark.faults
-def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn(copy, monkeypatch):
+def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn(
+    copy, monkeypatch
+):
     from explainer.figures import fig_layernorm
 
     def killed(ctx):
@@ -405,13 +559,23 @@ def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn
 
     monkeypatch.setattr(fig_layernorm, "make", killed)
     with pytest.raises(KeyboardInterrupt):
-        build(copy, names=["gmlp", "layernorm"], force=True, profile="test", device="cpu", progress=False)
+        build(
+            copy,
+            names=["gmlp", "layernorm"],
+            force=True,
+            profile="test",
+            device="cpu",
+            progress=False,
+        )
     recorded = json.loads((copy / MANIFEST).read_text())["figures"]
     assert set(recorded) == {f.name for f in FIGURES}  # --only kept the others
-    assert check(copy, ["gmlp"]) == []  # the finished figure was recorded before the kill
+    assert (
+        check(copy, ["gmlp"]) == []
+    )  # the finished figure was recorded before the kill
 
 
 # ---- numbers and provenance from the manifest in the prose -----------------------------------
+
 
 def test_measured_numbers_come_from_the_manifest(built):
     from explainer import measured
@@ -422,14 +586,24 @@ def test_measured_numbers_come_from_the_manifest(built):
     out = measured.substitute(text, entries, lambda offset: "post.md:1")
     gelu_min = entries["activations"]["measures"]["gelu_min"]
     assert out == f"n = {entries['gmlp']['measures']['n']}, {gelu_min:.2f}, test"
-    assert measured.substitute("\\frac{{x}}{{y}}", entries, str) == "\\frac{{x}}{{y}}"  # LaTeX is left alone
-    with pytest.raises(EngineError, match=r"post\.md:7: \{\{ figure\.gmlp\.no_such \}\}: .*keys: .*d_model"):
-        measured.substitute("{{ figure.gmlp.no_such }}", entries, lambda offset: "post.md:7")
+    assert (
+        measured.substitute("\\frac{{x}}{{y}}", entries, str) == "\\frac{{x}}{{y}}"
+    )  # LaTeX is left alone
+    with pytest.raises(
+        EngineError,
+        match=r"post\.md:7: \{\{ figure\.gmlp\.no_such \}\}: .*keys: .*d_model",
+    ):
+        measured.substitute(
+            "{{ figure.gmlp.no_such }}", entries, lambda offset: "post.md:7"
+        )
     with pytest.raises(EngineError, match="no figure 'nope'"):
         measured.substitute("{{ figure.nope.x }}", entries, str)
     with pytest.raises(EngineError, match="Unknown format code"):
         measured.substitute("{{ figure.gmlp.profile | .2f }}", entries, str)
-    assert measured.provenance(entries["gmlp"]) == "vẽ bằng <code>make figures</code> trên CPU, profile test"
+    assert (
+        measured.provenance(entries["gmlp"])
+        == "vẽ bằng <code>make figures</code> trên CPU, profile test"
+    )
     assert "bước huấn luyện" in measured.provenance(entries["sgu_gate"])
 
 
@@ -438,4 +612,8 @@ def test_the_post_uses_only_known_measures():
 
     post = (REPO / "posts" / "2024-02-02-blog-post-2.md").read_text(encoding="utf-8")
     assert measured.TOKEN.search(post), "the post takes no number from the manifest"
-    measured.substitute(post, cache.read_manifest(ASSETS), lambda offset: f"line {measured.line_of(post, offset)}")
+    measured.substitute(
+        post,
+        cache.read_manifest(ASSETS),
+        lambda offset: f"line {measured.line_of(post, offset)}",
+    )

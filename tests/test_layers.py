@@ -12,6 +12,7 @@ TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12, torch.bfloat16: 2e-2}
 
 # ---- LayerNorm vs torch.nn.LayerNorm -------------------------------------------------
 
+
 # the fused kernel and the written-out definition
 @pytest.mark.parametrize("method", ["forward", "formula"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
@@ -37,8 +38,9 @@ def test_layernorm_matches_torch(shape, dtype, method):
     y_ref.backward(grad_out)
     gtol = tol * (10 if dtype == torch.bfloat16 else 1)  # bf16 grads sum many rows
     torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=gtol, rtol=gtol)
-    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, atol=gtol * 4,
-                               rtol=gtol)
+    torch.testing.assert_close(
+        ours.weight.grad, ref.weight.grad, atol=gtol * 4, rtol=gtol
+    )
     torch.testing.assert_close(ours.bias.grad, ref.bias.grad, atol=gtol * 4, rtol=gtol)
 
 
@@ -75,8 +77,11 @@ def test_layernorm_rejects_wrong_channel_count():
 
 # ---- channel projection --------------------------------------------------------------
 
-@pytest.mark.parametrize("activation, fn", [("gelu", nn.functional.gelu),
-                                            ("relu", torch.relu), (None, lambda t: t)])
+
+@pytest.mark.parametrize(
+    "activation, fn",
+    [("gelu", nn.functional.gelu), ("relu", torch.relu), (None, lambda t: t)],
+)
 def test_channel_projection_is_sigma_of_xu(activation, fn):
     torch.manual_seed(0)
     proj = ChannelProjection(16, 40, activation)
@@ -94,6 +99,7 @@ def test_channel_projection_rejects_unknown_activation_and_wrong_width():
 
 
 # ---- spatial gating unit -------------------------------------------------------------
+
 
 def test_sgu_at_init_passes_z1_through():
     """W ≈ 0 and b = 1 at init: the gate is ≈ 1, so s(Z) ≈ Z1: the block is an FFN."""
@@ -165,12 +171,13 @@ def test_sgu_rejects_odd_d_ffn():
 
 # ---- aMLP: tiny attention ------------------------------------------------------------
 
+
 def test_tiny_attention_is_one_softmax_head():
     torch.manual_seed(0)
     attn = TinyAttention(d_in=10, d_out=6, d_attn=4)
     x = torch.randn(2, 5, 10)
     q, k, v = (x @ attn.qkv.weight.T + attn.qkv.bias).split(4, dim=-1)
-    a = torch.softmax(q @ k.transpose(1, 2) / 4 ** 0.5, dim=-1)
+    a = torch.softmax(q @ k.transpose(1, 2) / 4**0.5, dim=-1)
     expected = (a @ v) @ attn.proj.weight.T + attn.proj.bias
     torch.testing.assert_close(attn(x), expected, atol=1e-6, rtol=1e-5)
 
@@ -180,8 +187,9 @@ def test_amlp_gate_adds_the_tiny_attention():
     sgu = SpatialGatingUnit(d_ffn=8, seq_len=5, causal=True, d_attn=4, d_model=6)
     z, x = torch.randn(2, 5, 8), torch.randn(2, 5, 6)
     plain = SpatialGatingUnit(d_ffn=8, seq_len=5, causal=True)
-    plain.load_state_dict({k: v for k, v in sgu.state_dict().items()
-                           if not k.startswith("attn.")})
+    plain.load_state_dict(
+        {k: v for k, v in sgu.state_dict().items() if not k.startswith("attn.")}
+    )
     torch.testing.assert_close(sgu(z, x), plain(z) + z[..., :4] * sgu.attn(x))
     with pytest.raises(ValueError, match="block input x"):
         sgu(z)

@@ -46,13 +46,17 @@ def _lock(text: str | None = None) -> dict[str, str]:
         line = line.split("#", 1)[0].strip()
         if line:
             match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", line)
-            assert match, f"{LOCK_REL}: not a 'name==version' line: {line!r} (run `make lock`)"
+            assert match, (
+                f"{LOCK_REL}: not a 'name==version' line: {line!r} (run `make lock`)"
+            )
             pins[_name(match.group(1))] = match.group(2)
     return pins
 
 
 def _project() -> dict:
-    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"
+    ]
 
 
 def _direct(extras=EXTRAS) -> list[Requirement]:
@@ -63,12 +67,18 @@ def _direct(extras=EXTRAS) -> list[Requirement]:
         if extra in done:
             continue
         done.add(extra)
-        lines = project["dependencies"] if extra == "" else project["optional-dependencies"][extra]
+        lines = (
+            project["dependencies"]
+            if extra == ""
+            else project["optional-dependencies"][extra]
+        )
         for line in lines:
             requirement = Requirement(line)
             if _name(requirement.name) == PROJECT:
                 todo += sorted(requirement.extras)
-            elif requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            elif requirement.marker is None or requirement.marker.evaluate(
+                {"extra": ""}
+            ):
                 found.append(requirement)
     return found
 
@@ -77,7 +87,9 @@ def _required(roots: list[Requirement]) -> tuple[dict[str, set[str]], list[str]]
     """Every package the roots need here (markers evaluated), and the ones not installed."""
     needed: dict[str, set[str]] = {}
     missing: list[str] = []
-    todo = [(r.name, set(r.extras)) for r in roots] + [(name, set()) for name in ALSO_INSTALLED]
+    todo = [(r.name, set(r.extras)) for r in roots] + [
+        (name, set()) for name in ALSO_INSTALLED
+    ]
     while todo:
         name, extras = todo.pop()
         key = _name(name)
@@ -92,7 +104,9 @@ def _required(roots: list[Requirement]) -> tuple[dict[str, set[str]], list[str]]
         for line in dist.requires or []:
             requirement = Requirement(line)
             marker = requirement.marker
-            if marker is None or any(marker.evaluate({"extra": e}) for e in ["", *needed[key]]):
+            if marker is None or any(
+                marker.evaluate({"extra": e}) for e in ["", *needed[key]]
+            ):
                 todo.append((requirement.name, set(requirement.extras)))
     return needed, sorted(set(missing))
 
@@ -115,7 +129,9 @@ def drift(lock: dict[str, str], needed, installed=_installed) -> list[str]:
             problems.append(f"{name}: locked {lock[name]}, not installed")
             continue
         try:
-            same = Version(have) in SpecifierSet(f"=={lock[name]}")  # 2.13.0+cpu is 2.13.0
+            same = Version(have) in SpecifierSet(
+                f"=={lock[name]}"
+            )  # 2.13.0+cpu is 2.13.0
         except InvalidVersion:
             same = have == lock[name]
         if not same:
@@ -125,13 +141,22 @@ def drift(lock: dict[str, str], needed, installed=_installed) -> list[str]:
 
 # ---- the lock itself ------------------------------------------------------------------
 
+
 def test_lock_is_a_pip_constraints_file():
     pins = _lock()
-    assert pins.get("torch") == TORCH, f"{LOCK_REL} must pin torch=={TORCH} (no +cpu: CUDA builds fit too)"
-    assert "pip" in pins, f"{LOCK_REL} pins pip too: the Makefile and the workflows install it with the lock"
-    assert PROJECT not in pins, "the project itself is installed from the checkout, not pinned"
+    assert pins.get("torch") == TORCH, (
+        f"{LOCK_REL} must pin torch=={TORCH} (no +cpu: CUDA builds fit too)"
+    )
+    assert "pip" in pins, (
+        f"{LOCK_REL} pins pip too: the Makefile and the workflows install it with the lock"
+    )
+    assert PROJECT not in pins, (
+        "the project itself is installed from the checkout, not pinned"
+    )
     text = LOCK.read_text(encoding="utf-8")
-    assert "file://" not in text and "/opt/" not in text, "no machine-local paths or indexes in the lock"
+    assert "file://" not in text and "/opt/" not in text, (
+        "no machine-local paths or indexes in the lock"
+    )
 
 
 def test_lock_covers_pyproject():
@@ -143,7 +168,9 @@ def test_lock_covers_pyproject():
             problems.append(f"{requirement}: not in the lock")
         elif not requirement.specifier.contains(pins[name], prereleases=True):
             problems.append(f"{requirement}: the lock has {pins[name]}")
-    assert not problems, f"{LOCK_REL} is stale, run `make lock`:\n" + "\n".join(problems)
+    assert not problems, f"{LOCK_REL} is stale, run `make lock`:\n" + "\n".join(
+        problems
+    )
 
 
 def test_ruff_is_a_test_requirement():
@@ -153,44 +180,66 @@ def test_ruff_is_a_test_requirement():
 
 # ---- the environment running the tests ------------------------------------------------
 
+
 def test_installed_packages_match_the_lock():
     needed, missing = _required(_direct())
     assert not missing, f"required but not installed: {', '.join(missing)}; {FIX}"
     problems = drift(_lock(), needed)
-    assert not problems, f"the environment drifted from {LOCK_REL}:\n" + "\n".join(problems) + f"\n{FIX}"
+    assert not problems, (
+        f"the environment drifted from {LOCK_REL}:\n" + "\n".join(problems) + f"\n{FIX}"
+    )
 
 
 def test_drift_names_the_package_and_both_versions():
     lock = {"mkdocs": "1.6.1", "torch": "2.13.0", "ruff": "0.1.0", "pip": "26.3"}
     versions = {"mkdocs": "1.5.3", "torch": "2.13.0+cpu", "pip": "26.3"}
-    problems = drift(lock, ["mkdocs", "torch", "ruff", "pip", "not-locked"], versions.get)
-    assert problems == ["mkdocs: locked 1.6.1, installed 1.5.3", "ruff: locked 0.1.0, not installed"]
+    problems = drift(
+        lock, ["mkdocs", "torch", "ruff", "pip", "not-locked"], versions.get
+    )
+    assert problems == [
+        "mkdocs: locked 1.6.1, installed 1.5.3",
+        "ruff: locked 0.1.0, not installed",
+    ]
 
 
 # ---- every install path uses it -------------------------------------------------------
 
+
 def _pip_installs(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines()
-            if re.search(r"\bpip install\b", line) and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if re.search(r"\bpip install\b", line) and not line.lstrip().startswith("#")
+    ]
 
 
 def test_makefile_installs_with_the_lock():
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
-    assert re.search(r"^LOCK\s*:?=\s*requirements/constraints\.txt\s*$", makefile, re.MULTILINE)
-    stamp = re.search(r"^\$\(STAMP\):(?P<needs>.*)\n(?P<recipe>(?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert re.search(
+        r"^LOCK\s*:?=\s*requirements/constraints\.txt\s*$", makefile, re.MULTILINE
+    )
+    stamp = re.search(
+        r"^\$\(STAMP\):(?P<needs>.*)\n(?P<recipe>(?:\t.*\n)+)", makefile, re.MULTILINE
+    )
     assert stamp, "the venv rule $(STAMP) is missing"
-    assert "$(LOCK)" in stamp.group("needs").split(), "the venv must be reinstalled when the lock changes"
+    assert "$(LOCK)" in stamp.group("needs").split(), (
+        "the venv must be reinstalled when the lock changes"
+    )
     installs = _pip_installs(stamp.group("recipe"))
     assert len(installs) >= 3, installs  # pip, torch, the package with its extras
     for line in installs:
         assert "-c $(LOCK)" in line, f"Makefile installs without the lock: {line}"
     assert any('-e ".[docs,test]"' in line for line in installs)
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
-    assert re.search(r"^make test\b", ci, re.MULTILINE) and not _pip_installs(ci), "CI installs through `make test`"
+    assert re.search(r"^make test\b", ci, re.MULTILINE) and not _pip_installs(ci), (
+        "CI installs through `make test`"
+    )
 
 
 def test_pages_workflow_tests_then_deploys_with_the_lock():
-    workflow = yaml.safe_load((REPO / ".github/workflows/pages.yml").read_text(encoding="utf-8"))
+    workflow = yaml.safe_load(
+        (REPO / ".github/workflows/pages.yml").read_text(encoding="utf-8")
+    )
     build = workflow["jobs"]["build"]
     runs = [step.get("run", "") for step in build["steps"]]
     installs = [line for run in runs for line in _pip_installs(run)]
@@ -198,9 +247,13 @@ def test_pages_workflow_tests_then_deploys_with_the_lock():
     for line in installs:
         assert f"-c {LOCK_REL}" in line, f"pages.yml installs without the lock: {line}"
     torch = [line for line in installs if "torch==" in line]
-    assert torch and all(f"torch=={TORCH}" in line and "download.pytorch.org/whl/cpu" in line
-                         for line in torch), "the Pages build installs the CPU torch"
-    assert any('".[docs,test]"' in line for line in installs), "the test extra, to run the tests"
+    assert torch and all(
+        f"torch=={TORCH}" in line and "download.pytorch.org/whl/cpu" in line
+        for line in torch
+    ), "the Pages build installs the CPU torch"
+    assert any('".[docs,test]"' in line for line in installs), (
+        "the test extra, to run the tests"
+    )
 
     def first(pattern: str) -> int:
         found = [i for i, run in enumerate(runs) if re.search(pattern, run)]
@@ -208,9 +261,16 @@ def test_pages_workflow_tests_then_deploys_with_the_lock():
         return found[0]
 
     tests, site = first(r"\bpytest\b"), first(r"\bmkdocs build\b")
-    upload = next(i for i, step in enumerate(build["steps"])
-                  if "upload-pages-artifact" in step.get("uses", ""))
+    upload = next(
+        i
+        for i, step in enumerate(build["steps"])
+        if "upload-pages-artifact" in step.get("uses", "")
+    )
     assert tests < site < upload, "the tests run before the site is built and uploaded"
-    assert "continue-on-error" not in build["steps"][tests], "a failing test must stop the job"
+    assert "continue-on-error" not in build["steps"][tests], (
+        "a failing test must stop the job"
+    )
     needs = workflow["jobs"]["deploy"]["needs"]
-    assert "build" in ([needs] if isinstance(needs, str) else needs), "deploy only after the build job"
+    assert "build" in ([needs] if isinstance(needs, str) else needs), (
+        "deploy only after the build job"
+    )

@@ -32,11 +32,15 @@ def mix_tokens_(model: torch.nn.Module, seed: int = 0) -> None:
 
 # ---- sizes ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("preset, expected", [
-    ("gmlp-ti16", 5_867_328),
-    ("gmlp-s16", 19_422_656),
-    ("gmlp-b16", 73_075_392),
-])
+
+@pytest.mark.parametrize(
+    "preset, expected",
+    [
+        ("gmlp-ti16", 5_867_328),
+        ("gmlp-s16", 19_422_656),
+        ("gmlp-b16", 73_075_392),
+    ],
+)
 def test_vision_preset_parameter_counts(preset, expected):
     """The paper's Table 1 rounds these to 6M, 20M and 73M, 1000-class head included."""
     cfg = GMLPConfig.from_preset(preset)
@@ -45,6 +49,7 @@ def test_vision_preset_parameter_counts(preset, expected):
 
 
 # ---- training smoke test -------------------------------------------------------------
+
 
 def test_tiny_causal_lm_overfits_a_string():
     """Next-token loss on one 64-byte string: from ln(256) ≈ 5.55 to below 0.1 within
@@ -71,15 +76,24 @@ def test_tiny_causal_lm_overfits_a_string():
 
 # ---- bad inputs: a ValueError that names the expected and the actual value -----------
 
+
 def lm(causal: bool = False) -> GMLPForMaskedLM:
-    cfg = GMLPConfig(d_model=32, d_ffn=64, seq_len=16, n_layers=2, causal=causal,
-                     vocab_size=50)
+    cfg = GMLPConfig(
+        d_model=32, d_ffn=64, seq_len=16, n_layers=2, causal=causal, vocab_size=50
+    )
     return (GMLPForCausalLM if causal else GMLPForMaskedLM)(cfg)
 
 
 def vision() -> GMLPForImageClassification:
-    cfg = GMLPConfig(d_model=16, d_ffn=32, seq_len=4, n_layers=1, image_size=32,
-                     patch_size=16, num_classes=5)
+    cfg = GMLPConfig(
+        d_model=16,
+        d_ffn=32,
+        seq_len=4,
+        n_layers=1,
+        image_size=32,
+        patch_size=16,
+        num_classes=5,
+    )
     return GMLPForImageClassification(cfg)
 
 
@@ -94,18 +108,24 @@ def raises_naming(fn, *parts: str) -> None:
 
 def test_wrong_channel_size():
     block = GMLPBlock(d_model=32, d_ffn=64, seq_len=16)
-    raises_naming(lambda: block(torch.randn(2, 16, 31)), "(batch, n, 32)",
-                  "(2, 16, 31)")
-    raises_naming(lambda: vision()(torch.randn(2, 1, 32, 32)), "(batch, 3, 32, 32)",
-                  "(2, 1, 32, 32)")
+    raises_naming(
+        lambda: block(torch.randn(2, 16, 31)), "(batch, n, 32)", "(2, 16, 31)"
+    )
+    raises_naming(
+        lambda: vision()(torch.randn(2, 1, 32, 32)),
+        "(batch, 3, 32, 32)",
+        "(2, 1, 32, 32)",
+    )
 
 
 def test_wrong_rank():
     raises_naming(lambda: lm()(torch.randint(0, 50, (16,))), "(batch, n)", "(16,)")
-    raises_naming(lambda: vision()(torch.randn(3, 32, 32)), "(batch, 3, 32, 32)",
-                  "(3, 32, 32)")
-    raises_naming(lambda: GMLPBlock(32, 64, 16)(torch.randn(16, 32)), "(batch, n, 32)",
-                  "(16, 32)")
+    raises_naming(
+        lambda: vision()(torch.randn(3, 32, 32)), "(batch, 3, 32, 32)", "(3, 32, 32)"
+    )
+    raises_naming(
+        lambda: GMLPBlock(32, 64, 16)(torch.randn(16, 32)), "(batch, n, 32)", "(16, 32)"
+    )
 
 
 def test_too_long_sequence():
@@ -128,8 +148,9 @@ def test_out_of_range_tokens():
     raises_naming(lambda: lm()(negative), "[0, 50)", "-1")
 
 
-@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int16, torch.int8,
-                                   torch.uint8])
+@pytest.mark.parametrize(
+    "dtype", [torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8]
+)
 def test_every_accepted_token_dtype_gives_the_same_logits(dtype):
     model = lm().eval()
     tokens = torch.randint(0, 50, (2, 16))
@@ -149,8 +170,9 @@ def test_byte_ids_fill_a_256_token_vocabulary():
 def test_generate_extends_the_prompt():
     model = lm(causal=True).eval()
     prompt = torch.randint(0, 50, (2, 3))
-    out = model.generate(prompt, 20, temperature=0.5,
-                         generator=torch.Generator().manual_seed(0))
+    out = model.generate(
+        prompt, 20, temperature=0.5, generator=torch.Generator().manual_seed(0)
+    )
     assert out.shape == (2, 23) and torch.equal(out[:, :3], prompt)
     assert out.min() >= 0 and out.max() < 50
 
@@ -160,16 +182,21 @@ def test_odd_d_ffn():
 
 
 def test_wrong_image_size():
-    raises_naming(lambda: vision()(torch.randn(2, 3, 48, 48)), "(batch, 3, 32, 32)",
-                  "(2, 3, 48, 48)")
+    raises_naming(
+        lambda: vision()(torch.randn(2, 3, 48, 48)),
+        "(batch, 3, 32, 32)",
+        "(2, 3, 48, 48)",
+    )
 
 
 # ---- stochastic depth ----------------------------------------------------------------
 
+
 def test_stochastic_depth_is_random_in_training_and_off_in_eval():
     torch.manual_seed(0)
-    cfg = GMLPConfig(d_model=32, d_ffn=64, seq_len=16, n_layers=6, vocab_size=50,
-                     survival_prob=0.5)
+    cfg = GMLPConfig(
+        d_model=32, d_ffn=64, seq_len=16, n_layers=6, vocab_size=50, survival_prob=0.5
+    )
     model = GMLPForMaskedLM(cfg)
     tokens = torch.randint(0, 50, (8, 16))
 
@@ -195,6 +222,7 @@ def test_training_mode_is_deterministic_without_stochastic_depth():
 
 # ---- causality -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("d_attn", [None, 8])
 def test_causal_lm_logits_ignore_later_tokens(d_attn):
     torch.manual_seed(0)
@@ -207,9 +235,10 @@ def test_causal_lm_logits_ignore_later_tokens(d_attn):
         base = model(tokens)
         for i in (0, 5, n // 2, n - 2):
             changed = tokens.clone()
-            changed[:, i + 1:] = torch.randint(0, cfg.vocab_size, (2, n - i - 1))
+            changed[:, i + 1 :] = torch.randint(0, cfg.vocab_size, (2, n - i - 1))
             out = model(changed)
-            torch.testing.assert_close(out[:, : i + 1], base[:, : i + 1], atol=1e-6,
-                                       rtol=0)
+            torch.testing.assert_close(
+                out[:, : i + 1], base[:, : i + 1], atol=1e-6, rtol=0
+            )
             # later positions do see them
-            assert (out[:, i + 1:] - base[:, i + 1:]).abs().max() > 1e-3
+            assert (out[:, i + 1 :] - base[:, i + 1 :]).abs().max() > 1e-3

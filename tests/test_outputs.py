@@ -28,7 +28,9 @@ HEAD = "---\ntitle: Một bài thử\ndate: 2024-01-01\n---\n\nMở đầu.\n\n"
 
 def write_post(folder: Path, *blocks: str, name: str = "2024-01-01-thu.md") -> Path:
     """A post whose Python blocks are `blocks`; the first fence is on line 8."""
-    body = "\n\nVăn xuôi.\n\n".join(f"```python\n{code.rstrip()}\n```" for code in blocks)
+    body = "\n\nVăn xuôi.\n\n".join(
+        f"```python\n{code.rstrip()}\n```" for code in blocks
+    )
     path = folder / name
     path.write_text(HEAD + body + "\n", encoding="utf-8")
     return path
@@ -42,8 +44,10 @@ def collect(post: Path, store: Path, **kw) -> outputs.PostOutputs:
 
 
 def test_run_python_interleaves_stdout_and_stderr_in_a_fresh_empty_folder(tmp_path):
-    code = ("import os, sys, warnings\nprint('a')\nwarnings.warn('careful')\n"
-            "print(sorted(os.listdir('.')), os.environ['CUDA_VISIBLE_DEVICES'] == '')\n")
+    code = (
+        "import os, sys, warnings\nprint('a')\nwarnings.warn('careful')\n"
+        "print(sorted(os.listdir('.')), os.environ['CUDA_VISIBLE_DEVICES'] == '')\n"
+    )
     run = engine.run_python(code, timeout=30)
     assert run.ok and run.returncode == 0
     lines = run.output.splitlines()
@@ -59,8 +63,11 @@ def test_seeds_are_fixed():
 @pytest.mark.faults
 def test_a_block_that_writes_files_leaves_nothing_behind(tmp_path):
     before = set(os.listdir(REPO))
-    run = engine.run_python("open('made-by-a-block.txt', 'w').write('x')\n"
-                            "import os; print(os.path.exists('made-by-a-block.txt'))\n", 30)
+    run = engine.run_python(
+        "open('made-by-a-block.txt', 'w').write('x')\n"
+        "import os; print(os.path.exists('made-by-a-block.txt'))\n",
+        30,
+    )
     assert run.ok and run.output == "True\n"
     assert set(os.listdir(REPO)) == before
 
@@ -83,7 +90,11 @@ def test_outputs_are_stored_and_reused(tmp_path):
     result = collect(post, tmp_path / "store")
     assert [o.text for o in result.outputs] == ["một\n", "", "hai\n"]
     stored = json.loads((tmp_path / "store" / "2024-01-01-thu.json").read_text("utf-8"))
-    assert [e["line"] for e in stored["blocks"].values()] == [8, 14, 20]  # in post order
+    assert [e["line"] for e in stored["blocks"].values()] == [
+        8,
+        14,
+        20,
+    ]  # in post order
 
     calls = []
     real = engine.run_python
@@ -94,9 +105,15 @@ def test_outputs_are_stored_and_reused(tmp_path):
 
     pytest.MonkeyPatch().setattr(engine, "run_python", counting)
     try:
-        assert [o.text for o in collect(post, tmp_path / "store").outputs] == ["một\n", "", "hai\n"]
+        assert [o.text for o in collect(post, tmp_path / "store").outputs] == [
+            "một\n",
+            "",
+            "hai\n",
+        ]
         assert calls == []
-        post.write_text(post.read_text("utf-8").replace("print('hai')", "print('ba')"), "utf-8")
+        post.write_text(
+            post.read_text("utf-8").replace("print('hai')", "print('ba')"), "utf-8"
+        )
         assert collect(post, tmp_path / "store").outputs[2].text == "ba\n"
         assert calls == ["print('ba')\n"]  # only the edited block ran
     finally:
@@ -116,12 +133,17 @@ def test_the_key_covers_the_package_and_versions(tmp_path, monkeypatch):
 
 def test_no_run_blocks_are_not_run_and_have_no_output(tmp_path):
     post = tmp_path / "2024-01-01-thu.md"
-    post.write_text(HEAD + "<!-- no-run: cần GPU -->\n```python\nraise SystemExit(3)\n```\n", "utf-8")
+    post.write_text(
+        HEAD + "<!-- no-run: cần GPU -->\n```python\nraise SystemExit(3)\n```\n",
+        "utf-8",
+    )
     result = collect(post, tmp_path / "store")
     assert result.outputs == [None] and result.keys == [None]
 
 
-def test_stale_entries_are_pruned_after_success_and_an_undo_costs_no_run(tmp_path, monkeypatch):
+def test_stale_entries_are_pruned_after_success_and_an_undo_costs_no_run(
+    tmp_path, monkeypatch
+):
     post = write_post(tmp_path, "print('cũ')")
     store = tmp_path / "store"
     old = collect(post, store)
@@ -130,7 +152,9 @@ def test_stale_entries_are_pruned_after_success_and_an_undo_costs_no_run(tmp_pat
     assert set(new.store.entries) == {old.keys[0], new.keys[0]}  # nothing pruned yet
     outputs.prune([new])
     assert set(json.loads(new.store.path.read_text("utf-8"))["blocks"]) == {new.keys[0]}
-    monkeypatch.setattr(engine, "run_python", lambda *a, **k: pytest.fail("re-ran an undone edit"))
+    monkeypatch.setattr(
+        engine, "run_python", lambda *a, **k: pytest.fail("re-ran an undone edit")
+    )
     post.write_text(post.read_text("utf-8").replace("mới", "cũ"), "utf-8")
     undone = collect(post, store)
     assert undone.outputs[0].text == "cũ\n"
@@ -141,12 +165,22 @@ def test_stale_entries_are_pruned_after_success_and_an_undo_costs_no_run(tmp_pat
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize("code, words", [
-    ("print('trước')\nraise ValueError('hỏng')", ["exited with status 1", "ValueError: hỏng"]),
-    ("def f(:\n    pass", ["exited with status 1", "SyntaxError"]),
-    ("import sys\nsys.stdout.buffer.write(b'ok \\xff\\xfe')", ["not UTF-8", "byte 3"]),
-    ("while True:\n    pass", ["past its timeout of 2 s"]),
-], ids=["raises", "syntax-error", "not-utf8", "endless-loop"])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (
+            "print('trước')\nraise ValueError('hỏng')",
+            ["exited with status 1", "ValueError: hỏng"],
+        ),
+        ("def f(:\n    pass", ["exited with status 1", "SyntaxError"]),
+        (
+            "import sys\nsys.stdout.buffer.write(b'ok \\xff\\xfe')",
+            ["not UTF-8", "byte 3"],
+        ),
+        ("while True:\n    pass", ["past its timeout of 2 s"]),
+    ],
+    ids=["raises", "syntax-error", "not-utf8", "endless-loop"],
+)
 def test_a_failing_block_names_its_line_and_stores_nothing_of_it(tmp_path, code, words):
     post = write_post(tmp_path, "print('tốt')", code)
     with pytest.raises(EngineError) as error:
@@ -156,14 +190,22 @@ def test_a_failing_block_names_its_line_and_stores_nothing_of_it(tmp_path, code,
     for word in words:
         assert word in message
     stored = json.loads((tmp_path / "store" / "2024-01-01-thu.json").read_text("utf-8"))
-    assert [e["output"] for e in stored["blocks"].values()] == ["tốt\n"]  # the good one is kept
+    assert [e["output"] for e in stored["blocks"].values()] == [
+        "tốt\n"
+    ]  # the good one is kept
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize("content", ['{"format": 1, "blocks": {"a": ', "[1, 2]",
-                                     "<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n",
-                                     b"\xff\xfe not text"],
-                         ids=["truncated", "wrong-shape", "conflicted", "not-utf8"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"format": 1, "blocks": {"a": ',
+        "[1, 2]",
+        "<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n",
+        b"\xff\xfe not text",
+    ],
+    ids=["truncated", "wrong-shape", "conflicted", "not-utf8"],
+)
 def test_an_unreadable_store_is_kept_aside_named_and_rebuilt(tmp_path, caplog, content):
     post = write_post(tmp_path, "print('một')")
     store = tmp_path / "store" / "2024-01-01-thu.json"
@@ -172,10 +214,15 @@ def test_an_unreadable_store_is_kept_aside_named_and_rebuilt(tmp_path, caplog, c
     result = collect(post, tmp_path / "store")
     assert result.outputs[0].text == "một\n"  # a clean re-run, never a wrong page
     aside = list(store.parent.glob("2024-01-01-thu.json.unreadable-*"))
-    assert len(aside) == 1 and aside[0].read_bytes() == (content if isinstance(content, bytes)
-                                                          else content.encode())
-    assert any("unreadable" in r.message and "2024-01-01-thu.json" in r.message
-               and aside[0].name in r.message for r in caplog.records)
+    assert len(aside) == 1 and aside[0].read_bytes() == (
+        content if isinstance(content, bytes) else content.encode()
+    )
+    assert any(
+        "unreadable" in r.message
+        and "2024-01-01-thu.json" in r.message
+        and aside[0].name in r.message
+        for r in caplog.records
+    )
     assert json.loads(store.read_text("utf-8"))["blocks"]  # a good store again
 
 
@@ -212,14 +259,22 @@ def test_concurrent_writers_keep_each_others_entries(tmp_path):
 
 @pytest.mark.faults
 def test_a_killed_run_keeps_what_finished_and_the_next_run_resumes(tmp_path):
-    post = write_post(tmp_path, "print('nhanh')", "import time\ntime.sleep(60)\nprint('chậm')")
+    post = write_post(
+        tmp_path, "print('nhanh')", "import time\ntime.sleep(60)\nprint('chậm')"
+    )
     store = tmp_path / "store"
-    script = (f"from explainer import outputs; from pathlib import Path\n"
-              f"outputs.collect([Path({str(post)!r})], Path({str(store)!r}), workers=2)\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, start_new_session=True)
+    script = (
+        f"from explainer import outputs; from pathlib import Path\n"
+        f"outputs.collect([Path({str(post)!r})], Path({str(store)!r}), workers=2)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, start_new_session=True
+    )
     path = store / "2024-01-01-thu.json"
     deadline = time.time() + 60
-    while time.time() < deadline and not (path.is_file() and "nhanh" in path.read_text("utf-8")):
+    while time.time() < deadline and not (
+        path.is_file() and "nhanh" in path.read_text("utf-8")
+    ):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -229,7 +284,9 @@ def test_a_killed_run_keeps_what_finished_and_the_next_run_resumes(tmp_path):
     ran = []
     real = engine.run_python
     try:
-        engine.run_python = lambda code, *a, **k: ran.append(code) or real(code, *a, **k)
+        engine.run_python = lambda code, *a, **k: (
+            ran.append(code) or real(code, *a, **k)
+        )
         assert [o.text for o in collect(post, store).outputs] == ["nhanh\n", "chậm\n"]
     finally:
         engine.run_python = real
@@ -237,8 +294,15 @@ def test_a_killed_run_keeps_what_finished_and_the_next_run_resumes(tmp_path):
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize("name, value", [("EXEC_TIMEOUT", "abc"), ("EXEC_TIMEOUT", "-1"),
-                                         ("EXEC_WORKERS", "1.5"), ("EXEC_WORKERS", "0")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("EXEC_TIMEOUT", "abc"),
+        ("EXEC_TIMEOUT", "-1"),
+        ("EXEC_WORKERS", "1.5"),
+        ("EXEC_WORKERS", "0"),
+    ],
+)
 def test_bad_settings_are_named(tmp_path, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     post = write_post(tmp_path, "print(1)")
@@ -251,10 +315,13 @@ def test_bad_settings_are_named(tmp_path, monkeypatch, name, value):
 
 
 def test_render_escapes_and_keeps_the_output_on_one_raw_html_line():
-    html = outputs.render(outputs.Output("a < b\n\n  --8<-- \"x\"\n$x$\n"))
+    html = outputs.render(outputs.Output('a < b\n\n  --8<-- "x"\n$x$\n'))
     assert html.count("\n") == 3  # div, label, pre, /div: no blank line inside
-    assert "a &lt; b&#10;&#10;  --8&lt;-- \"x\"&#10;$x$" in html and "Kết quả" in html
-    assert outputs.render(outputs.Output("")) == "" and outputs.render(outputs.Output("\n")) == ""
+    assert 'a &lt; b&#10;&#10;  --8&lt;-- "x"&#10;$x$' in html and "Kết quả" in html
+    assert (
+        outputs.render(outputs.Output("")) == ""
+        and outputs.render(outputs.Output("\n")) == ""
+    )
 
 
 def test_the_post_as_a_notebook_is_valid_and_carries_the_outputs(tmp_path):
@@ -266,7 +333,10 @@ def test_the_post_as_a_notebook_is_valid_and_carries_the_outputs(tmp_path):
     nbformat.validate(nb)
     kinds = [c.cell_type for c in nb.cells]
     assert kinds == ["markdown", "code", "markdown", "code"]
-    assert nb.cells[0].source.startswith("# Một bài thử") and "title:" not in nb.cells[0].source
+    assert (
+        nb.cells[0].source.startswith("# Một bài thử")
+        and "title:" not in nb.cells[0].source
+    )
     assert nb.cells[1].outputs[0].text == "một\n" and nb.cells[3].outputs == []
     assert notebook.dumps(nb) == notebook.dumps(notebook.build(result, "Một bài thử"))
 
@@ -279,21 +349,27 @@ def test_the_committed_post_notebooks_match_the_posts():
         post = REPO / "posts" / f"{stored.stem}.md"
         assert post.is_file(), f"{stored.name}: no post {post.name}"
         result = outputs.collect([post], REPO / "outputs", workers=1)[0]
-        assert all(o is not None for o, b in zip(result.outputs, result.blocks) if b.runs)
+        assert all(
+            o is not None for o, b in zip(result.outputs, result.blocks) if b.runs
+        )
         text = stored.read_text("utf-8")
         nbformat.validate(nbformat.reads(text, as_version=4))
-        assert text == notebook.render_post(result, REPO / "assets" / "img" / "blog2"), \
-            f"{stored.name} is out of date: run `make build`"
+        assert text == notebook.render_post(
+            result, REPO / "assets" / "img" / "blog2"
+        ), f"{stored.name} is out of date: run `make build`"
         assert "{{" not in text, "a measured number was not put in"
 
 
-@pytest.mark.parametrize("extra, site_url, repo_url, expected", [
-    ({"github_repository": "owner/repo"}, None, None, "owner/repo"),
-    ({}, None, "https://github.com/owner/repo.git", "owner/repo"),
-    ({}, "https://owner.github.io/repo/", None, "owner/repo"),
-    ({}, "http://127.0.0.1:8000/", None, ""),
-    ({"github_repository": "<user>/<repo>"}, None, None, ""),
-])
+@pytest.mark.parametrize(
+    "extra, site_url, repo_url, expected",
+    [
+        ({"github_repository": "owner/repo"}, None, None, "owner/repo"),
+        ({}, None, "https://github.com/owner/repo.git", "owner/repo"),
+        ({}, "https://owner.github.io/repo/", None, "owner/repo"),
+        ({}, "http://127.0.0.1:8000/", None, ""),
+        ({"github_repository": "<user>/<repo>"}, None, None, ""),
+    ],
+)
 def test_one_setting_names_the_repository(extra, site_url, repo_url, expected):
     assert notebook.repository(extra, site_url, repo_url) == expected
 
@@ -305,7 +381,7 @@ SITE_POST = "posts/2024/02/blog-post-2/index.html"
 
 def _article(site_build) -> str:
     text = (site_build.site / SITE_POST).read_text(encoding="utf-8")
-    return text[text.index("<article"):text.rindex("</article>")]
+    return text[text.index("<article") : text.rindex("</article>")]
 
 
 @pytest.mark.site
@@ -315,15 +391,27 @@ def test_the_built_post_shows_every_stored_output_under_its_block(site_build):
 
     article = _article(site_build)
     result = outputs.collect([POST], REPO / "outputs", workers=1)[0]
-    expected = [o.text.rstrip("\n") for o, b in zip(result.outputs, result.blocks)
-                if b.runs and o.text.strip()]
-    shown = [html.unescape(t) for t in re.findall(
-        r'<div class="exec-output">\s*<p class="exec-output__label">Kết quả</p>\s*'
-        r"<pre><code>(.*?)</code></pre>", article, re.S)]
+    expected = [
+        o.text.rstrip("\n")
+        for o, b in zip(result.outputs, result.blocks)
+        if b.runs and o.text.strip()
+    ]
+    shown = [
+        html.unescape(t)
+        for t in re.findall(
+            r'<div class="exec-output">\s*<p class="exec-output__label">Kết quả</p>\s*'
+            r"<pre><code>(.*?)</code></pre>",
+            article,
+            re.S,
+        )
+    ]
     assert shown == expected
     assert re.findall(r'href="[^"]*downloads/2024-02-02-blog-post-2\.ipynb"', article)
     notebook_file = site_build.site / "downloads" / "2024-02-02-blog-post-2.ipynb"
-    assert notebook_file.read_bytes() == (REPO / "outputs" / "2024-02-02-blog-post-2.ipynb").read_bytes()
+    assert (
+        notebook_file.read_bytes()
+        == (REPO / "outputs" / "2024-02-02-blog-post-2.ipynb").read_bytes()
+    )
 
 
 @pytest.mark.site
@@ -341,7 +429,9 @@ def test_displayed_code_fits_in_88_columns(site_build):
 
     for page in [SITE_POST, "code/index.html"]:
         text = (site_build.site / page).read_text(encoding="utf-8")
-        for block in re.findall(r'<div class="language-python highlight"><pre>.*?</pre>', text, re.S):
+        for block in re.findall(
+            r'<div class="language-python highlight"><pre>.*?</pre>', text, re.S
+        ):
             code = html.unescape(re.sub(r"<[^>]+>", "", block))
             wide = [line for line in code.split("\n") if len(line) > 88]
             assert not wide, f"{page}: {len(wide[0])} columns: {wide[0]}"
@@ -355,8 +445,11 @@ def test_every_figure_caption_says_how_it_was_made(site_build):
     figures = re.findall(r"<figure.*?</figure>", article, re.S)
     assert len(figures) >= 9
     for figure in figures:
-        assert re.search(r'class="figure-provenance">\(vẽ bằng <code>make figures</code> trên '
-                         r"[^,]+, profile \w+", figure), figure[:300]
+        assert re.search(
+            r'class="figure-provenance">\(vẽ bằng <code>make figures</code> trên '
+            r"[^,]+, profile \w+",
+            figure,
+        ), figure[:300]
 
 
 def test_the_install_line_follows_the_repository():
@@ -372,15 +465,32 @@ def test_the_install_line_follows_the_repository():
 
 
 @pytest.mark.faults
-def test_a_failing_block_fails_the_site_build_naming_the_post_and_line(mkdocs, tmp_path):
+def test_a_failing_block_fails_the_site_build_naming_the_post_and_line(
+    mkdocs, tmp_path
+):
     posts = tmp_path / "posts"
     posts.mkdir()
-    write_post(posts, "print('tốt')", "import sys\nprint('hỏng rồi', file=sys.stderr)\nsys.exit(3)")
-    result = mkdocs("build", "--site-dir", str(tmp_path / "site"), posts_dir=posts,
-                    outputs_dir=tmp_path / "outputs", figures_check=False)  # not --strict: a failing block fails the build anyway
+    write_post(
+        posts,
+        "print('tốt')",
+        "import sys\nprint('hỏng rồi', file=sys.stderr)\nsys.exit(3)",
+    )
+    result = mkdocs(
+        "build",
+        "--site-dir",
+        str(tmp_path / "site"),
+        posts_dir=posts,
+        outputs_dir=tmp_path / "outputs",
+        figures_check=False,
+    )  # not --strict: a failing block fails the build anyway
     assert result.returncode != 0
-    assert "2024-01-01-thu.md:14" in result.stderr and "exited with status 3" in result.stderr
+    assert (
+        "2024-01-01-thu.md:14" in result.stderr
+        and "exited with status 3" in result.stderr
+    )
     assert "hỏng rồi" in result.stderr
-    stored = json.loads((tmp_path / "outputs" / "2024-01-01-thu.json").read_text("utf-8"))
+    stored = json.loads(
+        (tmp_path / "outputs" / "2024-01-01-thu.json").read_text("utf-8")
+    )
     assert [e["output"] for e in stored["blocks"].values()] == ["tốt\n"]
     assert not (tmp_path / "outputs" / "2024-01-01-thu.ipynb").exists()

@@ -30,7 +30,7 @@ def perturb_(model: nn.Module, seed: int) -> None:
             noise = torch.randn(p.shape, generator=gen)
             if name.endswith("sgu.weight") or name.endswith("gate.proj.weight"):
                 n = p.shape[-1]
-                p.copy_(noise * 0.5 / n ** 0.5)  # W: now really mixes tokens
+                p.copy_(noise * 0.5 / n**0.5)  # W: now really mixes tokens
             elif p.dim() == 1 or name.endswith("sgu.bias"):
                 p.add_(0.1 * noise)  # biases, b, LayerNorm gamma and beta
             else:
@@ -51,16 +51,32 @@ LM_CASES = {
 }
 
 
-def lm_pair(causal: bool, attn_dim: int | None,
-            seed: int = 0) -> tuple[nn.Module, GMLPForMaskedLM]:
+def lm_pair(
+    causal: bool, attn_dim: int | None, seed: int = 0
+) -> tuple[nn.Module, GMLPForMaskedLM]:
     """A g-mlp-pytorch gMLP and our model with its weights (perturbed off the init)."""
     V, d, depth, n, mult = 50, 32, 3, 16, 4
     torch.manual_seed(seed)
-    theirs = gMLP(num_tokens=V, dim=d, depth=depth, seq_len=n, ff_mult=mult,
-                  causal=causal, attn_dim=attn_dim)
+    theirs = gMLP(
+        num_tokens=V,
+        dim=d,
+        depth=depth,
+        seq_len=n,
+        ff_mult=mult,
+        causal=causal,
+        attn_dim=attn_dim,
+    )
     perturb_(theirs, seed)
-    cfg = GMLPConfig(d_model=d, d_ffn=d * mult, seq_len=n, n_layers=depth,
-                     causal=causal, d_attn=attn_dim, vocab_size=V, tie_embeddings=False)
+    cfg = GMLPConfig(
+        d_model=d,
+        d_ffn=d * mult,
+        seq_len=n,
+        n_layers=depth,
+        causal=causal,
+        d_attn=attn_dim,
+        vocab_size=V,
+        tie_embeddings=False,
+    )
     ours = (GMLPForCausalLM if causal else GMLPForMaskedLM)(cfg)
     load_lucidrains(ours, theirs)
     return theirs.eval(), ours.eval()
@@ -106,8 +122,16 @@ def test_lm_gradients_match():
 
 def test_state_dict_input_works_like_the_module():
     theirs, _ = lm_pair(causal=False, attn_dim=None, seed=6)
-    a = GMLPForMaskedLM(GMLPConfig(d_model=32, d_ffn=128, seq_len=16, n_layers=3,
-                                   vocab_size=50, tie_embeddings=False))
+    a = GMLPForMaskedLM(
+        GMLPConfig(
+            d_model=32,
+            d_ffn=128,
+            seq_len=16,
+            n_layers=3,
+            vocab_size=50,
+            tie_embeddings=False,
+        )
+    )
     load_lucidrains(a, theirs.state_dict())
     tokens = torch.randint(0, 50, (2, 16))
     with torch.no_grad():
@@ -116,20 +140,41 @@ def test_state_dict_input_works_like_the_module():
 
 # ---- g-mlp-pytorch: vision -----------------------------------------------------------
 
-def vision_pair(image_size: int, patch_size: int, dim: int, depth: int, ff_mult: int,
-                num_classes: int, cfg: GMLPConfig,
-                seed: int = 0) -> tuple[nn.Module, GMLPForImageClassification]:
+
+def vision_pair(
+    image_size: int,
+    patch_size: int,
+    dim: int,
+    depth: int,
+    ff_mult: int,
+    num_classes: int,
+    cfg: GMLPConfig,
+    seed: int = 0,
+) -> tuple[nn.Module, GMLPForImageClassification]:
     torch.manual_seed(seed)
-    theirs = gMLPVision(image_size=image_size, patch_size=patch_size,
-                        num_classes=num_classes, dim=dim, depth=depth, ff_mult=ff_mult)
+    theirs = gMLPVision(
+        image_size=image_size,
+        patch_size=patch_size,
+        num_classes=num_classes,
+        dim=dim,
+        depth=depth,
+        ff_mult=ff_mult,
+    )
     perturb_(theirs, seed)
     ours = load_lucidrains(GMLPForImageClassification(cfg), theirs)
     return theirs.eval(), ours.eval()
 
 
 def test_small_vision_model_matches_g_mlp_pytorch():
-    cfg = GMLPConfig(d_model=24, d_ffn=96, seq_len=16, n_layers=2, image_size=32,
-                     patch_size=8, num_classes=7)
+    cfg = GMLPConfig(
+        d_model=24,
+        d_ffn=96,
+        seq_len=16,
+        n_layers=2,
+        image_size=32,
+        patch_size=8,
+        num_classes=7,
+    )
     theirs, ours = vision_pair(32, 8, 24, 2, 4, 7, cfg)
     images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -154,9 +199,16 @@ def test_gmlp_s16_matches_g_mlp_pytorch():
 
 # ---- g-mlp-pytorch: the converter refuses what ours cannot represent -----------------
 
+
 def lm_cfg(**overrides) -> GMLPConfig:
-    base = dict(d_model=32, d_ffn=128, seq_len=16, n_layers=2, vocab_size=50,
-                tie_embeddings=False)
+    base = dict(
+        d_model=32,
+        d_ffn=128,
+        seq_len=16,
+        n_layers=2,
+        vocab_size=50,
+        tie_embeddings=False,
+    )
     return GMLPConfig(**{**base, **overrides})
 
 
@@ -165,19 +217,22 @@ def peer_lm(**overrides) -> nn.Module:
     return gMLP(**{**base, **overrides})
 
 
-@pytest.mark.parametrize("ours_cfg, peer_kwargs, pattern", [
-    (lm_cfg(tie_embeddings=True), {}, r"tie_embeddings=True.*tie_embeddings=False"),
-    (lm_cfg(), dict(causal=True), r"causal=True.*causal=False"),
-    (lm_cfg(causal=True), {}, r"causal=False.*causal=True"),
-    (lm_cfg(), dict(heads=2), r"heads=2.*heads=1"),
-    (lm_cfg(), dict(circulant_matrix=True), r"circulant_matrix=True"),
-    (lm_cfg(), dict(shift_tokens=1), r"shift"),
-    (lm_cfg(), dict(act=nn.Tanh()), r"Tanh"),
-    (lm_cfg(), dict(attn_dim=8), r"has no place for.*attn\.to_qkv"),
-    (lm_cfg(d_attn=8), {}, r"lacks.*attn\.to_qkv"),
-    (lm_cfg(n_layers=3), {}, r"lacks.*layers\.2\."),
-    (lm_cfg(norm_eps=1e-6), {}, r"1e-05.*1e-06"),
-])
+@pytest.mark.parametrize(
+    "ours_cfg, peer_kwargs, pattern",
+    [
+        (lm_cfg(tie_embeddings=True), {}, r"tie_embeddings=True.*tie_embeddings=False"),
+        (lm_cfg(), dict(causal=True), r"causal=True.*causal=False"),
+        (lm_cfg(causal=True), {}, r"causal=False.*causal=True"),
+        (lm_cfg(), dict(heads=2), r"heads=2.*heads=1"),
+        (lm_cfg(), dict(circulant_matrix=True), r"circulant_matrix=True"),
+        (lm_cfg(), dict(shift_tokens=1), r"shift"),
+        (lm_cfg(), dict(act=nn.Tanh()), r"Tanh"),
+        (lm_cfg(), dict(attn_dim=8), r"has no place for.*attn\.to_qkv"),
+        (lm_cfg(d_attn=8), {}, r"lacks.*attn\.to_qkv"),
+        (lm_cfg(n_layers=3), {}, r"lacks.*layers\.2\."),
+        (lm_cfg(norm_eps=1e-6), {}, r"1e-05.*1e-06"),
+    ],
+)
 def test_load_lucidrains_rejects_mismatches(ours_cfg, peer_kwargs, pattern):
     model_cls = GMLPForCausalLM if ours_cfg.causal else GMLPForMaskedLM
     with pytest.raises(ValueError, match=pattern):
@@ -206,6 +261,7 @@ def test_load_lucidrains_rejects_vision_into_lm_and_leaves_model_untouched():
 
 
 # ---- timm's layout: an independent implementation of timm's gMLP forward -------------
+
 
 class TimmSpatialGatingUnit(nn.Module):
     """timm's gate: u, v = x.chunk(2); v = norm(v); v = proj(v^T)^T; u * v."""
@@ -259,13 +315,21 @@ class TimmPatchEmbed(nn.Module):
 class TimmGMLP(nn.Module):
     """MlpMixer(block_layer=SpatialGatingBlock, mlp_layer=GatedMlp), global avg pool."""
 
-    def __init__(self, img: int, patch: int, dim: int, depth: int, mlp_ratio: int,
-                 num_classes: int):
+    def __init__(
+        self,
+        img: int,
+        patch: int,
+        dim: int,
+        depth: int,
+        mlp_ratio: int,
+        num_classes: int,
+    ):
         super().__init__()
         n = (img // patch) ** 2
         self.stem = TimmPatchEmbed(patch, 3, dim)
-        self.blocks = nn.Sequential(*[TimmSpatialGatingBlock(dim, n, mlp_ratio)
-                                      for _ in range(depth)])
+        self.blocks = nn.Sequential(
+            *[TimmSpatialGatingBlock(dim, n, mlp_ratio) for _ in range(depth)]
+        )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
 
@@ -277,8 +341,16 @@ def timm_pair(seed: int = 0) -> tuple[TimmGMLP, GMLPForImageClassification]:
     torch.manual_seed(seed)
     timm_model = TimmGMLP(img=32, patch=8, dim=24, depth=3, mlp_ratio=6, num_classes=10)
     perturb_(timm_model, seed)
-    cfg = GMLPConfig(d_model=24, d_ffn=144, seq_len=16, n_layers=3, image_size=32,
-                     patch_size=8, num_classes=10, norm_eps=1e-6)
+    cfg = GMLPConfig(
+        d_model=24,
+        d_ffn=144,
+        seq_len=16,
+        n_layers=3,
+        image_size=32,
+        patch_size=8,
+        num_classes=10,
+        norm_eps=1e-6,
+    )
     return timm_model.eval(), GMLPForImageClassification(cfg).eval()
 
 
@@ -302,8 +374,9 @@ def test_timm_layout_matches():
 def test_timm_gmlp_s16_keys_and_parameter_count():
     """The full gmlp_s16_224 layout (every key timm 1.0 has) loads into the preset with
     norm_eps=1e-6."""
-    timm_model = TimmGMLP(img=224, patch=16, dim=256, depth=30, mlp_ratio=6,
-                          num_classes=1000)
+    timm_model = TimmGMLP(
+        img=224, patch=16, dim=256, depth=30, mlp_ratio=6, num_classes=1000
+    )
     ours = GMLPForImageClassification(GMLPConfig.from_preset("gmlp-s16", norm_eps=1e-6))
     sd = timm_model.state_dict()
     assert len(sd) == 4 + 30 * 10 + 2
@@ -334,8 +407,16 @@ def test_load_timm_errors_name_key_and_shapes():
     with pytest.raises(ValueError, match=r"no place for.*blocks\.3\.norm\.weight"):
         load_timm_state_dict(ours, extra)
 
-    wrong_eps = GMLPForImageClassification(GMLPConfig(d_model=24, d_ffn=144, seq_len=16,
-                                                      n_layers=3, image_size=32,
-                                                      patch_size=8, num_classes=10))
+    wrong_eps = GMLPForImageClassification(
+        GMLPConfig(
+            d_model=24,
+            d_ffn=144,
+            seq_len=16,
+            n_layers=3,
+            image_size=32,
+            patch_size=8,
+            num_classes=10,
+        )
+    )
     with pytest.raises(ValueError, match=r"eps=1e-06.*norm_eps=1e-05"):
         load_timm_state_dict(wrong_eps, sd)

@@ -46,9 +46,13 @@ except EngineError as exc:
 
 
 def test_post_has_python_blocks():
-    assert POST_BLOCKS_ERROR is None, f"could not read the post's code blocks: {POST_BLOCKS_ERROR}"
+    assert POST_BLOCKS_ERROR is None, (
+        f"could not read the post's code blocks: {POST_BLOCKS_ERROR}"
+    )
     assert len(POST_BLOCKS) >= 10
-    assert any(b.includes for b in POST_BLOCKS) and any(not b.includes for b in POST_BLOCKS)
+    assert any(b.includes for b in POST_BLOCKS) and any(
+        not b.includes for b in POST_BLOCKS
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -65,14 +69,24 @@ def mismatches(results: list[outputs.PostOutputs], stored_dir: Path) -> list[str
                 continue
             entry = store.entries.get(key)
             if entry is None:
-                problems.append(f"{block.where}: {store.path.name} has no output for this block "
-                                "(its code or the package changed): run `make build`")
+                problems.append(
+                    f"{block.where}: {store.path.name} has no output for this block "
+                    "(its code or the package changed): run `make build`"
+                )
                 continue
             if entry["output"] != fresh.text:
-                diff = "\n".join(difflib.unified_diff(
-                    entry["output"].splitlines(), fresh.text.splitlines(),
-                    f"stored ({store.path.name})", "fresh run", lineterm=""))
-                problems.append(f"{block.where}: prints something else than the page shows\n{diff}")
+                diff = "\n".join(
+                    difflib.unified_diff(
+                        entry["output"].splitlines(),
+                        fresh.text.splitlines(),
+                        f"stored ({store.path.name})",
+                        "fresh run",
+                        lineterm="",
+                    )
+                )
+                problems.append(
+                    f"{block.where}: prints something else than the page shows\n{diff}"
+                )
     return problems
 
 
@@ -90,13 +104,16 @@ def test_outputs_match_a_fresh_run(post, tmp_path):
 
 def test_a_changed_output_is_reported_with_its_line_and_a_diff(tmp_path):
     post = tmp_path / "2024-01-01-post.md"
-    post.write_text("---\ntitle: t\ndate: 2024-01-01\n---\n\ntext\n\n```python\nprint(1)\n```\n",
-                    encoding="utf-8")
+    post.write_text(
+        "---\ntitle: t\ndate: 2024-01-01\n---\n\ntext\n\n```python\nprint(1)\n```\n",
+        encoding="utf-8",
+    )
     results = outputs.collect([post], tmp_path / "store")
     assert mismatches(results, tmp_path / "store") == []
     block = results[0].blocks[0]
-    outputs.store_for(post, tmp_path / "store").put(results[0].keys[0], {
-        "line": block.line, "output": "2\n", "omitted_lines": 0})
+    outputs.store_for(post, tmp_path / "store").put(
+        results[0].keys[0], {"line": block.line, "output": "2\n", "omitted_lines": 0}
+    )
     (problem,) = mismatches(results, tmp_path / "store")
     assert problem.startswith(f"{block.post}:8: prints something else")
     assert "-2" in problem and "+1" in problem
@@ -108,34 +125,53 @@ def test_a_changed_output_is_reported_with_its_line_and_a_diff(tmp_path):
 
 def test_post_includes_package_code():
     targets = {target for b in POST_BLOCKS for target in b.includes}
-    for needed in ["norm.py:layernorm", "projection.py:projection", "sgu.py:sgu", "sgu.py:tiny_attention",
-                   "model.py:block", "model.py:backbone", "model.py:lm", "model.py:vision"]:
+    for needed in [
+        "norm.py:layernorm",
+        "projection.py:projection",
+        "sgu.py:sgu",
+        "sgu.py:tiny_attention",
+        "model.py:block",
+        "model.py:backbone",
+        "model.py:lm",
+        "model.py:vision",
+    ]:
         assert f'--8<-- "gmlp_snippets/{needed}"' in targets, needed
 
 
 @pytest.mark.parametrize("post", _post_files(), ids=lambda p: p.name)
 def test_every_include_resolves(post):
-    read_blocks(post)  # raises EngineError naming the post and line of a missing file or section
+    read_blocks(
+        post
+    )  # raises EngineError naming the post and line of a missing file or section
 
 
 def test_a_missing_section_is_named_with_its_line(tmp_path):
     post = tmp_path / "post.md"
-    post.write_text('text\n\n```python\n--8<-- "gmlp_snippets/sgu.py:no_such_section"\n```\n',
-                    encoding="utf-8")
+    post.write_text(
+        'text\n\n```python\n--8<-- "gmlp_snippets/sgu.py:no_such_section"\n```\n',
+        encoding="utf-8",
+    )
     with pytest.raises(EngineError, match=r"post\.md:3: .*no_such_section"):
         read_blocks(post)
-    post.write_text('```python\n--8<-- "gmlp_snippets/no_such_file.py"\n```\n', encoding="utf-8")
+    post.write_text(
+        '```python\n--8<-- "gmlp_snippets/no_such_file.py"\n```\n', encoding="utf-8"
+    )
     with pytest.raises(EngineError, match=r"post\.md:1: .*no_such_file"):
         read_blocks(post)
 
 
 def test_line_map_points_at_the_fences(tmp_path):
     post = tmp_path / "post.md"
-    post.write_text('text\n\n```python\n--8<-- "gmlp_snippets/norm.py:imports"\nprint(1)\n```\n\n'
-                    '```bash\nls\n```\n\n<!-- no-run: needs a GPU -->\n```python\nprint(2)\n```\n',
-                    encoding="utf-8")
+    post.write_text(
+        'text\n\n```python\n--8<-- "gmlp_snippets/norm.py:imports"\nprint(1)\n```\n\n'
+        "```bash\nls\n```\n\n<!-- no-run: needs a GPU -->\n```python\nprint(2)\n```\n",
+        encoding="utf-8",
+    )
     blocks = read_blocks(post)
-    assert [(b.line, b.runs, b.no_run) for b in blocks] == [(3, True, None), (13, False, "needs a GPU")]
+    assert [(b.line, b.runs, b.no_run) for b in blocks] == [
+        (3, True, None),
+        (13, False, "needs a GPU"),
+    ]
     assert blocks[0].code == "import torch\nfrom torch import nn\nprint(1)\n"
     assert blocks[0].handwritten == ((5, "print(1)"),)
     assert blocks[0].includes == ('--8<-- "gmlp_snippets/norm.py:imports"',)
@@ -144,7 +180,9 @@ def test_line_map_points_at_the_fences(tmp_path):
 def test_a_no_run_mark_needs_a_reason(tmp_path):
     post = tmp_path / "post.md"
     post.write_text("<!-- no-run: -->\n```python\nprint(2)\n```\n", encoding="utf-8")
-    with pytest.raises(EngineError, match=r"post\.md:1: a block marked not to run needs a reason"):
+    with pytest.raises(
+        EngineError, match=r"post\.md:1: a block marked not to run needs a reason"
+    ):
         read_blocks(post)
 
 
@@ -152,29 +190,54 @@ def test_a_no_run_mark_needs_a_reason(tmp_path):
 # hand-written blocks do not re-type package code
 
 _IMPORT = re.compile(r"^(import\s|from\s+\S+\s+import\s)")
-_IDIOMS = {"opt.zero_grad", "optimizer.zero_grad", "loss.backward", "opt.step", "optimizer.step",
-           "model.eval", "model.train"}
+_IDIOMS = {
+    "opt.zero_grad",
+    "optimizer.zero_grad",
+    "loss.backward",
+    "opt.step",
+    "optimizer.step",
+    "model.eval",
+    "model.train",
+}
 
 
 def _meaningful(line: str) -> str | None:
     """The stripped line, or None for lines too common to count as copied (blank, comment, import, brackets)."""
     text = line.strip()
-    if not text or text.startswith("#") or _IMPORT.match(text) or not re.search(r"[A-Za-z0-9]", text):
+    if (
+        not text
+        or text.startswith("#")
+        or _IMPORT.match(text)
+        or not re.search(r"[A-Za-z0-9]", text)
+    ):
         return None
-    if text in {"else:", "try:", "finally:", "return", "pass", "continue", "break", '"""'}:
+    if text in {
+        "else:",
+        "try:",
+        "finally:",
+        "return",
+        "pass",
+        "continue",
+        "break",
+        '"""',
+    }:
         return None
-    if text.split("(")[0] in _IDIOMS and text.endswith(")"):  # every training loop has these
+    if text.split("(")[0] in _IDIOMS and text.endswith(
+        ")"
+    ):  # every training loop has these
         return None
     return text
 
 
 def _runs(lines: list[str], length: int = 3) -> set[tuple[str, ...]]:
     kept = [t for t in (_meaningful(line) for line in lines) if t is not None]
-    return {tuple(kept[i:i + length]) for i in range(len(kept) - length + 1)}
+    return {tuple(kept[i : i + length]) for i in range(len(kept) - length + 1)}
 
 
 # the package's model code: its top-level modules (the figures subpackage is tooling, not shown in posts)
-PACKAGE_RUNS = set().union(*(_runs(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.glob("*.py")))
+PACKAGE_RUNS = set().union(
+    *(_runs(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.glob("*.py"))
+)
 
 
 def copied_runs(lines: list[str]) -> set[tuple[str, ...]]:
@@ -184,16 +247,28 @@ def copied_runs(lines: list[str]) -> set[tuple[str, ...]]:
 def test_copy_check_catches_copied_lines():
     sgu_lines = (PACKAGE / "sgu.py").read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(sgu_lines) if "z1, z2 = z.chunk" in line)
-    assert copied_runs(sgu_lines[start:start + 4])
-    assert not copied_runs(["import torch", "from torch import nn", "from gmlp_snippets import LayerNorm",
-                            "x = torch.randn(2, 3)", "print(x)"])
+    assert copied_runs(sgu_lines[start : start + 4])
+    assert not copied_runs(
+        [
+            "import torch",
+            "from torch import nn",
+            "from gmlp_snippets import LayerNorm",
+            "x = torch.randn(2, 3)",
+            "print(x)",
+        ]
+    )
 
 
-@pytest.mark.parametrize("block", POST_BLOCKS, ids=[f"line-{b.line}" for b in POST_BLOCKS])
+@pytest.mark.parametrize(
+    "block", POST_BLOCKS, ids=[f"line-{b.line}" for b in POST_BLOCKS]
+)
 def test_handwritten_code_does_not_copy_the_package(block: Block):
     lines = [text for _, text in block.handwritten]
     for number, text in block.handwritten:
-        assert not _NN_MODULE_CLASS.match(text), \
+        assert not _NN_MODULE_CLASS.match(text), (
             f"{block.post}:{number}: a module class belongs in gmlp_snippets and is included from there"
+        )
     copied = copied_runs(lines)
-    assert not copied, f"{block.where}: hand-written lines repeat gmlp_snippets code: {min(copied)}"
+    assert not copied, (
+        f"{block.where}: hand-written lines repeat gmlp_snippets code: {min(copied)}"
+    )

@@ -17,7 +17,6 @@ checker that stops finding problems fails here too.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -33,18 +32,27 @@ FIGURE_OPEN = '<figure markdown="span">'
 FIGURE_CLOSE = "</figure>"
 
 _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>/assets/img/[^)\s]+)\)\s*$")
-_CAPTION = re.compile(r'^<figcaption markdown="span"><em>Hình (?P<n>\d+): (?P<text>.+)</em></figcaption>$')
+_CAPTION = re.compile(
+    r'^<figcaption markdown="span"><em>Hình (?P<n>\d+): (?P<text>.+)</em></figcaption>$'
+)
 _FIGURE_MENTION = re.compile(r"\bHình (\d+)\b")
 _CITATION = re.compile(r"\[\[(?P<label>[^\]]+)\]\]\(#(?P<id>[^)\s]+)\)")
 _ANY_REF_LINK = re.compile(r"\]\(#(?P<id>ref-[^)\s]*)\)")
-_ENTRY = re.compile(r'^- <a id="(?P<id>ref-[a-z0-9-]+)"></a>\*\*\[(?P<label>[^\]]+)\]\*\* (?P<text>.+)$')
-_ARXIV = re.compile(r"\[arXiv:(?P<id>\d{4}\.\d{4,5})\]\(https://arxiv\.org/abs/(?P<url_id>[^)\s]+)\)")
-_VENUE_YEAR = re.compile(r"\b(?:NeurIPS|ICML|ICLR|CVPR|ECCV|ICASSP|NAACL|ACL|EACL|EMNLP|Neural Networks|"
-                         r"Mathematics of Control|OpenAI)\b.*\b(?:19|20)\d\d\b")
+_ENTRY = re.compile(
+    r'^- <a id="(?P<id>ref-[a-z0-9-]+)"></a>\*\*\[(?P<label>[^\]]+)\]\*\* (?P<text>.+)$'
+)
+_ARXIV = re.compile(
+    r"\[arXiv:(?P<id>\d{4}\.\d{4,5})\]\(https://arxiv\.org/abs/(?P<url_id>[^)\s]+)\)"
+)
+_VENUE_YEAR = re.compile(
+    r"\b(?:NeurIPS|ICML|ICLR|CVPR|ECCV|ICASSP|NAACL|ACL|EACL|EMNLP|Neural Networks|"
+    r"Mathematics of Control|OpenAI)\b.*\b(?:19|20)\d\d\b"
+)
 _URL = re.compile(r"\]\(https://[^)\s]+\)")
 
 
 # ---- reading the Markdown --------------------------------------------------------------------
+
 
 def prose_lines(text: str) -> list[tuple[int, str]]:
     """(line number, line) of every line outside fenced code blocks."""
@@ -66,10 +74,12 @@ def prose_lines(text: str) -> list[tuple[int, str]]:
 def split_references(text: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """(body lines, reference-section lines), both outside code."""
     lines = prose_lines(text)
-    starts = [i for i, (_, line) in enumerate(lines) if line.strip() == REFERENCES_HEADING]
+    starts = [
+        i for i, (_, line) in enumerate(lines) if line.strip() == REFERENCES_HEADING
+    ]
     if not starts:
         return lines, []
-    return lines[: starts[0]], lines[starts[0] + 1:]
+    return lines[: starts[0]], lines[starts[0] + 1 :]
 
 
 def _stem(src: str) -> str:
@@ -77,6 +87,7 @@ def _stem(src: str) -> str:
 
 
 # ---- checkers ---------------------------------------------------------------------------------
+
 
 def figure_problems(text: str, original_lines: set[str] = frozenset()) -> list[str]:
     """Numbered captions right under every image, inside a figure; descriptive alt texts."""
@@ -88,22 +99,37 @@ def figure_problems(text: str, original_lines: set[str] = frozenset()) -> list[s
         image = _IMAGE.match(line)
         if not image:
             if "/assets/img/" in line and line.lstrip().startswith("!["):
-                problems.append(f"line {number}: image line not in the form ![alt](/assets/img/...)")
+                problems.append(
+                    f"line {number}: image line not in the form ![alt](/assets/img/...)"
+                )
             continue
         where = f"line {number} ({image['src']})"
-        blank_around = 1 < number < len(all_lines) and not all_lines[number - 2].strip() + all_lines[number].strip()
+        blank_around = (
+            1 < number < len(all_lines)
+            and not all_lines[number - 2].strip() + all_lines[number].strip()
+        )
         if not blank_around:
-            problems.append(f"{where}: needs a blank line before and after it inside the figure")
+            problems.append(
+                f"{where}: needs a blank line before and after it inside the figure"
+            )
         if k == 0 or lines[k - 1][1].strip() != FIGURE_OPEN:
             problems.append(f"{where}: not preceded by {FIGURE_OPEN}")
-        caption = _CAPTION.match(lines[k + 1][1].strip()) if k + 1 < len(lines) else None
+        caption = (
+            _CAPTION.match(lines[k + 1][1].strip()) if k + 1 < len(lines) else None
+        )
         if caption is None:
-            problems.append(f"{where}: no '<figcaption markdown=\"span\"><em>Hình N: ...</em></figcaption>' under it")
+            problems.append(
+                f"{where}: no '<figcaption markdown=\"span\"><em>Hình N: ...</em></figcaption>' under it"
+            )
         else:
             if int(caption["n"]) != expected:
-                problems.append(f"{where}: caption says Hình {caption['n']}, expected Hình {expected}")
+                problems.append(
+                    f"{where}: caption says Hình {caption['n']}, expected Hình {expected}"
+                )
             if len(caption["text"].split()) < 8:
-                problems.append(f"{where}: caption too short to say what to look at: {caption['text']!r}")
+                problems.append(
+                    f"{where}: caption too short to say what to look at: {caption['text']!r}"
+                )
             if k + 2 >= len(lines) or lines[k + 2][1].strip() != FIGURE_CLOSE:
                 problems.append(f"{where}: caption not followed by {FIGURE_CLOSE}")
         expected += 1
@@ -112,7 +138,10 @@ def figure_problems(text: str, original_lines: set[str] = frozenset()) -> list[s
         alt = image["alt"].strip()
         if not alt:
             problems.append(f"{where}: empty alt text")
-        elif re.sub(r"[^a-z0-9]", "", alt.lower()) == _stem(image["src"]) or len(alt.split()) < 4:
+        elif (
+            re.sub(r"[^a-z0-9]", "", alt.lower()) == _stem(image["src"])
+            or len(alt.split()) < 4
+        ):
             problems.append(f"{where}: alt text {alt!r} does not describe the figure")
     n_figures = expected - 1
     for number, line in prose_lines(text):
@@ -120,7 +149,9 @@ def figure_problems(text: str, original_lines: set[str] = frozenset()) -> list[s
             continue
         for mention in _FIGURE_MENTION.findall(line):
             if not 1 <= int(mention) <= n_figures:
-                problems.append(f"line {number}: mentions Hình {mention}, but there are {n_figures} figures")
+                problems.append(
+                    f"line {number}: mentions Hình {mention}, but there are {n_figures} figures"
+                )
     return problems
 
 
@@ -135,19 +166,27 @@ def reference_entries(text: str) -> tuple[dict[str, str], list[str]]:
             continue
         entry = _ENTRY.match(line)
         if entry is None:
-            problems.append(f"line {number}: reference entry without '<a id=\"ref-...\"></a>**[Label]**'")
+            problems.append(
+                f"line {number}: reference entry without '<a id=\"ref-...\"></a>**[Label]**'"
+            )
             continue
         if entry["id"] in entries:
             problems.append(f"line {number}: duplicate reference id {entry['id']}")
         if entry["label"] in entries.values():
-            problems.append(f"line {number}: duplicate reference label [{entry['label']}]")
+            problems.append(
+                f"line {number}: duplicate reference label [{entry['label']}]"
+            )
         entries[entry["id"]] = entry["label"]
         body = entry["text"]
         arxiv = _ARXIV.search(body)
         if arxiv and arxiv["id"] != arxiv["url_id"]:
-            problems.append(f"line {number}: arXiv:{arxiv['id']} links to {arxiv['url_id']}")
+            problems.append(
+                f"line {number}: arXiv:{arxiv['id']} links to {arxiv['url_id']}"
+            )
         if not (arxiv or _VENUE_YEAR.search(body) or _URL.search(body)):
-            problems.append(f"line {number}: [{entry['label']}] names no arXiv id, venue and year, or link")
+            problems.append(
+                f"line {number}: [{entry['label']}] names no arXiv id, venue and year, or link"
+            )
     return entries, problems
 
 
@@ -159,14 +198,18 @@ def citation_problems(text: str) -> list[str]:
     for number, line in body:
         for match in _ANY_REF_LINK.finditer(line):
             if match["id"] not in entries:
-                problems.append(f"line {number}: link to #{match['id']}, which no reference entry has")
+                problems.append(
+                    f"line {number}: link to #{match['id']}, which no reference entry has"
+                )
         for match in _CITATION.finditer(line):
             if not match["id"].startswith("ref-"):
                 continue
             cited.add(match["id"])
             label = entries.get(match["id"])
             if label is not None and label != match["label"]:
-                problems.append(f"line {number}: [[{match['label']}]] points to the entry labelled [{label}]")
+                problems.append(
+                    f"line {number}: [[{match['label']}]] points to the entry labelled [{label}]"
+                )
     for ref_id, label in entries.items():
         if ref_id not in cited:
             problems.append(f"reference [{label}] (#{ref_id}) is never cited")
@@ -175,6 +218,7 @@ def citation_problems(text: str) -> list[str]:
 
 # ---- the post ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def post() -> str:
     return POST.read_text(encoding="utf-8")
@@ -182,7 +226,11 @@ def post() -> str:
 
 @pytest.fixture(scope="module")
 def original_lines() -> set[str]:
-    return {line for line in RESTORED.read_text(encoding="utf-8").split("\n") if line.strip()}
+    return {
+        line
+        for line in RESTORED.read_text(encoding="utf-8").split("\n")
+        if line.strip()
+    }
 
 
 def test_figures_are_numbered_captioned_and_described(post, original_lines):
@@ -211,9 +259,23 @@ def test_citations_resolve_and_every_reference_is_cited(post):
 def test_reference_list_covers_the_works_the_post_relies_on(post):
     entries, problems = reference_entries(post)
     assert problems == []
-    arxiv_ids = set(re.findall(r"arXiv:(\d{4}\.\d{4,5})", post.split(REFERENCES_HEADING, 1)[1]))
-    for needed in ("2105.08050", "1706.03762", "1810.04805", "2010.11929", "2012.12877", "1607.06450",
-                   "1606.08415", "1603.09382", "1612.08083", "2105.01601", "2105.03404", "2002.05202"):
+    arxiv_ids = set(
+        re.findall(r"arXiv:(\d{4}\.\d{4,5})", post.split(REFERENCES_HEADING, 1)[1])
+    )
+    for needed in (
+        "2105.08050",
+        "1706.03762",
+        "1810.04805",
+        "2010.11929",
+        "2012.12877",
+        "1607.06450",
+        "1606.08415",
+        "1603.09382",
+        "1612.08083",
+        "2105.01601",
+        "2105.03404",
+        "2002.05202",
+    ):
         assert needed in arxiv_ids, needed
     assert len(entries) >= 12
 
@@ -264,34 +326,91 @@ def test_the_small_good_text_passes():
     assert citation_problems(GOOD) == []
 
 
-@pytest.mark.parametrize("old, new, expected", [
-    ("<em>Hình 2: Ma trận", "<em>Hình 3: Ma trận", "expected Hình 2"),  # numbering skips
-    (CAPTION_1 + "\n", "", "no '<figcaption"),  # caption missing
-    ("(/assets/img/blog2/layernorm.png)\n", "(/assets/img/blog2/layernorm.png)\n\nMột đoạn chen vào.\n",
-     "no '<figcaption"),  # caption not right under the image
-    ("<em>Hình 1: Một cái hồ", "*Hình 1: Một cái hồ", "no '<figcaption"),  # other caption markup
-    ("![Hai bản đồ nhiệt trước và sau LayerNorm]", "![layernorm]", "does not describe"),  # alt = file name
-    ("![Hai bản đồ nhiệt trước và sau LayerNorm]", "![]", "empty alt text"),
-    ("xem Hình 2", "xem Hình 5", "mentions Hình 5"),  # a figure that does not exist
-    ('<figure markdown="span">\n\n![Hai', "![Hai", "not preceded by"),  # not a figure
-    ('<figure markdown="span">\n\n![Hai', '<figure markdown="span">\n![Hai', "needs a blank line"),
-    ("Ma trận trước và sau LayerNorm, mỗi dòng được đưa về cùng thang đo.</em>", "Ma trận.</em>", "too short"),
-])
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (
+            "<em>Hình 2: Ma trận",
+            "<em>Hình 3: Ma trận",
+            "expected Hình 2",
+        ),  # numbering skips
+        (CAPTION_1 + "\n", "", "no '<figcaption"),  # caption missing
+        (
+            "(/assets/img/blog2/layernorm.png)\n",
+            "(/assets/img/blog2/layernorm.png)\n\nMột đoạn chen vào.\n",
+            "no '<figcaption",
+        ),  # caption not right under the image
+        (
+            "<em>Hình 1: Một cái hồ",
+            "*Hình 1: Một cái hồ",
+            "no '<figcaption",
+        ),  # other caption markup
+        (
+            "![Hai bản đồ nhiệt trước và sau LayerNorm]",
+            "![layernorm]",
+            "does not describe",
+        ),  # alt = file name
+        ("![Hai bản đồ nhiệt trước và sau LayerNorm]", "![]", "empty alt text"),
+        ("xem Hình 2", "xem Hình 5", "mentions Hình 5"),  # a figure that does not exist
+        (
+            '<figure markdown="span">\n\n![Hai',
+            "![Hai",
+            "not preceded by",
+        ),  # not a figure
+        (
+            '<figure markdown="span">\n\n![Hai',
+            '<figure markdown="span">\n![Hai',
+            "needs a blank line",
+        ),
+        (
+            "Ma trận trước và sau LayerNorm, mỗi dòng được đưa về cùng thang đo.</em>",
+            "Ma trận.</em>",
+            "too short",
+        ),
+    ],
+)
 def test_figure_checker_catches(old, new, expected):
     assert GOOD.count(old) == 1
     problems = figure_problems(GOOD.replace(old, new), ORIGINAL)
     assert any(expected in p for p in problems), problems
 
 
-@pytest.mark.parametrize("old, new, expected", [
-    ("[[Liu 2021]](#ref-liu2021).", "[[Liu 2021]](#ref-liu21).", "no reference entry has"),  # bad anchor
-    ("[[Liu 2021]](#ref-liu2021).", "[[Liu 2020]](#ref-liu2021).", "points to the entry labelled"),
-    ("[[Liu 2021]](#ref-liu2021).", "bài báo.", "never cited"),  # reference not cited
-    ('<a id="ref-liu2021"></a>', "", "reference entry without"),  # entry without anchor
-    ("(https://arxiv.org/abs/2105.08050)", "(https://arxiv.org/abs/2105.08051)", "links to 2105.08051"),
-    (" NeurIPS 2021. [arXiv:2105.08050](https://arxiv.org/abs/2105.08050)", ".", "names no arXiv id"),
-    ("# Tài liệu tham khảo", "# Tham khảo", "no '# Tài liệu tham khảo' section"),
-])
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (
+            "[[Liu 2021]](#ref-liu2021).",
+            "[[Liu 2021]](#ref-liu21).",
+            "no reference entry has",
+        ),  # bad anchor
+        (
+            "[[Liu 2021]](#ref-liu2021).",
+            "[[Liu 2020]](#ref-liu2021).",
+            "points to the entry labelled",
+        ),
+        (
+            "[[Liu 2021]](#ref-liu2021).",
+            "bài báo.",
+            "never cited",
+        ),  # reference not cited
+        (
+            '<a id="ref-liu2021"></a>',
+            "",
+            "reference entry without",
+        ),  # entry without anchor
+        (
+            "(https://arxiv.org/abs/2105.08050)",
+            "(https://arxiv.org/abs/2105.08051)",
+            "links to 2105.08051",
+        ),
+        (
+            " NeurIPS 2021. [arXiv:2105.08050](https://arxiv.org/abs/2105.08050)",
+            ".",
+            "names no arXiv id",
+        ),
+        ("# Tài liệu tham khảo", "# Tham khảo", "no '# Tài liệu tham khảo' section"),
+    ],
+)
 def test_citation_checker_catches(old, new, expected):
     assert GOOD.count(old) == 1
     problems = citation_problems(GOOD.replace(old, new))
@@ -300,5 +419,7 @@ def test_citation_checker_catches(old, new, expected):
 
 def test_code_blocks_are_not_read_as_prose():
     """The fenced block of GOOD holds a dangling citation and an uncaptioned image: both ignored."""
-    assert all("nothere" not in p and "x.png" not in p for p in figure_problems(GOOD, ORIGINAL)
-               + citation_problems(GOOD))
+    assert all(
+        "nothere" not in p and "x.png" not in p
+        for p in figure_problems(GOOD, ORIGINAL) + citation_problems(GOOD)
+    )

@@ -41,7 +41,13 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 # ---------------------------------------------------------------------------
 # Vietnamese letters, for the sanity check of the decision table
 
-TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}  # huyền, sắc, ngã, hỏi, nặng
+TONE_MARKS = {
+    "\u0300",
+    "\u0301",
+    "\u0303",
+    "\u0309",
+    "\u0323",
+}  # huyền, sắc, ngã, hỏi, nặng
 
 
 def _vietnamese_letters() -> set[str]:
@@ -104,7 +110,12 @@ def _original_lines() -> tuple[list[str], list[str]]:
 def test_restoration_has_43_original_body_lines_and_empty_headings():
     _, body = _original_lines()
     assert len(body) == ORIGINAL_BODY_LINES
-    assert body[-4:] == ["# Ứng dụng", "# Phân tích ưu và nhược điểm", "# Kết luận", "# Thảo luận thêm"]
+    assert body[-4:] == [
+        "# Ứng dụng",
+        "# Phân tích ưu và nhược điểm",
+        "# Kết luận",
+        "# Thảo luận thêm",
+    ]
 
 
 def test_post_keeps_front_matter_and_original_lines_in_order():
@@ -139,7 +150,9 @@ def test_check_mode_allows_inserted_lines(tmp_path):
 def test_check_mode_rejects_changed_original_lines(tmp_path, change):
     lines = RESTORED.read_text(encoding="utf-8").split("\n")
     if change == "edit word":
-        index = next(i for i, line in enumerate(lines) if line.startswith("Vậy câu hỏi"))
+        index = next(
+            i for i, line in enumerate(lines) if line.startswith("Vậy câu hỏi")
+        )
         lines[index] = lines[index].replace("câu hỏi", "câu hoi", 1)
     elif change == "drop heading":
         lines.remove("# Kết luận")
@@ -166,7 +179,11 @@ MOJIBAKE_MARKERS = ["Ã", "Ä‘", "á»", "áº", "Æ°", "ğŸ", "Â\u00a0", "
 
 
 def _post_files() -> list[Path]:
-    files = sorted(p for p in POSTS.rglob("*") if p.is_file() and p.suffix in {".md", ".markdown", ".ipynb"})
+    files = sorted(
+        p
+        for p in POSTS.rglob("*")
+        if p.is_file() and p.suffix in {".md", ".markdown", ".ipynb"}
+    )
     assert POST in files
     return files
 
@@ -210,8 +227,12 @@ def test_front_matter_parses_as_yaml():
 
 
 def test_front_matter_is_byte_identical_to_seed():
-    seed_front, _ = restore.split_front_matter(SEED.read_text(encoding="utf-8").split("\n"))
-    post_front, _ = restore.split_front_matter(POST.read_text(encoding="utf-8").split("\n"))
+    seed_front, _ = restore.split_front_matter(
+        SEED.read_text(encoding="utf-8").split("\n")
+    )
+    post_front, _ = restore.split_front_matter(
+        POST.read_text(encoding="utf-8").split("\n")
+    )
     assert post_front == seed_front
 
 
@@ -236,7 +257,9 @@ def test_changed_context_is_rejected(tmp_path):
     assert "nhiá»u attention" in lines[10]
     lines[10] = lines[10].replace("nhiá»u attention", "nhiá»u Attention", 1)
     seed = _write_seed(tmp_path, lines)
-    with pytest.raises(restore.RestorationError, match=r"line 11, column 75 no longer matches"):
+    with pytest.raises(
+        restore.RestorationError, match=r"line 11, column 75 no longer matches"
+    ):
         restore.restore_files(seed, DECISIONS)
     result = run_script("--seed", str(seed))
     assert result.returncode != 0
@@ -251,7 +274,10 @@ def test_undecided_gap_is_rejected(tmp_path):
     lines[15] = lines[15] + " tÃnh"
     column = len(lines[15]) - 2
     seed = _write_seed(tmp_path, lines)
-    with pytest.raises(restore.RestorationError, match=rf"no decision for the lost byte at line 16, column {column}:.*tÃnh"):
+    with pytest.raises(
+        restore.RestorationError,
+        match=rf"no decision for the lost byte at line 16, column {column}:.*tÃnh",
+    ):
         restore.restore_files(seed, DECISIONS)
     result = run_script("--seed", str(seed))
     assert result.returncode != 0
@@ -265,7 +291,9 @@ def test_decision_without_gap_is_rejected(tmp_path):
     assert lines[69].count("chiá»u") == 1
     lines[69] = lines[69].replace("chiá»u", "chiá»…u")
     seed = _write_seed(tmp_path, lines)
-    with pytest.raises(restore.RestorationError, match=r"match no lost byte; first: line 70, column 62"):
+    with pytest.raises(
+        restore.RestorationError, match=r"match no lost byte; first: line 70, column 62"
+    ):
         restore.restore_files(seed, DECISIONS)
 
 
@@ -289,7 +317,10 @@ def _rewrite_decision(tmp_path: Path, line: int, col: int, **fields: str) -> Pat
 def test_decision_giving_another_word_is_rejected(tmp_path):
     # line 11, column 75 is "nhiều"; byte 0x8D would make "nhiọu"
     decisions = _rewrite_decision(tmp_path, 11, 75, byte="8D", sequence="E1 BB [8D]")
-    with pytest.raises(restore.RestorationError, match=r"gives the word 'nhiọu', the table says 'nhiều'"):
+    with pytest.raises(
+        restore.RestorationError,
+        match=r"gives the word 'nhiọu', the table says 'nhiều'",
+    ):
         restore.restore_files(SEED, decisions)
     result = run_script("--decisions", str(decisions))
     assert result.returncode != 0
@@ -298,7 +329,9 @@ def test_decision_giving_another_word_is_rejected(tmp_path):
 
 def test_decision_with_byte_that_was_not_lost_is_rejected(tmp_path):
     decisions = _rewrite_decision(tmp_path, 11, 75, byte="80", sequence="E1 BB [80]")
-    with pytest.raises(restore.RestorationError, match=r"not one that the cp1254 round trip loses"):
+    with pytest.raises(
+        restore.RestorationError, match=r"not one that the cp1254 round trip loses"
+    ):
         restore.restore_files(SEED, decisions)
 
 
@@ -308,7 +341,10 @@ def test_removed_decision_is_rejected(tmp_path):
     assert len(kept) == len(rows) - 1
     decisions = tmp_path / "decisions.tsv"
     decisions.write_text("\n".join(kept), encoding="utf-8")
-    with pytest.raises(restore.RestorationError, match=r"no decision for the lost byte at line 44, column 33"):
+    with pytest.raises(
+        restore.RestorationError,
+        match=r"no decision for the lost byte at line 44, column 33",
+    ):
         restore.restore_files(SEED, decisions)
 
 
@@ -332,7 +368,9 @@ def test_decided_words_are_made_of_vietnamese_letters():
             assert d.word == char, where
             continue
         assert set(d.word) <= VIETNAMESE_LETTERS, where
-        assert d.word[1:] == d.word[1:].lower(), f"capital letter inside a word at {where}"
+        assert d.word[1:] == d.word[1:].lower(), (
+            f"capital letter inside a word at {where}"
+        )
         tones = sum(1 for c in unicodedata.normalize("NFD", d.word) if c in TONE_MARKS)
         assert tones <= 1, f"more than one tone mark at {where}"
     assert emoji == 2

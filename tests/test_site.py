@@ -23,8 +23,19 @@ POST = "posts/2024/02/blog-post-2/index.html"
 UNPUBLISHED = "unpublished-draft"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # <link rel=...> values that make the browser fetch the target
-FETCHING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch",
-                 "icon", "shortcut", "apple-touch-icon", "manifest", "font"}
+FETCHING_RELS = {
+    "stylesheet",
+    "preload",
+    "modulepreload",
+    "prefetch",
+    "preconnect",
+    "dns-prefetch",
+    "icon",
+    "shortcut",
+    "apple-touch-icon",
+    "manifest",
+    "font",
+}
 
 
 class _Page(HTMLParser):
@@ -58,7 +69,9 @@ class _Page(HTMLParser):
         if tag in {"script", "style"}:
             self._skip -= 1
         if self._heading is not None and re.fullmatch(r"h[1-6]", tag):
-            self.headings.append((self._heading[0], self._heading[1].replace("¶", "").strip()))
+            self.headings.append(
+                (self._heading[0], self._heading[1].replace("¶", "").strip())
+            )
             self._heading = None
 
     def handle_data(self, data):
@@ -76,7 +89,7 @@ def _page(site: Path, rel: str) -> _Page:
 
 def _article(site: Path, rel: str) -> str:
     text = (site / rel).read_text(encoding="utf-8")
-    return text[text.index("<article"):text.rindex("</article>")]
+    return text[text.index("<article") : text.rindex("</article>")]
 
 
 def _resolve(build, page_rel: str, link: str) -> Path | None:
@@ -86,7 +99,7 @@ def _resolve(build, page_rel: str, link: str) -> Path | None:
     base = urlsplit(build.url)
     if target.netloc != base.netloc or not target.path.startswith(base.path):
         return None
-    path = unquote(target.path[len(base.path):])
+    path = unquote(target.path[len(base.path) :])
     if path == "" or path.endswith("/"):
         path += "index.html"
     return build.site / path
@@ -94,11 +107,18 @@ def _resolve(build, page_rel: str, link: str) -> Path | None:
 
 # ---- the post at its old permalink ----------------------------------------------------
 
+
 def test_post_is_served_at_its_jekyll_permalink(site_build):
     page = _page(site_build.site, POST)
-    titles = [text for hid, text in page.headings if text.startswith("Paper Explained 2")]
+    titles = [
+        text for hid, text in page.headings if text.startswith("Paper Explained 2")
+    ]
     assert titles, "the post's title is its heading"
-    canonical = [a["href"] for tag, a in page.tags if tag == "link" and a.get("rel") == "canonical"]
+    canonical = [
+        a["href"]
+        for tag, a in page.tags
+        if tag == "link" and a.get("rel") == "canonical"
+    ]
     assert canonical == [site_build.url + "posts/2024/02/blog-post-2/"]
 
 
@@ -106,7 +126,9 @@ def test_post_math_is_marked_for_katex(site_build):
     article = _article(site_build.site, POST)
     assert article.count('class="arithmatex"') >= 5
     assert "$$" not in html.unescape(re.sub(r"<[^>]+>", "", article))
-    assert '<div class="arithmatex">\\[' in article, "display math ($$...$$) becomes a block"
+    assert '<div class="arithmatex">\\[' in article, (
+        "display math ($$...$$) becomes a block"
+    )
 
 
 def test_post_images_resolve(site_build):
@@ -114,17 +136,34 @@ def test_post_images_resolve(site_build):
     images = [a["src"] for tag, a in page.tags if tag == "img"]
     assert len(images) >= 4
     for src in images:
-        assert not src.startswith("/"), f"root-absolute image breaks under a sub-path: {src}"
+        assert not src.startswith("/"), (
+            f"root-absolute image breaks under a sub-path: {src}"
+        )
         target = _resolve(site_build, POST, src)
         assert target is not None and target.is_file(), f"{src} does not resolve"
 
 
-@pytest.mark.parametrize("page_rel", [POST, "posts/index.html", "index.html", "code/index.html",
-                                      "tags/index.html", "posts/archive/2024/index.html"])
+@pytest.mark.parametrize(
+    "page_rel",
+    [
+        POST,
+        "posts/index.html",
+        "index.html",
+        "code/index.html",
+        "tags/index.html",
+        "posts/archive/2024/index.html",
+    ],
+)
 def test_local_links_and_images_resolve(site_build, page_rel):
     page = _page(site_build.site, page_rel)
     for tag, attrs in page.tags:
-        link = attrs.get("src") if tag in {"img", "script"} else attrs.get("href") if tag in {"a", "link"} else None
+        link = (
+            attrs.get("src")
+            if tag in {"img", "script"}
+            else attrs.get("href")
+            if tag in {"a", "link"}
+            else None
+        )
         if not link or link.startswith(("#", "mailto:", "data:")):
             continue
         target = _resolve(site_build, page_rel, link.split("#")[0])
@@ -134,20 +173,36 @@ def test_local_links_and_images_resolve(site_build, page_rel):
 
 def test_root_absolute_links_become_relative(site_build):
     home = _page(site_build.site, "index.html")
-    links = [a["href"] for tag, a in home.tags if tag == "a" and "blog-post-2" in a.get("href", "")]
-    assert "posts/2024/02/blog-post-2/" in links, "the Jekyll-style /posts/... link on the home page"
+    links = [
+        a["href"]
+        for tag, a in home.tags
+        if tag == "a" and "blog-post-2" in a.get("href", "")
+    ]
+    assert "posts/2024/02/blog-post-2/" in links, (
+        "the Jekyll-style /posts/... link on the home page"
+    )
     for page_rel in (POST, "index.html", "posts/index.html"):
         page = _page(site_build.site, page_rel)
-        links = [a.get("href") or a.get("src") or "" for tag, a in page.tags if tag in {"a", "img"}]
-        rooted = [link for link in links if link.startswith("/") and not link.startswith("//")]
-        assert not rooted, f"{page_rel}: root-absolute links break under a sub-path: {rooted}"
+        links = [
+            a.get("href") or a.get("src") or ""
+            for tag, a in page.tags
+            if tag in {"a", "img"}
+        ]
+        rooted = [
+            link for link in links if link.startswith("/") and not link.startswith("//")
+        ]
+        assert not rooted, (
+            f"{page_rel}: root-absolute links break under a sub-path: {rooted}"
+        )
 
 
 def test_blog_index_shows_an_excerpt(site_build):
     article = _article(site_build.site, "posts/index.html")
     assert "Paper Explained 2" in article
     assert "Tiếp tục đọc" in article, "a 'continue reading' link to the post"
-    assert "Universal Approximation" not in article, "only the first paragraph, not the whole post"
+    assert "Universal Approximation" not in article, (
+        "only the first paragraph, not the whole post"
+    )
 
 
 def test_post_tags(site_build):
@@ -161,11 +216,14 @@ def test_post_tags(site_build):
 
 # ---- code from the package ------------------------------------------------------------
 
+
 def test_code_page_includes_the_sgu_section(site_build):
     from explainer.blocks import expand
 
     section = "\n".join(expand(['--8<-- "gmlp_snippets/sgu.py:sgu"'], "test"))
-    blocks = re.findall(r"<pre.*?</pre>", _article(site_build.site, "code/index.html"), re.S)
+    blocks = re.findall(
+        r"<pre.*?</pre>", _article(site_build.site, "code/index.html"), re.S
+    )
     text = html.unescape(re.sub(r"<[^>]+>", "", "".join(blocks)))
     for line in section.splitlines():
         if line.strip():
@@ -193,9 +251,14 @@ def test_heading_ids_keep_vietnamese_letters(site_build):
 
 # ---- offline-clean: nothing is fetched from another host ------------------------------
 
+
 def _remote(url: str) -> bool:
     parts = urlsplit(url.strip().strip("'\""))
-    return parts.scheme in {"http", "https", ""} and bool(parts.netloc) and parts.hostname not in LOCAL_HOSTS
+    return (
+        parts.scheme in {"http", "https", ""}
+        and bool(parts.netloc)
+        and parts.hostname not in LOCAL_HOSTS
+    )
 
 
 def test_no_request_to_a_third_party_host(site_build):
@@ -206,35 +269,62 @@ def test_no_request_to_a_third_party_host(site_build):
             page = _Page(path.read_text(encoding="utf-8"))
             for tag, attrs in page.tags:
                 urls = []
-                if tag in {"script", "img", "iframe", "source", "audio", "video", "embed"}:
+                if tag in {
+                    "script",
+                    "img",
+                    "iframe",
+                    "source",
+                    "audio",
+                    "video",
+                    "embed",
+                }:
                     urls += [attrs.get("src", "")] + attrs.get("srcset", "").split(",")
-                if tag == "link" and set(attrs.get("rel", "").lower().split()) & FETCHING_RELS:
+                if (
+                    tag == "link"
+                    and set(attrs.get("rel", "").lower().split()) & FETCHING_RELS
+                ):
                     urls.append(attrs.get("href", ""))
-                offenders += [f"{rel}: <{tag}> {u}" for u in urls if u and _remote(u.split()[0])]
+                offenders += [
+                    f"{rel}: <{tag}> {u}" for u in urls if u and _remote(u.split()[0])
+                ]
             css = page.styles
         elif path.suffix == ".css":
             css = [path.read_text(encoding="utf-8")]
         else:
             continue
         for block in css:
-            offenders += [f"{rel}: url({u})" for u in re.findall(r"url\(([^)]*)\)", block) if _remote(u)]
-            offenders += [f"{rel}: @import {u}" for u in re.findall(r"@import\s+['\"]([^'\"]+)", block)
-                          if _remote(u)]
+            offenders += [
+                f"{rel}: url({u})"
+                for u in re.findall(r"url\(([^)]*)\)", block)
+                if _remote(u)
+            ]
+            offenders += [
+                f"{rel}: @import {u}"
+                for u in re.findall(r"@import\s+['\"]([^'\"]+)", block)
+                if _remote(u)
+            ]
     assert not offenders, "\n".join(offenders)
 
 
 def test_katex_is_served_by_the_site(site_build):
-    for name in ("vendor/katex/katex.min.js", "vendor/katex/katex.min.css",
-                 "vendor/katex/contrib/auto-render.min.js", "javascripts/katex.js"):
+    for name in (
+        "vendor/katex/katex.min.js",
+        "vendor/katex/katex.min.css",
+        "vendor/katex/contrib/auto-render.min.js",
+        "javascripts/katex.js",
+    ):
         assert (site_build.site / name).is_file(), name
     css = (site_build.site / "vendor/katex/katex.min.css").read_text(encoding="utf-8")
     fonts = set(re.findall(r"url\((fonts/[^)]+\.woff2)\)", css))
-    assert fonts and all((site_build.site / "vendor/katex" / f).is_file() for f in fonts)
+    assert fonts and all(
+        (site_build.site / "vendor/katex" / f).is_file() for f in fonts
+    )
     post = (site_build.site / POST).read_text(encoding="utf-8")
     assert "vendor/katex/katex.min.js" in post and "javascripts/katex.js" in post
 
 
 # ---- feeds, sitemap, search, 404 ------------------------------------------------------
+
 
 def test_rss_feed_and_sitemap_list_the_post(site_build):
     post_url = site_build.url + "posts/2024/02/blog-post-2/"
@@ -248,16 +338,28 @@ def test_rss_feed_and_sitemap_list_the_post(site_build):
 
 def test_unpublished_post_is_left_out(site_build):
     assert not list(site_build.site.rglob(f"*{UNPUBLISHED}*"))
-    for name in ("sitemap.xml", "feed_rss_created.xml", "search/search_index.json", "tags.json",
-                 "posts/index.html", "tags/index.html"):
+    for name in (
+        "sitemap.xml",
+        "feed_rss_created.xml",
+        "search/search_index.json",
+        "tags.json",
+        "posts/index.html",
+        "tags/index.html",
+    ):
         text = (site_build.site / name).read_text(encoding="utf-8")
         assert UNPUBLISHED not in text and "zyxwnhap" not in text, name
 
 
 def test_search_index_is_vietnamese(site_build):
-    index = json.loads((site_build.site / "search/search_index.json").read_text(encoding="utf-8"))
+    index = json.loads(
+        (site_build.site / "search/search_index.json").read_text(encoding="utf-8")
+    )
     assert index["config"]["lang"] == ["vi"]
-    post_docs = [d for d in index["docs"] if d["location"].startswith("posts/2024/02/blog-post-2/")]
+    post_docs = [
+        d
+        for d in index["docs"]
+        if d["location"].startswith("posts/2024/02/blog-post-2/")
+    ]
     text = " ".join(d["text"] + " " + d["title"] for d in post_docs)
     assert "người" in text and "chuẩn hóa" in text
 
@@ -265,20 +367,35 @@ def test_search_index_is_vietnamese(site_build):
 def test_404_page_is_vietnamese(site_build):
     page = (site_build.site / "404.html").read_text(encoding="utf-8")
     assert "Không tìm thấy trang" in page
-    assert f'href="/{site_build.url.split("/", 3)[3]}' in page, "404 links work at any depth"
+    assert f'href="/{site_build.url.split("/", 3)[3]}' in page, (
+        "404 links work at any depth"
+    )
 
 
 # ---- failures name the file and the field ---------------------------------------------
 
-@pytest.mark.parametrize("case, file, message", [
-    ("missing-date", "2024-01-05-no-date.md", "field 'date' is missing"),
-    ("bad-yaml", "2024-01-06-bad-yaml.md", "not valid YAML (field 'tags'"),
-    ("clash", "2024-01-08-second.md", "field 'permalink' clashes with"),
-    ("permalink-date", "2024-01-10-wrong-month.md", "field 'permalink' is '/posts/2023/12/wrong-month/'"),
-])
+
+@pytest.mark.parametrize(
+    "case, file, message",
+    [
+        ("missing-date", "2024-01-05-no-date.md", "field 'date' is missing"),
+        ("bad-yaml", "2024-01-06-bad-yaml.md", "not valid YAML (field 'tags'"),
+        ("clash", "2024-01-08-second.md", "field 'permalink' clashes with"),
+        (
+            "permalink-date",
+            "2024-01-10-wrong-month.md",
+            "field 'permalink' is '/posts/2023/12/wrong-month/'",
+        ),
+    ],
+)
 def test_bad_front_matter_fails_the_build(mkdocs, tmp_path, case, file, message):
-    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
-                    posts_dir=FIXTURES / "bad" / case)
+    result = mkdocs(
+        "build",
+        "--strict",
+        "--site-dir",
+        str(tmp_path / "site"),
+        posts_dir=FIXTURES / "bad" / case,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     error = next(line for line in output.splitlines() if line.startswith("ERROR"))
@@ -286,10 +403,18 @@ def test_bad_front_matter_fails_the_build(mkdocs, tmp_path, case, file, message)
 
 
 def test_missing_snippet_section_fails_the_build(mkdocs, tmp_path):
-    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
-                    posts_dir=FIXTURES / "bad" / "missing-snippet")
+    result = mkdocs(
+        "build",
+        "--strict",
+        "--site-dir",
+        str(tmp_path / "site"),
+        posts_dir=FIXTURES / "bad" / "missing-snippet",
+    )
     assert result.returncode != 0
-    assert "Snippet section 'no-such-section' could not be located" in result.stdout + result.stderr
+    assert (
+        "Snippet section 'no-such-section' could not be located"
+        in result.stdout + result.stderr
+    )
 
 
 def test_missing_katex_names_the_command(tmp_path):
@@ -301,31 +426,67 @@ def test_missing_katex_names_the_command(tmp_path):
 
 # ---- every bad post is named by its real file, with the field or line -------------------
 
+
 def _first_error(result) -> str:
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-2000:]
-    assert "Traceback" not in output, f"a bare traceback instead of a message:\n{output[-2000:]}"
+    assert "Traceback" not in output, (
+        f"a bare traceback instead of a message:\n{output[-2000:]}"
+    )
     return next(line for line in output.splitlines() if line.startswith("ERROR"))
 
 
-@pytest.mark.parametrize("case, file, where, message", [
-    ("impossible-date", "2024-01-11-impossible-date.md", "field 'date' (line 3 of the file)",
-     "must be a real date such as 2024-02-29, not 2024-02-30 (day is out of range for month)"),
-    ("not-utf8", "2024-01-12-latin1.md", "byte 0xe0 at offset 49 (line 6, byte 7 of the line)",
-     "save the file as UTF-8"),
-    ("blog-field", "2024-01-15-bad-draft.md", "field 'draft'",
-     "is not valid for the blog plugin, not 'maybe'"),
-    ("include-outside-fence", "2024-01-13-include-outside.md", ", line 8:",
-     "the include '--8<-- \"gmlp_snippets/sgu.py:sgu\"' is outside a fenced code block"),
-    ("missing-snippet", "2024-01-09-missing-snippet.md", ", line 10:",
-     "Snippet section 'no-such-section' could not be located; the sections of gmlp_snippets/sgu.py are: "),
-    ("missing-snippet-file", "2024-01-14-missing-file.md", ", line 9:",
-     "Snippet at path 'gmlp_snippets/no_such_file.py' could not be found"),
-])
+@pytest.mark.parametrize(
+    "case, file, where, message",
+    [
+        (
+            "impossible-date",
+            "2024-01-11-impossible-date.md",
+            "field 'date' (line 3 of the file)",
+            "must be a real date such as 2024-02-29, not 2024-02-30 (day is out of range for month)",
+        ),
+        (
+            "not-utf8",
+            "2024-01-12-latin1.md",
+            "byte 0xe0 at offset 49 (line 6, byte 7 of the line)",
+            "save the file as UTF-8",
+        ),
+        (
+            "blog-field",
+            "2024-01-15-bad-draft.md",
+            "field 'draft'",
+            "is not valid for the blog plugin, not 'maybe'",
+        ),
+        (
+            "include-outside-fence",
+            "2024-01-13-include-outside.md",
+            ", line 8:",
+            "the include '--8<-- \"gmlp_snippets/sgu.py:sgu\"' is outside a fenced code block",
+        ),
+        (
+            "missing-snippet",
+            "2024-01-09-missing-snippet.md",
+            ", line 10:",
+            "Snippet section 'no-such-section' could not be located; the sections of gmlp_snippets/sgu.py are: ",
+        ),
+        (
+            "missing-snippet-file",
+            "2024-01-14-missing-file.md",
+            ", line 9:",
+            "Snippet at path 'gmlp_snippets/no_such_file.py' could not be found",
+        ),
+    ],
+)
 def test_bad_post_names_its_real_file(mkdocs, tmp_path, case, file, where, message):
-    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
-                    posts_dir=FIXTURES / "bad" / case, outputs_dir=tmp_path / "outputs",
-                    figures_check=False)
+    result = mkdocs(
+        "build",
+        "--strict",
+        "--site-dir",
+        str(tmp_path / "site"),
+        posts_dir=FIXTURES / "bad" / case,
+        outputs_dir=tmp_path / "outputs",
+        figures_check=False,
+    )
     error = _first_error(result)
     assert f"ERROR   -  tests/fixtures/bad/{case}/{file}" in error, error
     assert where in error and message in error, error
@@ -333,20 +494,39 @@ def test_bad_post_names_its_real_file(mkdocs, tmp_path, case, file, where, messa
 
 
 def test_include_outside_a_fence_says_what_to_do(mkdocs, tmp_path):
-    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
-                    posts_dir=FIXTURES / "bad" / "include-outside-fence", outputs_dir=tmp_path / "outputs",
-                    figures_check=False)
-    assert "put it inside a fence: a line ```python before it and a line ``` after it" in _first_error(result)
+    result = mkdocs(
+        "build",
+        "--strict",
+        "--site-dir",
+        str(tmp_path / "site"),
+        posts_dir=FIXTURES / "bad" / "include-outside-fence",
+        outputs_dir=tmp_path / "outputs",
+        figures_check=False,
+    )
+    assert (
+        "put it inside a fence: a line ```python before it and a line ``` after it"
+        in _first_error(result)
+    )
 
 
 def test_mkdocs_link_warnings_name_the_real_post(mkdocs, tmp_path):
-    result = mkdocs("build", "--strict", "--site-dir", str(tmp_path / "site"),
-                    posts_dir=FIXTURES / "bad" / "broken-link", outputs_dir=tmp_path / "outputs",
-                    figures_check=False)
+    result = mkdocs(
+        "build",
+        "--strict",
+        "--site-dir",
+        str(tmp_path / "site"),
+        posts_dir=FIXTURES / "bad" / "broken-link",
+        outputs_dir=tmp_path / "outputs",
+        figures_check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "in strict mode" in output, output[-2000:]
-    warning = next(line for line in output.splitlines() if "khong-co-trang-nay.md" in line)
-    assert "Doc file 'tests/fixtures/bad/broken-link/2024-01-16-broken-link.md'" in warning, warning
+    warning = next(
+        line for line in output.splitlines() if "khong-co-trang-nay.md" in line
+    )
+    assert (
+        "Doc file 'tests/fixtures/bad/broken-link/2024-01-16-broken-link.md'" in warning
+    ), warning
 
 
 def test_include_checks_follow_the_fences(tmp_path):
@@ -356,22 +536,41 @@ def test_include_checks_follow_the_fences(tmp_path):
     hook = load_module(REPO / "hooks" / "posts.py")
     import markdown
 
-    snippets = markdown.Markdown(extensions=["pymdownx.snippets"], extension_configs={
-        "pymdownx.snippets": {"base_path": [str(REPO)], "check_paths": True}}).preprocessors["snippet"]
+    snippets = markdown.Markdown(
+        extensions=["pymdownx.snippets"],
+        extension_configs={
+            "pymdownx.snippets": {"base_path": [str(REPO)], "check_paths": True}
+        },
+    ).preprocessors["snippet"]
     head = "---\ntitle: t\ndate: 2024-01-01\n---\n"
 
     def check(body: str) -> None:
         text = head + body
-        post = hook._Post(path="posts/2024-01-01-t.md", title="t", name="t", permalink=None, tags=None,
-                          text=text, body_line=5)
+        post = hook._Post(
+            path="posts/2024-01-01-t.md",
+            title="t",
+            name="t",
+            permalink=None,
+            tags=None,
+            text=text,
+            body_line=5,
+        )
         hook._check_includes(post, snippets, str(REPO))
 
     check('```python\n--8<-- "gmlp_snippets/sgu.py:sgu"\n```\n')  # fenced: fine
     check(';--8<-- "gmlp_snippets/none.py"\n')  # escaped: shown as text, not an include
-    check('~~~text\n--8<--\ngmlp_snippets/sgu.py:sgu\n--8<--\n~~~\n')  # block form, fenced
-    with pytest.raises(PluginError, match=r"^posts/2024-01-01-t\.md, line 7: the include '--8<-- / "):
-        check('\ntext\n--8<--\ngmlp_snippets/sgu.py:sgu\n--8<--\n')
-    with pytest.raises(PluginError, match=r"line 8: the include 'gmlp_snippets/sgu.py:nope' failed"):
-        check('```\n--8<--\ngmlp_snippets/sgu.py:sgu\ngmlp_snippets/sgu.py:nope\n--8<--\n```\n')
+    check(
+        "~~~text\n--8<--\ngmlp_snippets/sgu.py:sgu\n--8<--\n~~~\n"
+    )  # block form, fenced
+    with pytest.raises(
+        PluginError, match=r"^posts/2024-01-01-t\.md, line 7: the include '--8<-- / "
+    ):
+        check("\ntext\n--8<--\ngmlp_snippets/sgu.py:sgu\n--8<--\n")
+    with pytest.raises(
+        PluginError, match=r"line 8: the include 'gmlp_snippets/sgu.py:nope' failed"
+    ):
+        check(
+            "```\n--8<--\ngmlp_snippets/sgu.py:sgu\ngmlp_snippets/sgu.py:nope\n--8<--\n```\n"
+        )
     with pytest.raises(PluginError, match=r"line 9: .* is outside a fenced code block"):
         check('```python\nx = 1\n```\n\n--8<-- "gmlp_snippets/sgu.py:sgu"\n')

@@ -14,13 +14,20 @@ from gmlp_snippets import GMLPConfig, GMLPForImageClassification, load_timm_stat
 try:
     import timm
 except Exception as error:  # ImportError, or torchvision's operators not registering
-    pytest.skip(f"timm is not importable here ({type(error).__name__}: {error})",
-                allow_module_level=True)
+    pytest.skip(
+        f"timm is not importable here ({type(error).__name__}: {error})",
+        allow_module_level=True,
+    )
 
 
-@pytest.mark.parametrize("name, preset", [("gmlp_ti16_224", "gmlp-ti16"),
-                                          ("gmlp_s16_224", "gmlp-s16"),
-                                          ("gmlp_b16_224", "gmlp-b16")])
+@pytest.mark.parametrize(
+    "name, preset",
+    [
+        ("gmlp_ti16_224", "gmlp-ti16"),
+        ("gmlp_s16_224", "gmlp-s16"),
+        ("gmlp_b16_224", "gmlp-b16"),
+    ],
+)
 def test_timm_gmlp_same_params_same_outputs(name, preset):
     torch.manual_seed(0)
     theirs = timm.create_model(name, pretrained=False).eval()

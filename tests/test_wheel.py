@@ -41,28 +41,53 @@ def _requirement_names(dist: str, seen: set[str]) -> set[str]:
 
 def _top_level(dist: str) -> set[str]:
     files = metadata.distribution(dist).files or []
-    return {f.parts[0] for f in files if len(f.parts) > 1 or f.suffix == ".py"} - {"..", "bin"}
+    return {f.parts[0] for f in files if len(f.parts) > 1 or f.suffix == ".py"} - {
+        "..",
+        "bin",
+    }
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(out), str(REPO)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     (built,) = out.glob("gmlp_snippets-*.whl")
     return built
 
 
 def test_the_wheel_holds_the_model_and_nothing_of_the_site(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    packages = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    packages = {
+        n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")
+    }
     assert packages == {"gmlp_snippets"}, packages
     modules = {n for n in names if n.startswith("gmlp_snippets/")}
     assert "gmlp_snippets/sgu.py" in modules and "gmlp_snippets/model.py" in modules
     assert not [n for n in modules if "figures" in n or "explainer" in n], modules
-    requires = [line for line in zipfile.ZipFile(wheel).read(
-        next(n for n in names if n.endswith(".dist-info/METADATA"))).decode().splitlines()
-        if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    requires = [
+        line
+        for line in zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+        .decode()
+        .splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
     assert requires == ["Requires-Dist: torch>=2.3"], requires
 
 
@@ -70,8 +95,18 @@ def test_the_readme_example_runs_from_the_wheel_in_a_torch_only_venv(wheel, tmp_
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import sysconfig; print(sysconfig.get_path('purelib'))",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     # torch and its own requirements, linked from this environment: nothing else is importable
     here = Path(metadata.distribution("torch").locate_file(""))
     shared = tmp_path / "torch-only"
@@ -88,14 +123,29 @@ def test_the_readme_example_runs_from_the_wheel_in_a_torch_only_venv(wheel, tmp_
     example = readme.split("## The package", 1)[1]
     code = re.search(r"```python\n(.*?)```", example, re.S).group(1)
     check = code + "\nprint(tuple(logits.shape))\n"
-    result = subprocess.run([str(python), "-c", check], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300, env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""})
+    result = subprocess.run(
+        [str(python), "-c", check],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "(2, 64, 256)"
-    probe = subprocess.run([str(python), "-c", "import gmlp_snippets, sys; print(gmlp_snippets.__file__); "
-                            "import importlib.util as u; print(u.find_spec('explainer'), u.find_spec('mkdocs'), "
-                            "u.find_spec('matplotlib'))"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import gmlp_snippets, sys; print(gmlp_snippets.__file__); "
+            "import importlib.util as u; print(u.find_spec('explainer'), u.find_spec('mkdocs'), "
+            "u.find_spec('matplotlib'))",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     where, missing = probe.stdout.splitlines()
     assert where.startswith(str(site)), where
     assert missing == "None None None", "the venv has more than torch"

@@ -30,7 +30,9 @@ import torch
 from gmlp_snippets import GMLPConfig, GMLPForCausalLM
 
 torch.manual_seed(0)
-torch.set_num_threads(1)  # one thread: as fast as two on a small model, and never fights other work
+torch.set_num_threads(
+    1
+)  # one thread: as fast as two on a small model, and never fights other work
 
 # %% [markdown]
 # ## Dữ liệu: sáu câu Kiều, từng byte một
@@ -65,7 +67,7 @@ print(f"{sum(p.numel() for p in model.parameters()):,} tham số")
 def batch(size: int = 16) -> torch.Tensor:
     """size random windows of n + 1 bytes: the model reads n of them and predicts the next ones."""
     starts = torch.randint(0, len(data) - cfg.seq_len - 1, (size,))
-    return torch.stack([data[s:s + cfg.seq_len + 1] for s in starts])
+    return torch.stack([data[s : s + cfg.seq_len + 1] for s in starts])
 
 
 optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -76,7 +78,9 @@ for step in range(200):
     loss.backward()
     optimizer.step()
     losses.append(loss.item())
-print(f"loss: {losses[0]:.2f} -> {losses[-1]:.3f} sau {len(losses)} bước, {time.perf_counter() - start:.1f} giây")
+print(
+    f"loss: {losses[0]:.2f} -> {losses[-1]:.3f} sau {len(losses)} bước, {time.perf_counter() - start:.1f} giây"
+)
 
 # %% [markdown]
 # ## Cho mô hình "làm thơ"
@@ -86,8 +90,13 @@ print(f"loss: {losses[0]:.2f} -> {losses[-1]:.3f} sau {len(losses)} bước, {ti
 
 # %%
 model.eval()
-prompt = torch.tensor([list("Trăm năm".encode("utf-8"))])
-out = model.generate(prompt, max_new_tokens=120, temperature=0.5, generator=torch.Generator().manual_seed(0))
+prompt = torch.tensor([list("Trăm năm".encode())])
+out = model.generate(
+    prompt,
+    max_new_tokens=120,
+    temperature=0.5,
+    generator=torch.Generator().manual_seed(0),
+)
 print(bytes(out[0].tolist()).decode("utf-8", errors="replace"))
 
 # %% [markdown]

@@ -12,5 +12,15 @@ from explainer.figures.cache import MANIFEST, check
 from explainer.figures.registry import FIGURES, PROFILES, Figure, resolve
 from explainer.figures.runner import DEFAULT_OUT, FigureArgumentError, Result, build
 
-__all__ = ["DEFAULT_OUT", "FIGURES", "MANIFEST", "PROFILES", "Figure", "FigureArgumentError", "Result",
-           "build", "check", "resolve"]
+__all__ = [
+    "DEFAULT_OUT",
+    "FIGURES",
+    "MANIFEST",
+    "PROFILES",
+    "Figure",
+    "FigureArgumentError",
+    "Result",
+    "build",
+    "check",
+    "resolve",
+]

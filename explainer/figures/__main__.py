@@ -11,7 +11,13 @@ import time
 
 from explainer.figures.cache import HINT, check
 from explainer.figures.registry import FIGURES
-from explainer.figures.runner import DEFAULT_OUT, DEVICES, FigureArgumentError, Result, build
+from explainer.figures.runner import (
+    DEFAULT_OUT,
+    DEVICES,
+    FigureArgumentError,
+    Result,
+    build,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,20 +25,47 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m explainer.figures",
         description="Regenerate the post's figures from the package's code; only what changed is rebuilt.",
         epilog="Without --profile the profile is 'full' on CUDA and 'quick' on the CPU. Without --force, "
-               "--profile, --device cpu|cuda or --seed, a figure whose code is unchanged and that was made "
-               "with a larger profile or on a GPU is kept, so a CPU run never overwrites GPU figures.")
-    p.add_argument("--device", metavar="{auto,cuda,cpu}",
-                   help="where to train and draw (default auto: CUDA when available, else the CPU)")
-    p.add_argument("--only", nargs="+", metavar="NAME",
-                   help="rebuild only these figures (names or file names): " + ", ".join(f.name for f in FIGURES))
+        "--profile, --device cpu|cuda or --seed, a figure whose code is unchanged and that was made "
+        "with a larger profile or on a GPU is kept, so a CPU run never overwrites GPU figures.",
+    )
+    p.add_argument(
+        "--device",
+        metavar="{auto,cuda,cpu}",
+        help="where to train and draw (default auto: CUDA when available, else the CPU)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="rebuild only these figures (names or file names): "
+        + ", ".join(f.name for f in FIGURES),
+    )
     p.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    p.add_argument("--profile", metavar="{quick,full}",
-                   help="quick: CPU-sized (CI, laptops); full: GPU-sized, longer training, larger n")
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+    p.add_argument(
+        "--profile",
+        metavar="{quick,full}",
+        help="quick: CPU-sized (CI, laptops); full: GPU-sized, longer training, larger n",
+    )
+    p.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"output folder (default {DEFAULT_OUT})",
+    )
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default 1: fastest for these tiny models)")
-    p.add_argument("--check", action="store_true", help="only check that the figures in --out are up to date")
-    p.add_argument("--list", action="store_true", help="list the figures and their files")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default 1: fastest for these tiny models)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that the figures in --out are up to date",
+    )
+    p.add_argument(
+        "--list", action="store_true", help="list the figures and their files"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -41,8 +74,18 @@ def summary(results: list[Result], total: float) -> str:
     rows = [("figure", "status", "seconds", "device", "note")]
     rows += [(r.name, r.status, f"{r.seconds:.1f}", r.device, r.note) for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join([*(cell.ljust(w) if i != 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row[:4], widths))),
-                        row[4]]).rstrip() for row in rows]
+    lines = [
+        "  ".join(
+            [
+                *(
+                    cell.ljust(w) if i != 2 else cell.rjust(w)
+                    for i, (cell, w) in enumerate(zip(row[:4], widths))
+                ),
+                row[4],
+            ]
+        ).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "-" * max(len(line) for line in lines))
     rebuilt = sum(r.status == "rebuilt" for r in results)
     lines.append(f"{rebuilt} rebuilt, {len(results) - rebuilt} cached, {total:.1f} s")
@@ -55,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.device is not None and args.device not in DEVICES:
-        p.error(f"argument --device: unknown device {args.device!r}; expected one of: {', '.join(DEVICES)}")
+        p.error(
+            f"argument --device: unknown device {args.device!r}; expected one of: {', '.join(DEVICES)}"
+        )
     if args.list:
         for fig in FIGURES:
             print(f"{fig.name:<20} {' '.join(fig.files)}")
@@ -69,9 +114,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     start = time.perf_counter()
     try:
-        results = build(args.out, names=args.only, device=args.device, profile=args.profile, seed=args.seed,
-                        force=args.force, threads=args.threads, progress=not args.quiet,
-                        command=shlex.join(["python", "-m", "explainer.figures", *argv]))
+        results = build(
+            args.out,
+            names=args.only,
+            device=args.device,
+            profile=args.profile,
+            seed=args.seed,
+            force=args.force,
+            threads=args.threads,
+            progress=not args.quiet,
+            command=shlex.join(["python", "-m", "explainer.figures", *argv]),
+        )
     except FigureArgumentError as err:
         p.error(str(err))
     print(summary(results, time.perf_counter() - start))

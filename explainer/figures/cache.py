@@ -30,6 +30,7 @@ normalized_source = engine.normalized_source
 
 # ---- hashing ---------------------------------------------------------------------------------
 
+
 def source_digests(fig: Figure) -> dict[str, str]:
     """{repo-relative path: digest} for every source the figure declares."""
     return engine.source_digests(fig.sources)
@@ -44,28 +45,48 @@ def versions() -> dict[str, str]:
     return engine.versions("torch", "matplotlib", "numpy")
 
 
-def cache_key(code: str, vers: dict[str, str], device_kind: str, profile: str, seed: int) -> str:
+def cache_key(
+    code: str, vers: dict[str, str], device_kind: str, profile: str, seed: int
+) -> str:
     """The key that decides rebuilding: code hash, torch and matplotlib versions, device kind, profile, seed."""
-    return engine.key(code=code, torch=vers.get("torch"), matplotlib=vers.get("matplotlib"),
-                      device_kind=device_kind, profile=profile, seed=seed)
+    return engine.key(
+        code=code,
+        torch=vers.get("torch"),
+        matplotlib=vers.get("matplotlib"),
+        device_kind=device_kind,
+        profile=profile,
+        seed=seed,
+    )
 
 
 # ---- the manifest ----------------------------------------------------------------------------
 
+
 def _valid_entry(entry: Any) -> bool:
-    return (isinstance(entry, dict) and isinstance(entry.get("files"), dict)
-            and isinstance(entry.get("code_hash"), str))
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("files"), dict)
+        and isinstance(entry.get("code_hash"), str)
+    )
 
 
 def manifest(out_dir: Path) -> engine.Store:
     """The manifest of the figures in `out_dir`, as a store of {figure name: entry}."""
-    return engine.Store(Path(out_dir) / MANIFEST, "figures", format=MANIFEST_FORMAT,
-                        header={"hint": HINT}, valid=_valid_entry, attic=False)
+    return engine.Store(
+        Path(out_dir) / MANIFEST,
+        "figures",
+        format=MANIFEST_FORMAT,
+        header={"hint": HINT},
+        valid=_valid_entry,
+        attic=False,
+    )
 
 
 def remove_stale_temps(out_dir: Path) -> None:
     """Remove temporary files an interrupted (killed) run of ours left behind."""
-    engine.remove_stale_temps(out_dir, {MANIFEST, *(f for fig in FIGURES for f in fig.files)})
+    engine.remove_stale_temps(
+        out_dir, {MANIFEST, *(f for fig in FIGURES for f in fig.files)}
+    )
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:
@@ -78,12 +99,17 @@ def files_intact(out_dir: Path, entry: dict[str, Any], fig: Figure) -> bool:
     recorded = entry.get("files") or {}
     for name in fig.files:
         path = Path(out_dir) / name
-        if name not in recorded or not path.is_file() or file_digest(path) != recorded[name]:
+        if (
+            name not in recorded
+            or not path.is_file()
+            or file_digest(path) != recorded[name]
+        ):
             return False
     return True
 
 
 # ---- the staleness check ---------------------------------------------------------------------
+
 
 def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> list[str]:
     """Problems that make the figures in `out_dir` unfit for the site; [] when all is well.
@@ -102,7 +128,9 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
     except KeyError as err:
         return [str(err.args[0])]
     if not (out_dir / MANIFEST).is_file():
-        return [f"{out_dir / MANIFEST} is missing ({', '.join(f.name for f in figures)} unchecked)"]
+        return [
+            f"{out_dir / MANIFEST} is missing ({', '.join(f.name for f in figures)} unchecked)"
+        ]
     manifest = read_manifest(out_dir)
     problems = []
     for fig in figures:
@@ -116,11 +144,17 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
             if not path.is_file():
                 problems.append(f"{fig.name}: {file} is missing")
             elif recorded_files.get(file) != file_digest(path):
-                problems.append(f"{fig.name}: {file} differs from the file recorded in {MANIFEST} "
-                                "(edited by hand, or its build was interrupted)")
+                problems.append(
+                    f"{fig.name}: {file} differs from the file recorded in {MANIFEST} "
+                    "(edited by hand, or its build was interrupted)"
+                )
         digests = source_digests(fig)
         if entry.get("code_hash") != code_hash(digests):
             old = entry.get("sources") or {}
-            changed = sorted(n for n in set(digests) | set(old) if digests.get(n) != old.get(n))
-            problems.append(f"{fig.name}: its code changed since it was made ({', '.join(changed) or 'sources'})")
+            changed = sorted(
+                n for n in set(digests) | set(old) if digests.get(n) != old.get(n)
+            )
+            problems.append(
+                f"{fig.name}: its code changed since it was made ({', '.join(changed) or 'sources'})"
+            )
     return problems

@@ -33,6 +33,8 @@ def windows(data: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tens
     return data[starts.to(data.device).unsqueeze(1) + offsets].long()
 
 
-def random_starts(data: torch.Tensor, count: int, length: int, generator: torch.Generator) -> torch.Tensor:
+def random_starts(
+    data: torch.Tensor, count: int, length: int, generator: torch.Generator
+) -> torch.Tensor:
     """Uniform window starts on the CPU generator (so CPU and GPU runs read the same windows)."""
     return torch.randint(0, data.numel() - length, (count,), generator=generator)

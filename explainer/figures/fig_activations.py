@@ -21,12 +21,23 @@ def make(ctx) -> None:
     for name, (y, slope, colour) in curves.items():
         label = {"relu": "ReLU(x) = max(0, x)", "gelu": "GeLU(x) = x·Φ(x)"}[name]
         left.plot(xs, style.to_numpy(y), color=colour, lw=2.2, label=label)
-        right.plot(xs, style.to_numpy(slope), color=colour, lw=2.2, label={"relu": "ReLU", "gelu": "GeLU"}[name])
+        right.plot(
+            xs,
+            style.to_numpy(slope),
+            color=colour,
+            lw=2.2,
+            label={"relu": "ReLU", "gelu": "GeLU"}[name],
+        )
     gelu = curves["gelu"][0]
     i_min = int(gelu.argmin())
     left.plot([xs[i_min]], [float(gelu[i_min])], "o", color=style.ORANGE, ms=5)
-    left.annotate(f"cực tiểu {float(gelu[i_min]):.3f}\ntại x = {xs[i_min]:.2f}", (xs[i_min], float(gelu[i_min])),
-                  xytext=(-3.9, 1.4), fontsize=8.5, arrowprops={"arrowstyle": "-", "color": style.GREY, "lw": 0.8})
+    left.annotate(
+        f"cực tiểu {float(gelu[i_min]):.3f}\ntại x = {xs[i_min]:.2f}",
+        (xs[i_min], float(gelu[i_min])),
+        xytext=(-3.9, 1.4),
+        fontsize=8.5,
+        arrowprops={"arrowstyle": "-", "color": style.GREY, "lw": 0.8},
+    )
     left.set_title("Hàm kích hoạt σ")
     right.set_title("Đạo hàm σ'(x)")
     for ax in (left, right):
@@ -39,4 +50,9 @@ def make(ctx) -> None:
     right.legend(loc="upper left", fontsize=8.5)
     fig.tight_layout()
     ctx.save(fig, "activations.png")
-    ctx.measures.update({"gelu_min": round(float(gelu[i_min]), 4), "gelu_argmin": round(float(xs[i_min]), 3)})
+    ctx.measures.update(
+        {
+            "gelu_min": round(float(gelu[i_min]), 4),
+            "gelu_argmin": round(float(xs[i_min]), 3),
+        }
+    )

@@ -29,13 +29,25 @@ def make(ctx) -> None:
     var_y, mean_y = torch.var_mean(y, dim=1, correction=0)
 
     fig, axes = style.plt.subplots(1, 2, figsize=(9.6, 3.9))
-    panels = ((axes[0], x, mean_x, var_x, "X trước LayerNorm"), (axes[1], y, mean_y, var_y, "LayerNorm(X)"))
+    panels = (
+        (axes[0], x, mean_x, var_x, "X trước LayerNorm"),
+        (axes[1], y, mean_y, var_y, "LayerNorm(X)"),
+    )
     for ax, data, mean_, var_, title in panels:
         limit = float(data.abs().max())
-        im = ax.imshow(style.to_numpy(data), cmap=style.DIVERGING, vmin=-limit, vmax=limit, aspect="auto")
+        im = ax.imshow(
+            style.to_numpy(data),
+            cmap=style.DIVERGING,
+            vmin=-limit,
+            vmax=limit,
+            aspect="auto",
+        )
         std_ = var_.sqrt()
-        ax.set_title(f"{title} ({N} token × {D} channel)\nmỗi dòng: trung bình ∈ [{num(mean_.min())}, "
-                     f"{num(mean_.max())}]\nđộ lệch chuẩn ∈ [{num(std_.min())}, {num(std_.max())}]", fontsize=9.5)
+        ax.set_title(
+            f"{title} ({N} token × {D} channel)\nmỗi dòng: trung bình ∈ [{num(mean_.min())}, "
+            f"{num(mean_.max())}]\nđộ lệch chuẩn ∈ [{num(std_.min())}, {num(std_.max())}]",
+            fontsize=9.5,
+        )
         ax.set_xlabel("channel (cột)")
         ax.set_yticks(range(0, N, 2))
         cbar = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.03)
@@ -43,5 +55,11 @@ def make(ctx) -> None:
     axes[0].set_ylabel("token (dòng)")
     fig.tight_layout()
     ctx.save(fig, "layernorm.png")
-    ctx.measures.update({"max_abs_row_mean_after": float(f"{mean_y.abs().max():.2e}"),
-                         "max_abs_row_std_minus_1_after": float(f"{(var_y.sqrt() - 1).abs().max():.2e}")})
+    ctx.measures.update(
+        {
+            "max_abs_row_mean_after": float(f"{mean_y.abs().max():.2e}"),
+            "max_abs_row_std_minus_1_after": float(
+                f"{(var_y.sqrt() - 1).abs().max():.2e}"
+            ),
+        }
+    )

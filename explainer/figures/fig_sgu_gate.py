@@ -18,8 +18,10 @@ from explainer.figures import corpus, style, training
 def gate_values(model, tokens: torch.Tensor) -> list[torch.Tensor]:
     """f(Z2) of every block for a batch of tokens: a list of (b, n, d_ffn/2) tensors."""
     captured = []
-    hooks = [block.proj_in.register_forward_hook(lambda _m, _in, out: captured.append(out))
-             for block in model.gmlp.blocks]
+    hooks = [
+        block.proj_in.register_forward_hook(lambda _m, _in, out: captured.append(out))
+        for block in model.gmlp.blocks
+    ]
     try:
         model(tokens)
     finally:
@@ -28,7 +30,9 @@ def gate_values(model, tokens: torch.Tensor) -> list[torch.Tensor]:
     gates = []
     for block, z in zip(model.gmlp.blocks, captured):
         _, z2 = z.chunk(2, dim=-1)
-        gates.append(block.sgu(torch.cat([torch.ones_like(z2), z2], dim=-1)))  # 1 ⊙ f(Z2)
+        gates.append(
+            block.sgu(torch.cat([torch.ones_like(z2), z2], dim=-1))
+        )  # 1 ⊙ f(Z2)
     return gates
 
 
@@ -39,7 +43,9 @@ def make(ctx) -> None:
     model = trained.model
     initial = training.snapshot(model, trained.init_state)
     _, held_out = corpus.split()
-    starts = corpus.random_starts(held_out, 8, s.seq_len, torch.Generator().manual_seed(ctx.seed + 3))
+    starts = corpus.random_starts(
+        held_out, 8, s.seq_len, torch.Generator().manual_seed(ctx.seed + 3)
+    )
     tokens = corpus.windows(held_out.to(ctx.device), starts, s.seq_len)
     model.eval()
     initial.eval()
@@ -49,8 +55,14 @@ def make(ctx) -> None:
     fig, (left, right) = style.plt.subplots(1, 2, figsize=(9.2, 3.4))
     all_before = np.concatenate(before)
     spread = max(float(np.abs(all_before - 1).max()), 1e-6)
-    left.hist(all_before, bins=np.linspace(1 - 1.1 * spread, 1 + 1.1 * spread, 41), color=style.BLUE)
-    left.set_title(f"Lúc khởi tạo (W ≈ 0, b = 1)\nf(Z2) ∈ [{all_before.min():.4f}, {all_before.max():.4f}]")
+    left.hist(
+        all_before,
+        bins=np.linspace(1 - 1.1 * spread, 1 + 1.1 * spread, 41),
+        color=style.BLUE,
+    )
+    left.set_title(
+        f"Lúc khởi tạo (W ≈ 0, b = 1)\nf(Z2) ∈ [{all_before.min():.4f}, {all_before.max():.4f}]"
+    )
     left.set_xlabel("giá trị cổng f(Z2)")
     left.set_ylabel("số phần tử")
     left.ticklabel_format(axis="x", useOffset=False)
@@ -58,17 +70,38 @@ def make(ctx) -> None:
     lo, hi = np.percentile(np.concatenate(after), [0.5, 99.5])
     bins = np.linspace(min(lo, 0.0), max(hi, 2.0), 61)
     for i, (values, colour) in enumerate(zip(after, style.PALETTE * 2)):
-        right.hist(values, bins=bins, histtype="step", lw=1.6, color=colour, label=f"khối {i + 1}")
+        right.hist(
+            values,
+            bins=bins,
+            histtype="step",
+            lw=1.6,
+            color=colour,
+            label=f"khối {i + 1}",
+        )
     right.axvline(1.0, color=style.GREY, lw=1, ls="--")
-    right.set_title(f"Sau {s.steps} bước huấn luyện\n(gMLP {trained.params / 1e3:.0f}k tham số, n = {s.seq_len})")
+    right.set_title(
+        f"Sau {s.steps} bước huấn luyện\n(gMLP {trained.params / 1e3:.0f}k tham số, n = {s.seq_len})"
+    )
     right.set_xlabel("giá trị cổng f(Z2)")
     right.legend(fontsize=8, ncol=2 if len(after) > 4 else 1)
     fig.suptitle("Cổng của Spatial Gating Unit: s(Z) = Z1 ⊙ f(Z2)")
     fig.tight_layout()
     ctx.save(fig, "sgu_gate.png")
-    ctx.measures.update({
-        "steps": s.steps, "params": trained.params,
-        "gate_init": {"mean": round(float(all_before.mean()), 6), "std": float(f"{all_before.std():.3e}")},
-        "gate_trained": [{"layer": i + 1, "mean": round(float(v.mean()), 4), "std": round(float(v.std()), 4)}
-                         for i, v in enumerate(after)],
-    })
+    ctx.measures.update(
+        {
+            "steps": s.steps,
+            "params": trained.params,
+            "gate_init": {
+                "mean": round(float(all_before.mean()), 6),
+                "std": float(f"{all_before.std():.3e}"),
+            },
+            "gate_trained": [
+                {
+                    "layer": i + 1,
+                    "mean": round(float(v.mean()), 4),
+                    "std": round(float(v.std()), 4),
+                }
+                for i, v in enumerate(after)
+            ],
+        }
+    )

@@ -47,23 +47,41 @@ def make(ctx) -> None:
     ctx.progress(s.steps)
     trained = training.trained_gmlp(ctx)
     n, k = s.seq_len, max(2, s.seq_len // 16)
-    weights = [block.sgu.weight.detach().to("cpu", torch.float64).tril() for block in trained.model.gmlp.blocks]
-    initial = [trained.init_state[f"gmlp.blocks.{i}.sgu.weight"].double().tril() for i in range(len(weights))]
+    weights = [
+        block.sgu.weight.detach().to("cpu", torch.float64).tril()
+        for block in trained.model.gmlp.blocks
+    ]
+    initial = [
+        trained.init_state[f"gmlp.blocks.{i}.sgu.weight"].double().tril()
+        for i in range(len(weights))
+    ]
     shares, chance = zip(*(locality(w, k) for w in weights))
     chance = chance[0]
     scores = [toeplitz_score(w) for w in weights]
     scores_init = [toeplitz_score(w) for w in initial]
     mean_share, mean_score = float(np.mean(shares)), float(np.mean(scores))
     local = mean_share >= 2 * chance and mean_score >= 0.5
-    verdict = ("W học được là cục bộ và gần như bất biến khi dịch (dạng Toeplitz)" if local else
-               "ở quy mô này W chưa cho thấy rõ tính cục bộ / bất biến khi dịch")
+    verdict = (
+        "W học được là cục bộ và gần như bất biến khi dịch (dạng Toeplitz)"
+        if local
+        else "ở quy mô này W chưa cho thấy rõ tính cục bộ / bất biến khi dịch"
+    )
 
     layers = len(weights)
-    fig, axes = style.plt.subplots(2, layers, figsize=(max(1.95 * layers, 7.0) + 0.8, 5.3),
-                                   gridspec_kw={"height_ratios": [1.15, 1]}, squeeze=False)
+    fig, axes = style.plt.subplots(
+        2,
+        layers,
+        figsize=(max(1.95 * layers, 7.0) + 0.8, 5.3),
+        gridspec_kw={"height_ratios": [1.15, 1]},
+        squeeze=False,
+    )
     # a limited palette: the heatmaps read the same and the PNG stays small
     # the upper triangle (masked by the causal SGU) stays transparent
-    cmap = matplotlib.colormaps[style.DIVERGING].resampled(21).with_extremes(bad=(0, 0, 0, 0))
+    cmap = (
+        matplotlib.colormaps[style.DIVERGING]
+        .resampled(21)
+        .with_extremes(bad=(0, 0, 0, 0))
+    )
     row = n // 2  # the middle token, drawn as a row below
     size = min(n, WINDOW)  # large W: show the size x size block around the middle token
     lo = row - size // 2 if n > WINDOW else 0
@@ -72,34 +90,58 @@ def make(ctx) -> None:
         top, bottom = axes[0, i], axes[1, i]
         lower = style.to_numpy(w)[np.tril_indices(n)]
         limit = float(np.percentile(np.abs(lower), 99.5)) or 1.0
-        shown = style.to_numpy(w[lo:lo + size, lo:lo + size])
+        shown = style.to_numpy(w[lo : lo + size, lo : lo + size])
         shown[np.triu_indices(size, 1)] = np.nan
-        top.imshow(shown, cmap=cmap, vmin=-limit, vmax=limit, extent=(lo - 0.5, lo + size - 0.5, lo + size - 0.5, lo - 0.5))
+        top.imshow(
+            shown,
+            cmap=cmap,
+            vmin=-limit,
+            vmax=limit,
+            extent=(lo - 0.5, lo + size - 0.5, lo + size - 0.5, lo - 0.5),
+        )
         top.axhline(row, color=style.GREY, lw=0.8, ls=":")
-        top.set_title(f"khối {i + 1}\ncục bộ {share:.0%} · Toeplitz {score:.2f}", fontsize=9)
+        top.set_title(
+            f"khối {i + 1}\ncục bộ {share:.0%} · Toeplitz {score:.2f}", fontsize=9
+        )
         top.set_xticks([lo, lo + size - 1])
         top.set_yticks([lo, lo + size - 1] if i == 0 else [])
         if i == 0:
             top.set_ylabel("token i (dòng của W)")
         top.set_xlabel("token j", fontsize=8.5)
-        values = style.to_numpy(w[row, row - span: row + 1])
+        values = style.to_numpy(w[row, row - span : row + 1])
         offsets = np.arange(-span, 1)
-        bottom.bar(offsets, values, width=0.9, color=np.where(values >= 0, style.RED, style.BLUE))
+        bottom.bar(
+            offsets,
+            values,
+            width=0.9,
+            color=np.where(values >= 0, style.RED, style.BLUE),
+        )
         bottom.axhline(0, color=style.GREY, lw=0.8)
         bottom.axvspan(-k + 0.5, 0.5, color=style.SOFT_GREY, lw=0)
         bottom.set_xlim(-span - 0.5, 0.5)
         bottom.set_xlabel("j − i", fontsize=8.5)
         if i == 0:
             bottom.set_ylabel(f"W[{row}, j] (token giữa)")
-    fig.suptitle(f"Spatial weights W sau {s.steps} bước (gMLP {trained.params / 1e3:.0f}k tham số, {layers} khối, "
-                 f"n = {n}, byte-level, văn bản pydoc)\n{verdict}:\n|W| nằm trong {k} token sát đường chéo: "
-                 f"{mean_share:.0%} (nếu trải đều: {chance:.0%}) · độ Toeplitz {mean_score:.2f} "
-                 f"(lúc khởi tạo: {np.mean(scores_init):.2f})", fontsize=10)
+    fig.suptitle(
+        f"Spatial weights W sau {s.steps} bước (gMLP {trained.params / 1e3:.0f}k tham số, {layers} khối, "
+        f"n = {n}, byte-level, văn bản pydoc)\n{verdict}:\n|W| nằm trong {k} token sát đường chéo: "
+        f"{mean_share:.0%} (nếu trải đều: {chance:.0%}) · độ Toeplitz {mean_score:.2f} "
+        f"(lúc khởi tạo: {np.mean(scores_init):.2f})",
+        fontsize=10,
+    )
     fig.tight_layout()
     ctx.save(fig, "spatial_weights.png")
-    ctx.measures.update({
-        "steps": s.steps, "params": trained.params, "seq_len": n, "k": k, "row": row,
-        "locality_share": [round(v, 4) for v in shares], "locality_share_uniform": round(chance, 4),
-        "toeplitz_score": [round(v, 4) for v in scores], "toeplitz_score_init": [round(v, 4) for v in scores_init],
-        "local_and_shift_invariant": local,
-    })
+    ctx.measures.update(
+        {
+            "steps": s.steps,
+            "params": trained.params,
+            "seq_len": n,
+            "k": k,
+            "row": row,
+            "locality_share": [round(v, 4) for v in shares],
+            "locality_share_uniform": round(chance, 4),
+            "toeplitz_score": [round(v, 4) for v in scores],
+            "toeplitz_score_init": [round(v, 4) for v in scores_init],
+            "local_and_shift_invariant": local,
+        }
+    )

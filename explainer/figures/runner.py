@@ -28,8 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from explainer.figures import cache
-from explainer.figures.registry import (DEVICE_RANK, FIGURES, HIDDEN_PROFILES, PROFILE_RANK, PROFILES, Figure,
-                                       resolve)
+from explainer.figures.registry import (
+    DEVICE_RANK,
+    FIGURES,
+    HIDDEN_PROFILES,
+    PROFILE_RANK,
+    PROFILES,
+    Figure,
+    resolve,
+)
 
 log = logging.getLogger("explainer.figures")
 
@@ -68,7 +75,9 @@ class FigureContext:
         from explainer.figures import style
 
         if filename not in self.figure.files:
-            raise ValueError(f"figure {self.figure.name!r} may only write {self.figure.files}, not {filename!r}")
+            raise ValueError(
+                f"figure {self.figure.name!r} may only write {self.figure.files}, not {filename!r}"
+            )
         cache.atomic_write_bytes(self.out_dir / filename, style.png_bytes(fig))
         self.written.add(filename)
 
@@ -84,7 +93,13 @@ class FigureContext:
 
 # ---- arguments -------------------------------------------------------------------------------
 
-def validate(out_dir: str | Path, names: list[str] | None, device: str | None, profile: str | None) -> tuple[Path, list[Figure], str, str, bool]:
+
+def validate(
+    out_dir: str | Path,
+    names: list[str] | None,
+    device: str | None,
+    profile: str | None,
+) -> tuple[Path, list[Figure], str, str, bool]:
     """Check every argument before anything is written.
 
     Returns (out dir, figures, device kind, profile, explicit) where explicit says whether the
@@ -95,42 +110,73 @@ def validate(out_dir: str | Path, names: list[str] | None, device: str | None, p
     except KeyError as err:
         raise FigureArgumentError(f"argument --only: {err.args[0]}") from None
     if profile is not None and profile not in PROFILES + HIDDEN_PROFILES:
-        raise FigureArgumentError(f"argument --profile: unknown profile {profile!r}; expected one of: {', '.join(PROFILES)}")
+        raise FigureArgumentError(
+            f"argument --profile: unknown profile {profile!r}; expected one of: {', '.join(PROFILES)}"
+        )
     if device is not None and device not in DEVICES:
-        raise FigureArgumentError(f"argument --device: unknown device {device!r}; expected one of: {', '.join(DEVICES)}")
+        raise FigureArgumentError(
+            f"argument --device: unknown device {device!r}; expected one of: {', '.join(DEVICES)}"
+        )
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise FigureArgumentError(f"argument --out: expected a directory, but {str(out)!r} is a file")
+        raise FigureArgumentError(
+            f"argument --out: expected a directory, but {str(out)!r} is a file"
+        )
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise FigureArgumentError(f"argument --out: expected a directory, but {str(parent)!r} is a file")
+                raise FigureArgumentError(
+                    f"argument --out: expected a directory, but {str(parent)!r} is a file"
+                )
             break
     import torch
 
     cuda = torch.cuda.is_available()
     if device == "cuda" and not cuda:
-        raise FigureArgumentError("argument --device: 'cuda' was asked for but CUDA is not available here "
-                                  f"(torch {torch.__version__}); use --device auto or --device cpu")
+        raise FigureArgumentError(
+            "argument --device: 'cuda' was asked for but CUDA is not available here "
+            f"(torch {torch.__version__}); use --device auto or --device cpu"
+        )
     kind = "cuda" if device == "cuda" or (device in (None, "auto") and cuda) else "cpu"
     if device in (None, "auto"):
-        log.info("device: auto -> %s%s", kind, "" if cuda else " (CUDA is not available)")
+        log.info(
+            "device: auto -> %s%s", kind, "" if cuda else " (CUDA is not available)"
+        )
     explicit = profile is not None or device in ("cpu", "cuda")
-    return out, figures, kind, profile or ("full" if kind == "cuda" else "quick"), explicit
+    return (
+        out,
+        figures,
+        kind,
+        profile or ("full" if kind == "cuda" else "quick"),
+        explicit,
+    )
 
 
 # ---- deciding --------------------------------------------------------------------------------
 
-def decide(fig: Figure, entry: dict[str, Any] | None, out_dir: Path, code: str, key: str, profile: str,
-           kind: str, seed: int, force: bool, unreadable_aside: bool = False) -> tuple[bool, str]:
+
+def decide(
+    fig: Figure,
+    entry: dict[str, Any] | None,
+    out_dir: Path,
+    code: str,
+    key: str,
+    profile: str,
+    kind: str,
+    seed: int,
+    force: bool,
+    unreadable_aside: bool = False,
+) -> tuple[bool, str]:
     """(rebuild?, why) for one figure; see the module docstring for the rules."""
     if force:
         return True, "--force"
     if not entry:
         present = [name for name in fig.files if (out_dir / name).is_file()]
         if present and unreadable_aside:
-            return False, (f"kept: {present[0]} is not recorded and the old manifest was unreadable "
-                           f"(kept aside as {cache.MANIFEST}.unreadable-*); --force redraws it")
+            return False, (
+                f"kept: {present[0]} is not recorded and the old manifest was unreadable "
+                f"(kept aside as {cache.MANIFEST}.unreadable-*); --force redraws it"
+            )
         return True, "new"
     if not cache.files_intact(out_dir, entry, fig):
         return True, "file missing or changed"
@@ -142,22 +188,43 @@ def decide(fig: Figure, entry: dict[str, Any] | None, out_dir: Path, code: str, 
     have = (PROFILE_RANK.get(made_profile, -1), DEVICE_RANK.get(made_kind, -1))
     want = (PROFILE_RANK[profile], DEVICE_RANK[kind])
     if have != want and have[0] >= want[0] and have[1] >= want[1]:
-        return False, f"kept: made with {made_profile} on {entry.get('device', made_kind)}; --force redraws it"
-    changed = [name for name, old, new in (("profile", made_profile, profile), ("device", made_kind, kind),
-                                           ("seed", entry.get("seed"), seed)) if old != new]
+        return (
+            False,
+            f"kept: made with {made_profile} on {entry.get('device', made_kind)}; --force redraws it",
+        )
+    changed = [
+        name
+        for name, old, new in (
+            ("profile", made_profile, profile),
+            ("device", made_kind, kind),
+            ("seed", entry.get("seed"), seed),
+        )
+        if old != new
+    ]
     return True, f"{', '.join(changed) or 'library versions'} changed"
 
 
 # ---- building --------------------------------------------------------------------------------
 
-def build(out_dir: str | Path = DEFAULT_OUT, names: list[str] | None = None, device: str | None = None,
-          profile: str | None = None, seed: int | None = None, force: bool = False, threads: int | None = None,
-          progress: bool = True, command: str | None = None) -> list[Result]:
+
+def build(
+    out_dir: str | Path = DEFAULT_OUT,
+    names: list[str] | None = None,
+    device: str | None = None,
+    profile: str | None = None,
+    seed: int | None = None,
+    force: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> list[Result]:
     """Rebuild the selected figures that are out of date into `out_dir`; returns one Result per figure."""
     out, figures, kind, profile, _ = validate(out_dir, names, device, profile)
     seed = 0 if seed is None else seed
     if threads is not None and threads < 1:
-        raise FigureArgumentError(f"argument --threads: expected a positive number, got {threads}")
+        raise FigureArgumentError(
+            f"argument --threads: expected a positive number, got {threads}"
+        )
 
     store = cache.manifest(out)
     manifest = store.entries
@@ -169,11 +236,16 @@ def build(out_dir: str | Path = DEFAULT_OUT, names: list[str] | None = None, dev
         code = cache.code_hash(digests)
         key = cache.cache_key(code, vers, kind, profile, seed)
         entry = manifest.get(fig.name)
-        rebuild, why = decide(fig, entry, out, code, key, profile, kind, seed, force, unreadable_aside)
+        rebuild, why = decide(
+            fig, entry, out, code, key, profile, kind, seed, force, unreadable_aside
+        )
         plans.append((fig, entry, digests, code, key, rebuild, why))
 
-    results = [Result(fig.name, "cached", 0.0, (entry or {}).get("device", "?"), why)
-               for fig, entry, _, _, _, rebuild, why in plans if not rebuild]
+    results = [
+        Result(fig.name, "cached", 0.0, (entry or {}).get("device", "?"), why)
+        for fig, entry, _, _, _, rebuild, why in plans
+        if not rebuild
+    ]
     todo = [p for p in plans if p[5]]
     if not todo:
         return _in_order(results, figures)
@@ -190,13 +262,26 @@ def build(out_dir: str | Path = DEFAULT_OUT, names: list[str] | None = None, dev
                 start = time.perf_counter()
                 measures = _draw(fig, out, dev, profile, seed, progress, style)
                 seconds = time.perf_counter() - start
-                store.put(fig.name, {  # now, not at the end: a killed run keeps what it drew
-                    "files": {name: cache.file_digest(out / name) for name in fig.files},
-                    "key": key, "code_hash": code, "sources": digests, "versions": vers,
-                    "device": device_name, "device_kind": kind, "threads": n_threads,
-                    "seed": seed, "profile": profile, "command": command,
-                    "wall_s": round(seconds, 1), "measures": measures,
-                })
+                store.put(
+                    fig.name,
+                    {  # now, not at the end: a killed run keeps what it drew
+                        "files": {
+                            name: cache.file_digest(out / name) for name in fig.files
+                        },
+                        "key": key,
+                        "code_hash": code,
+                        "sources": digests,
+                        "versions": vers,
+                        "device": device_name,
+                        "device_kind": kind,
+                        "threads": n_threads,
+                        "seed": seed,
+                        "profile": profile,
+                        "command": command,
+                        "wall_s": round(seconds, 1),
+                        "measures": measures,
+                    },
+                )
                 results.append(Result(fig.name, "rebuilt", seconds, device_name, why))
         finally:
             training.clear_memo()
@@ -209,13 +294,21 @@ def _in_order(results: list[Result], figures: list[Figure]) -> list[Result]:
     return sorted(results, key=lambda r: order[r.name])
 
 
-def _draw(fig: Figure, out: Path, dev, profile: str, seed: int, progress: bool, style) -> dict[str, Any]:
+def _draw(
+    fig: Figure, out: Path, dev, profile: str, seed: int, progress: bool, style
+) -> dict[str, Any]:
     import torch
     from tqdm.auto import tqdm
 
     module = importlib.import_module(f"explainer.figures.{fig.module}")
-    with tqdm(total=1, desc=f"{fig.name:<20}", file=sys.stderr, disable=not progress, leave=True,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=1,
+        desc=f"{fig.name:<20}",
+        file=sys.stderr,
+        disable=not progress,
+        leave=True,
+        dynamic_ncols=True,
+    ) as bar:
         ctx = FigureContext(fig, out, dev, profile, seed, bar)
         torch.manual_seed(seed)
         with style.context():
@@ -242,10 +335,17 @@ class _runtime:
     def __enter__(self):
         import torch
 
-        self.saved = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
-                      torch.get_float32_matmul_precision())
-        n = self.threads or 1  # tiny models: one thread is fastest on a shared CPU, and core-count independent
-        torch.set_num_threads(n)  # on a GPU machine too: the toy 1-D fits run on the CPU
+        self.saved = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.get_num_threads(),
+            torch.get_float32_matmul_precision(),
+        )
+        n = (
+            self.threads or 1
+        )  # tiny models: one thread is fastest on a shared CPU, and core-count independent
+        torch.set_num_threads(
+            n
+        )  # on a GPU machine too: the toy 1-D fits run on the CPU
         if self.kind == "cuda":
             dev = torch.device("cuda")
             torch.set_float32_matmul_precision("high")

@@ -67,8 +67,15 @@ def png_bytes(fig, dpi: int = DPI) -> bytes:
     """Render a figure to PNG bytes with no metadata (no software string, no date), then close it."""
     buf = io.BytesIO()
     try:
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, transparent=True,
-                    bbox_inches="tight", pad_inches=0.06)
+        fig.savefig(
+            buf,
+            format="png",
+            dpi=dpi,
+            metadata={"Software": None},
+            transparent=True,
+            bbox_inches="tight",
+            pad_inches=0.06,
+        )
     finally:
         plt.close(fig)
     return buf.getvalue()

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from gmlp_snippets.config import GMLPConfig
 from explainer.figures import corpus
+from gmlp_snippets.config import GMLPConfig
 from gmlp_snippets.model import GMLPForCausalLM
 
 
@@ -38,16 +38,47 @@ class LMSettings:
 
 SETTINGS = {
     # tiny: the test suite only checks that the code runs and draws
-    "test": LMSettings(d_model=16, d_ffn=32, seq_len=16, n_layers=2, batch=4, steps=12, lr=3e-3, warmup=2,
-                       eval_every=6, eval_batches=2),
+    "test": LMSettings(
+        d_model=16,
+        d_ffn=32,
+        seq_len=16,
+        n_layers=2,
+        batch=4,
+        steps=12,
+        lr=3e-3,
+        warmup=2,
+        eval_every=6,
+        eval_batches=2,
+    ),
     # CPU: the package's `tiny` preset, trained for about half a minute on 2 cores
-    "quick": LMSettings(d_model=64, d_ffn=256, seq_len=64, n_layers=4, batch=16, steps=600, lr=3e-3, warmup=50,
-                        eval_every=50, eval_batches=8),
+    "quick": LMSettings(
+        d_model=64,
+        d_ffn=256,
+        seq_len=64,
+        n_layers=4,
+        batch=16,
+        steps=600,
+        lr=3e-3,
+        warmup=50,
+        eval_every=50,
+        eval_batches=8,
+    ),
     # GPU: wider (d_ffn = 6d as in the paper), deeper, 4x longer sequences, 8x the tokens. The corpus has
     # ~420 KB of training text: this is ~20 passes over it, about where the held-out loss stops falling
     # (much longer runs memorise the corpus and the held-out loss climbs back up)
-    "full": LMSettings(d_model=128, d_ffn=768, seq_len=256, n_layers=6, batch=32, steps=1000, lr=2e-3,
-                       warmup=100, eval_every=100, eval_batches=16, weight_decay=0.1),
+    "full": LMSettings(
+        d_model=128,
+        d_ffn=768,
+        seq_len=256,
+        n_layers=6,
+        batch=32,
+        steps=1000,
+        lr=2e-3,
+        warmup=100,
+        eval_every=100,
+        eval_batches=16,
+        weight_decay=0.1,
+    ),
 }
 
 
@@ -67,7 +98,7 @@ class TrainedLM:
     @property
     def final_train_loss(self) -> float:
         """Mean training loss over the last eval_every steps."""
-        tail = self.train_loss[-self.settings.eval_every:]
+        tail = self.train_loss[-self.settings.eval_every :]
         return sum(tail) / len(tail)
 
     @property
@@ -81,31 +112,50 @@ def settings(profile: str) -> LMSettings:
 
 def gmlp_config(s: LMSettings) -> GMLPConfig:
     """The package's `tiny` causal LM preset at this profile's size (byte vocabulary of 256)."""
-    return GMLPConfig.from_preset("tiny", d_model=s.d_model, d_ffn=s.d_ffn, seq_len=s.seq_len, n_layers=s.n_layers)
+    return GMLPConfig.from_preset(
+        "tiny", d_model=s.d_model, d_ffn=s.d_ffn, seq_len=s.seq_len, n_layers=s.n_layers
+    )
 
 
 def count_params(model: nn.Module) -> int:
     """Trainable parameters, a tied matrix counted once."""
-    return sum(p.numel() for p in {id(p): p for p in model.parameters() if p.requires_grad}.values())
+    return sum(
+        p.numel()
+        for p in {id(p): p for p in model.parameters() if p.requires_grad}.values()
+    )
 
 
-def train_lm(model: nn.Module, s: LMSettings, device: torch.device, seed: int, ctx=None) -> TrainedLM:
+def train_lm(
+    model: nn.Module, s: LMSettings, device: torch.device, seed: int, ctx=None
+) -> TrainedLM:
     """AdamW, linear warm-up then cosine decay to 10%, gradient clipping at 1; model.loss(tokens) is the loss.
 
     Batches are drawn with a CPU generator from `seed`, so every model sees the same windows.
     """
     train, held_out = (t.to(device) for t in corpus.split())
     gen = torch.Generator().manual_seed(seed + 1)
-    eval_starts = corpus.random_starts(held_out, s.eval_batches * s.batch, s.seq_len + 1,
-                                       torch.Generator().manual_seed(seed + 2))
+    eval_starts = corpus.random_starts(
+        held_out,
+        s.eval_batches * s.batch,
+        s.seq_len + 1,
+        torch.Generator().manual_seed(seed + 2),
+    )
     eval_tokens = corpus.windows(held_out, eval_starts, s.seq_len + 1).split(s.batch)
 
-    init_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    init_state = {
+        k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+    }
     result = TrainedLM(model, init_state, s, count_params(model))
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=s.lr, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": s.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=s.lr,
+        betas=(0.9, 0.98),
+    )
 
     def lr_factor(step: int) -> float:
         if step < s.warmup:
@@ -118,7 +168,11 @@ def train_lm(model: nn.Module, s: LMSettings, device: torch.device, seed: int, c
     start = time.perf_counter()
     for step in range(1, s.steps + 1):
         model.train()
-        tokens = corpus.windows(train, corpus.random_starts(train, s.batch, s.seq_len + 1, gen), s.seq_len + 1)
+        tokens = corpus.windows(
+            train,
+            corpus.random_starts(train, s.batch, s.seq_len + 1, gen),
+            s.seq_len + 1,
+        )
         loss = model.loss(tokens)
         opt.zero_grad(set_to_none=True)
         loss.backward()
