@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help venv lock test serve build figures notebooks deploy bench clean
+.PHONY: help venv lock lint test serve build figures notebooks deploy bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,10 @@ lock:  ## re-resolve requirements/constraints.txt from pyproject.toml (LOCK_ARGS
 		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml -
 	@# torch==2.13.0+cpu -> torch==2.13.0: the CPU and the CUDA builds both satisfy it
 	sed -E 's/^(torch==[^+ ]+)\+[A-Za-z0-9.]+/\1/' $(LOCK) > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
+
+lint: $(STAMP)  ## ruff: lint and format check (line length 88), as configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: $(STAMP) $(NPM_STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q

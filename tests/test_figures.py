@@ -1,6 +1,7 @@
-"""The figures build: every figure draws, the cache rebuilds exactly what changed, writes are
-atomic, bad arguments fail before anything is written, the staleness check and its MkDocs hook
-catch missing and stale figures. Everything runs with the hidden `test` profile (tiny models)."""
+"""The figures build: every figure draws, the cache rebuilds exactly what changed,
+writes are atomic, bad arguments fail before anything is written, the staleness check
+and its MkDocs hook catch missing and stale figures. Everything runs with the hidden
+`test` profile (tiny models)."""
 
 from __future__ import annotations
 
@@ -55,12 +56,14 @@ def copy(built, tmp_path) -> Path:
     return Path(shutil.copytree(built, tmp_path / "blog2"))
 
 
-# ---- drawing ---------------------------------------------------------------------------------
+# ---- drawing -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fig", FIGURES, ids=lambda f: f.name)
 def test_each_figure_draws_a_png(built, fig):
     for name in fig.files:
+        if not name.endswith(".png"):
+            continue  # tiny_lm.*: the widget's weights, see tests/test_widget.py
         width, height = png_size(built / name)
         assert 100 < width < 3000 and 100 < height < 3000, (name, width, height)
         assert (built / name).stat().st_size < MAX_BYTES
@@ -86,6 +89,8 @@ def test_manifest_records_the_measures(built):
 def test_committed_figures_are_small_pngs():
     for fig in FIGURES:
         for name in fig.files:
+            if not name.endswith(".png"):
+                continue  # tiny_lm.*: the widget's weights, see tests/test_widget.py
             png_size(ASSETS / name)
             assert (ASSETS / name).stat().st_size < MAX_BYTES, name
 
@@ -101,7 +106,7 @@ def test_measures_of_the_committed_spatial_weights_match_the_figure():
     )
 
 
-# ---- cache -----------------------------------------------------------------------------------
+# ---- cache ---------------------------------------------------------------------------
 
 
 def test_second_run_rebuilds_nothing_and_writes_nothing(copy):
@@ -117,7 +122,8 @@ def test_warm_run_imports_no_matplotlib(built):
     code = (
         f"import sys; from explainer.figures import build; "
         f"r = build({str(built)!r}, profile='test', device='cpu', progress=False); "
-        f"assert all(x.status == 'cached' for x in r); print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
+        f"assert all(x.status == 'cached' for x in r); "
+        f"print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -227,7 +233,7 @@ def test_bytes_are_stable_for_the_committed_cheap_figures(tmp_path):
         ).read_bytes(), name
 
 
-# ---- keeping GPU figures ---------------------------------------------------------------------
+# ---- keeping GPU figures -------------------------------------------------------------
 
 
 def _made_on_gpu(folder: Path, name: str) -> None:
@@ -300,7 +306,7 @@ def test_a_default_run_keeps_the_gpu_figure_end_to_end(copy, monkeypatch):
     assert statuses(results) == {"activations": "rebuilt"}
 
 
-# ---- atomic writes ---------------------------------------------------------------------------
+# ---- atomic writes -------------------------------------------------------------------
 
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
@@ -365,7 +371,7 @@ def test_stale_temporary_files_are_cleaned_up(copy, monkeypatch):
     assert not (copy / ".gmlp.png.12345.tmp").exists()
 
 
-# ---- arguments -------------------------------------------------------------------------------
+# ---- arguments -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -435,7 +441,7 @@ def test_cli_prints_a_summary_table(copy, capsys):
     assert "gmlp" in out and "cached" in out
 
 
-# ---- staleness check and the MkDocs hook -----------------------------------------------------
+# ---- staleness check and the MkDocs hook ---------------------------------------------
 
 
 def test_check_passes_on_the_committed_figures():
@@ -464,7 +470,8 @@ def _load_hook():
 
 
 def _site(tmp_path: Path, figures: Path) -> SimpleNamespace:
-    """A minimal MkDocs config: a post linking two figures, the figures under assets/img/blog2."""
+    """A minimal MkDocs config: a post linking two figures, the figures under
+    assets/img/blog2."""
     root = tmp_path / "site"
     (root / "docs").mkdir(parents=True)
     (root / "posts").mkdir()
@@ -510,7 +517,7 @@ def test_hook_raises_naming_make_figures(built, tmp_path, monkeypatch):
     hook.on_pre_build(config)  # switched off: warns only
 
 
-# ---- the manifest is the engine's store: faults lose nothing --------------------------------
+# ---- the manifest is the engine's store: faults lose nothing -------------------------
 
 
 @pytest.mark.faults
@@ -574,7 +581,7 @@ def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn
     )  # the finished figure was recorded before the kill
 
 
-# ---- numbers and provenance from the manifest in the prose -----------------------------------
+# ---- numbers and provenance from the manifest in the prose ---------------------------
 
 
 def test_measured_numbers_come_from_the_manifest(built):
@@ -582,7 +589,10 @@ def test_measured_numbers_come_from_the_manifest(built):
     from explainer.engine import EngineError
 
     entries = cache.read_manifest(built)
-    text = "n = {{ figure.gmlp.n }}, {{ figure.activations.gelu_min | .2f }}, {{figure.gmlp.profile}}"
+    text = (
+        "n = {{ figure.gmlp.n }}, {{ figure.activations.gelu_min | .2f }}, "
+        "{{figure.gmlp.profile}}"
+    )
     out = measured.substitute(text, entries, lambda offset: "post.md:1")
     gelu_min = entries["activations"]["measures"]["gelu_min"]
     assert out == f"n = {entries['gmlp']['measures']['n']}, {gelu_min:.2f}, test"
@@ -617,3 +627,16 @@ def test_the_post_uses_only_known_measures():
         cache.read_manifest(ASSETS),
         lambda offset: f"line {measured.line_of(post, offset)}",
     )
+
+
+def test_the_post_says_who_won_the_toy_comparison_as_the_manifest_does():
+    post = (REPO / "posts" / "2024-02-02-blog-post-2.md").read_text(encoding="utf-8")
+    measures = cache.read_manifest(ASSETS)["gmlp_vs_transformer"]["measures"]
+    if "gMLP thắng thật" in post:
+        assert measures["winner"] == "gmlp", (
+            "the post says the gMLP won; the figure disagrees"
+        )
+    else:
+        assert measures["winner"] != "gmlp", (
+            "the figure says the gMLP won; the post does not"
+        )

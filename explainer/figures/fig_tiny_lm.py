@@ -182,15 +182,22 @@ def make(ctx) -> None:
     if len(blob) > MAX_BIN_BYTES:  # the full profile's (~5 MB): not for the post
         log.warning(
             "%s is %d bytes, over the widget's %d: ship the quick profile's",
-            BIN, len(blob), MAX_BIN_BYTES,
+            BIN,
+            len(blob),
+            MAX_BIN_BYTES,
         )
     write(ctx, BIN, blob)
     write(ctx, META, json_bytes(doc))
-    ctx.measures.update({
-        "steps": s.steps,
-        "params": trained.params,
-        "bin_bytes": len(blob),
-        "bin_budget": MAX_BIN_BYTES,
-        "final_train_loss": doc["training"]["final_train_loss"],
-        "final_eval_loss": doc["training"]["final_eval_loss"],
-    })
+    ctx.measures.update(
+        {
+            "steps": s.steps,
+            "params": trained.params,
+            "bin_bytes": len(blob),
+            "bin_kb": round(len(blob) / 1000, 1),
+            "n_layers": s.n_layers,
+            "seq_len": s.seq_len,
+            "bin_budget": MAX_BIN_BYTES,
+            "final_train_loss": doc["training"]["final_train_loss"],
+            "final_eval_loss": doc["training"]["final_eval_loss"],
+        }
+    )
