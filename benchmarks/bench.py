@@ -1,22 +1,24 @@
-"""Speed and memory of gmlp_snippets vs g-mlp-pytorch: forward + backward, one process per measurement.
+"""Speed and memory of gmlp_snippets vs g-mlp-pytorch: forward + backward, one process
+per measurement.
 
-CPU (default): time of a forward + backward step (median of the timed steps in a process; the table
-keeps the fastest of the `--rounds` processes, since other jobs on a shared machine only ever add time)
-and the peak memory the steps add (RSS), for gMLP-S/16 and a language model, ours vs g-mlp-pytorch
-(lucidrains) with the same sizes:
+CPU (default): time of a forward + backward step (median of the timed steps in a
+process; the table keeps the fastest of the `--rounds` processes, since other jobs on a
+shared machine only ever add time) and the peak memory the steps add (RSS), for
+gMLP-S/16 and a language model, ours vs g-mlp-pytorch (lucidrains) with the same sizes:
 
-    python benchmarks/bench.py                          # both cases, 3 rounds, 2 threads
+    python benchmarks/bench.py                         # both cases, 3 rounds, 2 threads
     python benchmarks/bench.py --case vision --rounds 5
 
-GPU: training-step throughput (forward, backward, AdamW step) and model FLOPs utilisation of gMLP-S/16,
-eager and with torch.compile:
+GPU: training-step throughput (forward, backward, AdamW step) and model FLOPs
+utilisation of gMLP-S/16, eager and with torch.compile:
 
     python benchmarks/bench.py --device cuda --dtype bf16 --compile --impls ours peer
 
-Each (case, implementation) runs in a fresh subprocess, so the peak memory of one cannot hide another's,
-and the rounds alternate which implementation goes first, so a slow spell on a shared machine hits both.
-The CPU workers run with glibc's heap trimming off (MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_) for
-both implementations; --default-malloc keeps glibc's defaults.
+Each (case, implementation) runs in a fresh subprocess, so the peak memory of one cannot
+hide another's, and the rounds alternate which implementation goes first, so a slow
+spell on a shared machine hits both. The CPU workers run with glibc's heap trimming off
+(MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_) for both implementations;
+--default-malloc keeps glibc's defaults.
 """
 
 from __future__ import annotations
@@ -40,9 +42,14 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gmlp_snippets import GMLPConfig, GMLPForImageClassification, GMLPForMaskedLM  # noqa: E402
+from gmlp_snippets import (  # noqa: E402
+    GMLPConfig,
+    GMLPForImageClassification,
+    GMLPForMaskedLM,
+)
 
-# bf16 dense tensor-core peak (no sparsity) by device name; H200 has the H100's SXM compute die
+# bf16 dense tensor-core peak (no sparsity) by device name; H200 has the H100's SXM
+# compute die
 PEAK_TFLOPS_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
 
 
@@ -66,7 +73,8 @@ CASES = {
         GMLPConfig.from_preset("gmlp-s16", survival_prob=1.0),
         8,
     ),
-    # a small non-causal language model; the peer's output layer is untied, so ours is too
+    # a small non-causal language model; the peer's output layer is untied, so ours is
+    # too
     "lm": Case(
         "LM V=20000 d=512 L=6 n=256, batch 8",
         GMLPConfig(
@@ -127,11 +135,13 @@ def make_batch(
 
 
 def forward_flops(cfg: GMLPConfig) -> int:
-    """Matmul FLOPs of one forward pass per sample, 2 per multiply-add; elementwise work is not counted.
+    """Matmul FLOPs of one forward pass per sample, 2 per multiply-add; elementwise work
+    is not counted.
 
-    patch embedding 2 n (c p^2) d; per block: U 2 n d f, W 2 n^2 (f/2), V 2 n (f/2) d (+ tiny attention:
-    2 n d 3a + 2 * 2 n^2 a + 2 n a (f/2)); head 2 d C (vision, after pooling) or 2 n d V (language).
-    gMLP-S/16: 8.78 GFLOPs = 4.39 G multiply-adds, the paper's "4.5B FLOPs" (it counts multiply-adds).
+    patch embedding 2 n (c p^2) d; per block: U 2 n d f, W 2 n^2 (f/2), V 2 n (f/2) d
+    (+ tiny attention: 2 n d 3a + 2 * 2 n^2 a + 2 n a (f/2)); head 2 d C (vision, after
+    pooling) or 2 n d V (language). gMLP-S/16: 8.78 GFLOPs = 4.39 G multiply-adds, the
+    paper's "4.5B FLOPs" (it counts multiply-adds).
     """
     n, d, f, L = cfg.seq_len, cfg.d_model, cfg.d_ffn, cfg.n_layers
     block = 2 * n * d * f + 2 * n * n * (f // 2) + 2 * n * (f // 2) * d
@@ -147,7 +157,8 @@ def forward_flops(cfg: GMLPConfig) -> int:
 
 
 def peak_tflops(device: str, override: float | None) -> float | None:
-    """The bf16 dense peak of the GPU in TFLOP/s, from --peak-tflops or the device name."""
+    """The bf16 dense peak of the GPU in TFLOP/s, from --peak-tflops or the device
+    name."""
     if override is not None:
         return override
     name = torch.cuda.get_device_name(device)
@@ -162,7 +173,8 @@ def max_rss_mib() -> float:
 def saved_activations_mib(
     model: nn.Module, x: torch.Tensor, autocast: AbstractContextManager
 ) -> float:
-    """Bytes autograd keeps for the backward pass of one forward (distinct storages, parameters excluded)."""
+    """Bytes autograd keeps for the backward pass of one forward (distinct storages,
+    parameters excluded)."""
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
 
@@ -179,7 +191,8 @@ def saved_activations_mib(
 
 
 def worker(args: argparse.Namespace) -> dict:
-    """Time `repeats` training steps of one model after `warmup` steps, in this (fresh) process."""
+    """Time `repeats` training steps of one model after `warmup` steps, in this (fresh)
+    process."""
     torch.set_num_threads(args.threads)
     case, device = CASES[args.case], args.device
     cuda = device.startswith("cuda")
@@ -275,9 +288,10 @@ def run_worker(
         cmd.append("--optimizer")
     env = dict(os.environ)
     if not args.default_malloc:
-        # glibc returns the freed top of its heap to the system after every step and takes it back page by
-        # page in the next one; how many pages depends on where the last free block lands, not on the model.
-        # With trimming off, neither implementation pays these page faults (see the faults in the log).
+        # glibc returns the freed top of its heap to the system after every step and
+        # takes it back page by page in the next one; how many pages depends on where
+        # the last free block lands, not on the model. With trimming off, neither
+        # implementation pays these page faults (see the faults in the log).
         env.setdefault("MALLOC_TRIM_THRESHOLD_", str(1 << 36))
         env.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 36))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -289,9 +303,11 @@ def run_worker(
 
 
 def cpu_table(args: argparse.Namespace) -> str:
-    """Ours vs g-mlp-pytorch, forward + backward: step time, peak memory and the ratios ours/peer."""
+    """Ours vs g-mlp-pytorch, forward + backward: step time, peak memory and the ratios
+    ours/peer."""
     rows = [
-        "| case | step time (ms), ours / g-mlp-pytorch | ratio | peak RSS added (MiB), ours / peer | ratio "
+        "| case | step time (ms), ours / g-mlp-pytorch | ratio "
+        "| peak RSS added (MiB), ours / peer | ratio "
         "| saved for backward (MiB), ours / peer | ratio |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -307,31 +323,39 @@ def cpu_table(args: argparse.Namespace) -> str:
                 peaks[impl].append(res["peak_mib"])
                 saved[impl] = res["saved_mib"]
                 print(
-                    f"  {case:6s} round {r + 1}/{args.rounds} {impl:4s}: median {statistics.median(res['times']) * 1e3:8.1f} ms, "
-                    f"peak +{res['peak_mib']:.0f} MiB, {res['faults_per_step']:.0f} page faults per step",
+                    f"  {case:6s} round {r + 1}/{args.rounds} {impl:4s}: "
+                    f"median {statistics.median(res['times']) * 1e3:8.1f} ms, "
+                    f"peak +{res['peak_mib']:.0f} MiB, "
+                    f"{res['faults_per_step']:.0f} page faults per step",
                     file=sys.stderr,
                 )
-        # each process: the median of its timed steps; the table: the fastest process (other jobs on a
-        # shared machine only ever add time), peak RSS: the median over processes; saved: deterministic
+        # each process: the median of its timed steps; the table: the fastest process
+        # (other jobs on a shared machine only ever add time), peak RSS: the median over
+        # processes; saved: deterministic
         t = {k: min(v) * 1e3 for k, v in times.items()}
         m = {k: statistics.median(v) for k, v in peaks.items()}
         rows.append(
-            f"| {CASES[case].name} | {t['ours']:.0f} / {t['peer']:.0f} | {t['ours'] / t['peer']:.2f} "
+            f"| {CASES[case].name} | {t['ours']:.0f} / {t['peer']:.0f} "
+            f"| {t['ours'] / t['peer']:.2f} "
             f"| {m['ours']:.0f} / {m['peer']:.0f} | {m['ours'] / m['peer']:.2f} "
-            f"| {saved['ours']:.0f} / {saved['peer']:.0f} | {saved['ours'] / saved['peer']:.2f} |"
+            f"| {saved['ours']:.0f} / {saved['peer']:.0f} "
+            f"| {saved['ours'] / saved['peer']:.2f} |"
         )
     return "\n".join(rows)
 
 
 def cuda_table(args: argparse.Namespace) -> str:
-    """Training-step throughput and MFU of gMLP-S/16 on the GPU, eager and (with --compile) compiled."""
+    """Training-step throughput and MFU of gMLP-S/16 on the GPU, eager and (with
+    --compile) compiled."""
     case = CASES["vision"]
     flops = 3 * forward_flops(case.cfg)  # forward + backward ≈ 3x the forward matmuls
     peak = peak_tflops(args.device, args.peak_tflops)
     rows = [
         f"gMLP-S/16, {args.dtype}, training step = forward + backward + AdamW; "
-        f"{flops / 1e9:.2f} GFLOPs per image (3 x forward matmuls); peak {peak or '?'} TFLOP/s",
-        "| model | compiled | batch | step (ms) | images/s | achieved TFLOP/s | MFU | peak memory (MiB) |",
+        f"{flops / 1e9:.2f} GFLOPs per image (3 x forward matmuls); "
+        f"peak {peak or '?'} TFLOP/s",
+        "| model | compiled | batch | step (ms) | images/s | achieved TFLOP/s | MFU "
+        "| peak memory (MiB) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for impl in args.impls:
@@ -346,7 +370,8 @@ def cuda_table(args: argparse.Namespace) -> str:
             tflops = ips * flops / 1e12
             mfu = f"{tflops / peak:.1%}" if peak else "n/a"
             rows.append(
-                f"| {impl} | {'yes' if compiled else 'no'} | {res['batch']} | {ms:.1f} | {ips:.0f} | "
+                f"| {impl} | {'yes' if compiled else 'no'} | {res['batch']} "
+                f"| {ms:.1f} | {ips:.0f} | "
                 f"{tflops:.1f} | {mfu} | {res['peak_mib']:.0f} |"
             )
             print(rows[-1], file=sys.stderr)
@@ -354,7 +379,7 @@ def cuda_table(args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     p.add_argument(
         "--dtype",
@@ -418,7 +443,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--default-malloc",
         action="store_true",
-        help="CPU: keep glibc's heap trimming (default: off in the workers, for both implementations)",
+        help="CPU: keep glibc's heap trimming "
+        "(default: off in the workers, for both implementations)",
     )
     # internal: one measurement in this process
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -442,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit(
-            f"bench.py: --device {args.device} needs a CUDA GPU, but torch {torch.__version__} sees none "
+            f"bench.py: --device {args.device} needs a CUDA GPU, "
+            f"but torch {torch.__version__} sees none "
             f"(torch.cuda.is_available() is False)"
         )
     if args.compile and not args.device.startswith("cuda"):
@@ -472,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     load = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     print(
-        f"torch {torch.__version__}, {where}; {args.warmup} warm-up + {args.repeats} timed steps per process; "
+        f"torch {torch.__version__}, {where}; "
+        f"{args.warmup} warm-up + {args.repeats} timed steps per process; "
         f"{load} at the start"
     )
     print(cuda_table(args) if args.device.startswith("cuda") else cpu_table(args))

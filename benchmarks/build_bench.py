@@ -1,12 +1,13 @@
-"""Speed of the site build with executed posts: warm (every output stored) and cold (empty store).
+"""Speed of the site build with executed posts: warm (every output stored) and cold
+(empty store).
 
     python benchmarks/build_bench.py [--warm-runs 3]
 
-Each run is `mkdocs build --strict` in its own process, into a temporary site folder. The warm
-runs read the committed outputs/ (nothing is executed); the cold run points the build at an empty
-outputs folder, so every Python block of the posts runs (in parallel, EXEC_WORKERS at a time).
-Prints one table: wall seconds of the whole command, the build time MkDocs reports, the target
-and the ratio to it.
+Each run is `mkdocs build --strict` in its own process, into a temporary site folder.
+The warm runs read the committed outputs/ (nothing is executed); the cold run points the
+build at an empty outputs folder, so every Python block of the posts runs (in parallel,
+EXEC_WORKERS at a time). Prints one table: wall seconds of the whole command, the build
+time MkDocs reports, the target and the ratio to it.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def build(outputs_dir: Path, site: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--warm-runs", type=int, default=3)
     args = parser.parse_args()
     rows = []
@@ -93,7 +94,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for name, wall, built, target in rows:
         print(
-            f"| {name} | {wall:.1f} | {built:.1f} | {target:.0f} | {built / target:.2f} |"
+            f"| {name} | {wall:.1f} | {built:.1f} | {target:.0f} "
+            f"| {built / target:.2f} |"
         )
 
 

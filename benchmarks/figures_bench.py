@@ -1,7 +1,9 @@
-"""How long `make figures` takes: cold (every figure drawn, into an empty folder) and warm
-(nothing changed, nothing drawn), against the targets for the quick profile on a 2-core CPU.
+r"""How long `make figures` takes: cold (every figure drawn, into an empty folder) and
+warm (nothing changed, nothing drawn), against the targets for the quick profile on a
+2-core CPU.
 
-    python benchmarks/figures_bench.py [--profile quick] [--device cpu] [--threads 1] [--warm-runs 3]
+    python benchmarks/figures_bench.py [--profile quick] [--device cpu] [--threads 1] \
+        [--warm-runs 3]
 
 Each run is a fresh `python -m explainer.figures` process, as `make figures` starts one.
 """
@@ -64,7 +66,8 @@ def main() -> None:
         )
 
     print(
-        f"figures benchmark: profile {a.profile}, device {a.device}, threads {a.threads or 'default'}, "
+        f"figures benchmark: profile {a.profile}, device {a.device}, "
+        f"threads {a.threads or 'default'}, "
         f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}"
     )
     print()
@@ -79,7 +82,8 @@ def main() -> None:
             f"{name:<6} {seconds:8.1f} {target:7.1f} {seconds / target:9.0%}  {verdict}"
         )
     print(
-        f"warm runs: {', '.join(f'{s:.2f}' for s in warm)} s; `import gmlp_snippets` (torch) alone: {baseline:.2f} s"
+        f"warm runs: {', '.join(f'{s:.2f}' for s in warm)} s; "
+        f"`import gmlp_snippets` (torch) alone: {baseline:.2f} s"
     )
 
 

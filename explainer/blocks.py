@@ -1,9 +1,10 @@
-"""The Python blocks of a post, as a reader copies them: includes expanded by pymdownx.snippets.
+"""The Python blocks of a post, as a reader copies them: includes expanded by
+pymdownx.snippets.
 
-A post includes package code with ``--8<-- "gmlp_snippets/<file>.py:<section>"`` inside a
-fenced block. The extension itself (configured as in mkdocs.yml) expands them, so a block's
-code here is byte for byte what the page shows. A block is run by the build unless the line
-just before its opening fence is ``<!-- no-run: <reason> -->``.
+A post includes package code with ``--8<-- "gmlp_snippets/<file>.py:<section>"`` inside
+a fenced block. The extension itself (configured as in mkdocs.yml) expands them, so a
+block's code here is byte for byte what the page shows. A block is run by the build
+unless the line just before its opening fence is ``<!-- no-run: <reason> -->``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def _snippets(root: str):
 
 
 def expand(lines: list[str], where: str, root: Path = REPO) -> list[str]:
-    """`lines` with their snippet includes expanded; a missing file or section names `where`."""
+    """`lines` with their snippet includes expanded; a missing file or section names
+    `where`."""
     from pymdownx.snippets import SnippetMissingError
 
     try:

@@ -1,18 +1,19 @@
 """The one execution-and-cache layer of the site build.
 
-Three things are run by the build: the Python blocks of the posts (explainer.outputs), the
-figures (explainer.figures) and the notebook pages (hooks/notebooks.py). They share:
+Three things are run by the build: the Python blocks of the posts (explainer.outputs),
+the figures (explainer.figures) and the notebook pages (hooks/notebooks.py). They share:
 
-* one rule for "the code changed": a file's digest is the sha256 of its code without blank
-  and comment-only lines (`source_digest`); a set of files hashes to `code_hash`; the model
-  package is `package_sources()`;
+* one rule for "the code changed": a file's digest is the sha256 of its code without
+  blank and comment-only lines (`source_digest`); a set of files hashes to `code_hash`;
+  the model package is `package_sources()`;
 * `versions()`: the Python and library versions that decide a result;
-* `Store`: a JSON file of entries, read-tolerant (an unreadable file is kept aside, named in a
-  warning, and never written over), written atomically under a lock, one entry at a time as
-  each item finishes, pruned only when a build succeeded (pruned entries go to an attic file
-  beside it, so undoing an edit finds its result again);
-* `run_python`: one executor - a fresh interpreter, an empty temporary working directory, the
-  CPU only, fixed seeds, a timeout, output captured to a file and cut at a limit.
+* `Store`: a JSON file of entries, read-tolerant (an unreadable file is kept aside,
+  named in a warning, and never written over), written atomically under a lock, one
+  entry at a time as each item finishes, pruned only when a build succeeded (pruned
+  entries go to an attic file beside it, so undoing an edit finds its result again);
+* `run_python`: one executor - a fresh interpreter, an empty temporary working
+  directory, the CPU only, fixed seeds, a timeout, output captured to a file and cut at
+  a limit.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ PACKAGE = (
 
 
 class EngineError(RuntimeError):
-    """A failure the build must stop on; the message names the file (and line) at fault."""
+    """A failure the build must stop on; the message names the file (and line) at
+    fault."""
 
 
-# ---- what decides a result ------------------------------------------------------------------
+# ---- what decides a result -----------------------------------------------------------
 
 
 def normalized_source(text: str) -> str:
@@ -75,7 +77,8 @@ def code_hash(digests: dict[str, str]) -> str:
 
 
 def package_sources(root: Path = REPO) -> list[str]:
-    """Repository-relative paths of the model package's code (what a block can import)."""
+    """Repository-relative paths of the model package's code (what a block can
+    import)."""
     return sorted(
         p.relative_to(root).as_posix() for p in (root / PACKAGE).rglob("*.py")
     )
@@ -86,7 +89,8 @@ def package_hash(root: Path = REPO) -> str:
 
 
 def versions(*dists: str) -> dict[str, str]:
-    """The Python version and those of `dists`, read from metadata (nothing is imported)."""
+    """The Python version and those of `dists`, read from metadata (nothing is
+    imported)."""
     out = {"python": ".".join(map(str, sys.version_info[:3]))}
     for dist in dists:
         try:
@@ -106,7 +110,7 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-# ---- environment settings --------------------------------------------------------------------
+# ---- environment settings ------------------------------------------------------------
 
 
 def positive_number(value: Any, name: str, default: float) -> float:
@@ -132,7 +136,7 @@ def env_number(name: str, default: float) -> float:
     )
 
 
-# ---- atomic writes ----------------------------------------------------------------------------
+# ---- atomic writes -------------------------------------------------------------------
 
 
 def temp_name(path: Path) -> Path:
@@ -141,7 +145,8 @@ def temp_name(path: Path) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write `path` through a temporary file in its folder, then os.replace it into place.
+    """Write `path` through a temporary file in its folder, then os.replace it into
+    place.
 
     If `write` raises (or the process is interrupted), `path` keeps its old content.
     """
@@ -163,7 +168,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically write `data` unless the file already holds it (keeps `mkdocs serve` calm)."""
+    """Atomically write `data` unless the file already holds it (keeps `mkdocs serve`
+    calm)."""
     path = Path(path)
     if path.is_file() and path.read_bytes() == data:
         return False
@@ -191,23 +197,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# ---- the store --------------------------------------------------------------------------------
+# ---- the store -----------------------------------------------------------------------
 
 
 class Store:
-    """Entries {name: entry} in one JSON file, e.g. a post's outputs or the figure manifest.
+    """Entries {name: entry} in one JSON file, e.g. a post's outputs or the figure
+    manifest.
 
-    File layout: ``{"format": N, <header fields>, <field>: {name: entry}}``, keys sorted.
+    File layout: ``{"format": N, <header fields>, <field>: {name: entry}}``, keys
+    sorted.
 
-    * Reading: a missing file is an empty store. An unreadable one (bad JSON, wrong format or
-      shape) is moved aside to ``<name>.unreadable-<time>`` with a warning that names both files
-      and the error; the build goes on as with an empty store (`recovered` says so). An entry
-      that `valid` rejects is dropped with a warning (a copy of the file is kept aside).
-    * Writing: `put` and `prune` take an exclusive lock (a ``.<name>.lock`` file beside it),
-      re-read the file, change only their entries and replace the file atomically - so
-      concurrent runs keep each other's entries, and a killed run keeps what it recorded.
-    * Pruning moves the dropped entries into an attic (``.<name>.attic.json`` beside it, not
-      committed), where `get` still finds them: undoing an edit costs no re-execution.
+    * Reading: a missing file is an empty store. An unreadable one (bad JSON, wrong
+      format or shape) is moved aside to ``<name>.unreadable-<time>`` with a warning
+      that names both files and the error; the build goes on as with an empty store
+      (`recovered` says so). An entry that `valid` rejects is dropped with a warning (a
+      copy of the file is kept aside).
+    * Writing: `put` and `prune` take an exclusive lock (a ``.<name>.lock`` file beside
+      it), re-read the file, change only their entries and replace the file atomically -
+      so concurrent runs keep each other's entries, and a killed run keeps what it
+      recorded.
+    * Pruning moves the dropped entries into an attic (``.<name>.attic.json`` beside it,
+      not committed), where `get` still finds them: undoing an edit costs no
+      re-execution.
     """
 
     def __init__(
@@ -323,7 +334,8 @@ class Store:
             self._entries = entries
 
     def prune(self, keep: Iterable[str]) -> list[str]:
-        """Drop every entry not in `keep` (after a successful build); returns the dropped names."""
+        """Drop every entry not in `keep` (after a successful build); returns the
+        dropped names."""
         keep = set(keep)
         with self._lock():
             entries = self._read()
@@ -385,12 +397,13 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-# ---- the executor -----------------------------------------------------------------------------
+# ---- the executor --------------------------------------------------------------------
 
 MAX_OUTPUT_LINES = 200  # a longer output is cut (the page says so)
 MAX_OUTPUT_BYTES = 64_000
 
-# Run the script as __main__ with fixed seeds (torch's default generator is already fixed).
+# Run the script as __main__ with fixed seeds (torch's default generator is already
+# fixed).
 _BOOT = (
     "import random, runpy, sys; random.seed(0)\n"
     "try:\n    import numpy; numpy.random.seed(0)\nexcept ImportError:\n    pass\n"
@@ -481,7 +494,8 @@ def run_python(
             text = raw.decode("utf-8", errors="backslashreplace")
             error = (
                 f"it printed bytes that are not UTF-8 (byte {exc.start} of its output: "
-                f"{raw[exc.start : exc.start + 4]!r}); print text, or decode bytes first"
+                f"{raw[exc.start : exc.start + 4]!r}); "
+                "print text, or decode bytes first"
             )
     lines = text.split("\n")
     omitted = max(0, len(lines) - MAX_OUTPUT_LINES)

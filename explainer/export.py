@@ -3,9 +3,9 @@
     python -m explainer.export --out gmlp.py     # write it
     python -m explainer.export --check gmlp.py   # exit 1 if the package differs
 
-The file is generated, never edited by hand: the sections are the ones the post shows, read
-by pymdownx.snippets exactly as the post includes them (explainer.blocks.expand). The site
-serves it as /gmlp.py (hooks/downloads.py).
+The file is generated, never edited by hand: the sections are the ones the post shows,
+read by pymdownx.snippets exactly as the post includes them (explainer.blocks.expand).
+The site serves it as /gmlp.py (hooks/downloads.py).
 """
 
 from __future__ import annotations

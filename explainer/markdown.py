@@ -2,8 +2,8 @@
 
 The hooks edit Markdown before it is converted and the executor reads the posts' Python
 blocks; all of them find fences here, so a line such as ``# comment`` or a string like
-``"/assets/x.png"`` inside code is never mistaken for prose, and the blocks the build runs are
-exactly the blocks the page shows.
+``"/assets/x.png"`` inside code is never mistaken for prose, and the blocks the build
+runs are exactly the blocks the page shows.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# An opening or closing fence: three or more backticks or tildes (may be indented in lists).
+# An opening or closing fence: three or more backticks or tildes (may be indented in
+# lists).
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 
 
@@ -77,11 +78,12 @@ def lines_with_code_flags(markdown: str) -> list[tuple[str, bool]]:
         end = len(lines) - 1 if fence.end is None else fence.end
         for number in range(fence.start, end + 1):
             code[number] = True
-    return list(zip(lines, code))
+    return list(zip(lines, code, strict=True))
 
 
 def map_prose(markdown: str, edit: Callable[[str], str]) -> str:
-    """Return ``markdown`` with ``edit`` applied to every stretch of text outside fenced code."""
+    """Return ``markdown`` with ``edit`` applied to every stretch of text outside fenced
+    code."""
     out: list[str] = []
     prose: list[str] = []
     for line, is_code in lines_with_code_flags(markdown):

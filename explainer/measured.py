@@ -1,13 +1,14 @@
 """Numbers from our own runs, put into the prose at build time instead of being retyped.
 
-A post writes ``{{ figure.<figure name>.<key>.<key> | <format> }}``: the value is read from the
-figure's entry in the figures manifest (``assets/img/blog2/manifest.json``), first from the entry
-itself (``device``, ``profile``, ...) and then from what the figure measured (``measures``), and
-formatted with Python's format spec (``.3f``, ``,``, ``.1%``; none: as it is). So a sentence such
-as "the gMLP reached a held-out loss of 1.67" follows the figure when it is redrawn.
+A post writes ``{{ figure.<figure name>.<key>.<key> | <format> }}``: the value is read
+from the figure's entry in the figures manifest (``assets/img/blog2/manifest.json``),
+first from the entry itself (``device``, ``profile``, ...) and then from what the figure
+measured (``measures``), and formatted with Python's format spec (``.3f``, ``,``,
+``.1%``; none: as it is). So a sentence such as "the gMLP reached a held-out loss of
+1.67" follows the figure when it is redrawn.
 
-A figure's caption also says how the figure was made: `provenance` gives the device, profile and
-training steps recorded for it.
+A figure's caption also says how the figure was made: `provenance` gives the device,
+profile and training steps recorded for it.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ TOKEN = re.compile(
 
 
 def lookup(entries: dict[str, Any], path: str) -> Any:
-    """The value at `<figure>.<key>...` in the manifest entries; KeyError names what exists."""
+    """The value at `<figure>.<key>...` in the manifest entries; KeyError names what
+    exists."""
     name, _, rest = path.partition(".")
     if name not in entries:
         raise KeyError(
-            f"no figure {name!r} in the manifest (figures: {', '.join(sorted(entries))})"
+            f"no figure {name!r} in the manifest "
+            f"(figures: {', '.join(sorted(entries))})"
         )
     entry = entries[name]
     for base in (entry, entry.get("measures") or {}):
@@ -50,8 +53,8 @@ def lookup(entries: dict[str, Any], path: str) -> Any:
 
 
 def substitute(text: str, entries: dict[str, Any], where: Callable[[int], str]) -> str:
-    """`text` with every token replaced; an unknown key or a bad format raises EngineError
-    naming `where(offset of the token)`."""
+    """`text` with every token replaced; an unknown key or a bad format raises
+    EngineError naming `where(offset of the token)`."""
 
     def replace(match: re.Match) -> str:
         try:

@@ -1,8 +1,10 @@
-"""A post as a Jupyter notebook: prose as Markdown cells, each Python block as a code cell.
+"""A post as a Jupyter notebook: prose as Markdown cells, each Python block as a code
+cell.
 
-Code cells hold the block's code with its includes expanded and the stored output attached, so
-the download reads like the page. Blocks marked no-run become code cells without output.
-The Colab link needs the GitHub repository: `repository()` finds it in one setting.
+Code cells hold the block's code with its includes expanded and the stored output
+attached, so the download reads like the page. Blocks marked no-run become code cells
+without output. The Colab link needs the GitHub repository: `repository()` finds it in
+one setting.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
 def repository(
     extra: dict, site_url: str | None = None, repo_url: str | None = None
 ) -> str:
-    """owner/repo on GitHub, from one setting: extra.github_repository (env GITHUB_REPOSITORY),
-    else mkdocs.yml's repo_url, else a https://<owner>.github.io/<repo>/ site_url; "" if unknown.
+    """owner/repo on GitHub, from one setting: extra.github_repository (env
+    GITHUB_REPOSITORY), else mkdocs.yml's repo_url, else a
+    https://<owner>.github.io/<repo>/ site_url; "" if unknown.
     """
     repo = str(extra.get("github_repository") or "").strip().strip("/")
     if re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
@@ -45,9 +48,10 @@ def build(
 ):
     """The nbformat-4 notebook of one post (validated, byte-stable).
 
-    Root-absolute links (``/assets/...``) become ``../assets/...``: the notebook lies one
-    folder down both in the repository (``outputs/``) and on the site (``downloads/``).
-    `edit` edits each Markdown cell as the site edits the page (e.g. measured numbers).
+    Root-absolute links (``/assets/...``) become ``../assets/...``: the notebook lies
+    one folder down both in the repository (``outputs/``) and on the site
+    (``downloads/``). `edit` edits each Markdown cell as the site edits the page (e.g.
+    measured numbers).
     """
     import nbformat
     from nbformat import v4
@@ -57,7 +61,9 @@ def build(
     lines = text.split("\n")
     front = YAML_RE.match(text)
     first = front.group(0).count("\n") if front else 0
-    by_line = {b.line: (b, out) for b, out in zip(result.blocks, result.outputs)}
+    by_line = {
+        b.line: (b, out) for b, out in zip(result.blocks, result.outputs, strict=True)
+    }
     cells, prose, count = [], [f"# {title}", ""], 0
 
     def flush():
@@ -144,5 +150,8 @@ def render_post(result: PostOutputs, figures_dir: Path) -> str:
 
     entries = measured.read_entries(figures_dir)
     shown = result.blocks[0].post if result.blocks else str(result.post)
-    edit = lambda md: measured.substitute(md, entries, lambda offset: shown)  # noqa: E731
+
+    def edit(md: str) -> str:
+        return measured.substitute(md, entries, lambda offset: shown)
+
     return dumps(build(result, title(result.post), edit=edit))

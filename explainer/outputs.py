@@ -1,12 +1,13 @@
-"""What each Python block of a post prints: run at build, stored per post, shown under the block.
+"""What each Python block of a post prints: run at build, stored per post, shown under
+the block.
 
 The store of a post is ``<outputs_dir>/<post file stem>.json`` (committed, like Quarto's
-``_freeze/``): one entry per block, keyed on the block's expanded code, the model package's
-code and the Python and torch versions. The build reuses an entry while its key holds and runs
-only the blocks without one, in parallel, each recorded as soon as it finishes. A block that
-fails (raises, times out, prints bytes that are not UTF-8) stops the build with its post, line
-and the end of its traceback, and nothing of it is stored. Entries of blocks that no longer
-exist are pruned after a successful build.
+``_freeze/``): one entry per block, keyed on the block's expanded code, the model
+package's code and the Python and torch versions. The build reuses an entry while its
+key holds and runs only the blocks without one, in parallel, each recorded as soon as it
+finishes. A block that fails (raises, times out, prints bytes that are not UTF-8) stops
+the build with its post, line and the end of its traceback, and nothing of it is stored.
+Entries of blocks that no longer exist are pruned after a successful build.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ FORMAT = 1
 DEFAULT_DIR = "outputs"
 DEFAULT_TIMEOUT = 300.0  # seconds per block
 HINT = (
-    "written by the site build (make build / make serve): each block's output, keyed on "
+    "written by the site build (make build / make serve): "
+    "each block's output, keyed on "
     "its code, the gmlp_snippets code and the Python and torch versions"
 )
 LABEL = "Kết quả"  # shown above every output
@@ -64,7 +66,8 @@ def block_key(block: Block, package: str, versions: dict[str, str]) -> str:
 
 
 def settings(timeout=None, workers=None) -> tuple[float, int]:
-    """(seconds per block, blocks run at once) from arguments or EXEC_TIMEOUT / EXEC_WORKERS."""
+    """(seconds per block, blocks run at once) from arguments or EXEC_TIMEOUT /
+    EXEC_WORKERS."""
     seconds = engine.positive_number(
         timeout if timeout is not None else os.environ.get("EXEC_TIMEOUT"),
         "EXEC_TIMEOUT (seconds per post block)",
@@ -82,7 +85,8 @@ def settings(timeout=None, workers=None) -> tuple[float, int]:
 
 @dataclass
 class PostOutputs:
-    """The blocks of one post and the output of each (None for a block marked no-run)."""
+    """The blocks of one post and the output of each (None for a block marked
+    no-run)."""
 
     post: Path
     store: Store
@@ -108,8 +112,8 @@ def collect(
 ) -> list[PostOutputs]:
     """Read every post's blocks, reuse stored outputs, run the others (in parallel).
 
-    With rerun=True every block runs (the determinism test). Raises EngineError naming every
-    failed block; the blocks that succeeded are recorded first.
+    With rerun=True every block runs (the determinism test). Raises EngineError naming
+    every failed block; the blocks that succeeded are recorded first.
     """
     seconds, count = settings(timeout, workers)
     package, versions = engine.package_hash(root), engine.versions("torch")
@@ -121,7 +125,7 @@ def collect(
         keys = [block_key(b, package, versions) if b.runs else None for b in blocks]
         outs: list[Output | None] = []
         result = PostOutputs(Path(post), store, blocks, keys, outs)
-        for index, (block, name) in enumerate(zip(blocks, keys)):
+        for index, name in enumerate(keys):
             entry = store.get(name) if name and not rerun else None
             outs.append(
                 Output(entry["output"], entry.get("omitted_lines", 0))
@@ -160,20 +164,21 @@ def collect(
 
 
 def prune(results: Iterable[PostOutputs]) -> None:
-    """Drop the stored entries of blocks that no longer exist (call after a successful build)."""
+    """Drop the stored entries of blocks that no longer exist (call after a successful
+    build)."""
     for result in results:
         result.store.prune(k for k in result.keys if k)
 
 
-# ---- on the page ----------------------------------------------------------------------------
+# ---- on the page ---------------------------------------------------------------------
 
 
 def render(output: Output, indent: str = "") -> str:
     """The HTML shown under a block: nothing for an empty output."""
     if not output.text.strip():
         return ""
-    # newlines as &#10;: the whole output is one line of raw HTML, so no blank or indented
-    # line inside it can end the HTML block or be read as Markdown
+    # newlines as &#10;: the whole output is one line of raw HTML, so no blank or
+    # indented line inside it can end the HTML block or be read as Markdown
     text = "&#10;".join(
         html.escape(line, quote=False) for line in output.text.rstrip("\n").split("\n")
     )

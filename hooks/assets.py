@@ -64,7 +64,8 @@ def on_files(files, config):
             src_uri = PREFIX + os.path.relpath(path, folder).replace(os.sep, "/")
             if files.get_file_from_path(src_uri) is not None:
                 raise PluginError(
-                    f"assets/{src_uri[len(PREFIX) :]}: the site already has '{src_uri}' "
+                    f"assets/{src_uri[len(PREFIX) :]}: "
+                    f"the site already has '{src_uri}' "
                     "(from docs/ or the theme); rename one of them"
                 )
             files.append(File.generated(config, src_uri, abs_src_path=path))
@@ -72,7 +73,8 @@ def on_files(files, config):
 
 
 def _source_of(target: str, files) -> str | None:
-    """The src_uri of the site's file or page at the root-relative path or URL target."""
+    """The src_uri of the site's file or page at the root-relative path or URL
+    target."""
     path, _, anchor = target.partition("#")
     path = path.split("?", 1)[0]
     anchor = f"#{anchor}" if anchor else ""

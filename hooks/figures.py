@@ -1,4 +1,5 @@
-"""Stop the build when a figure the site shows is missing or older than the code that draws it.
+"""Stop the build when a figure the site shows is missing or older than the code that
+draws it.
 
 The figures in ``<assets_dir>/img/blog2/`` are drawn by ``make figures``
 (``python -m explainer.figures``), which records in ``manifest.json`` the hash of
@@ -13,9 +14,9 @@ profile are valid on a CPU machine.
 test fixtures whose figures are placeholders).
 
 On every page, ``on_page_markdown`` also puts numbers from the manifest into the prose
-(``{{ figure.<name>.<key> | .3f }}``, see explainer/measured.py; an unknown key stops the
-build naming the file and line) and ends each figure's caption with how the figure was made
-(device, profile, training steps), read from the manifest.
+(``{{ figure.<name>.<key> | .3f }}``, see explainer/measured.py; an unknown key stops
+the build naming the file and line) and ends each figure's caption with how the figure
+was made (device, profile, training steps), read from the manifest.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def on_pre_build(config) -> None:
 
 
 _FIGURE = re.compile(r"(<figure\b.*?</figure>)", re.S)
-# the image of a figure, root-absolute as written or already made relative by hooks/assets.py
+# the image of a figure, root-absolute as written or already made relative by
+# hooks/assets.py
 _FIGURE_FILE = re.compile(
     r"\]\((?:[./]*/)?assets/" + re.escape(FIGURES_SUBDIR) + r"/([A-Za-z0-9_.-]+)\)"
 )

@@ -1,20 +1,23 @@
 """Glue for the executed notebook pages (mkdocs-jupyter), so they behave like the posts.
 
-- Cache: mkdocs-jupyter keys its cache of executed notebooks on the notebook's text only.
-  Ours import gmlp_snippets, so the key must also cover the package's code and the Python and
-  torch versions - the same rule as the posts' outputs and the figures (explainer.engine): the
-  cache directory is given a subfolder named after that key. An unchanged notebook with
-  unchanged dependencies is not re-run; anything else is. Unreadable cache entries (an
-  interrupted write) are dropped instead of breaking the build.
+- Cache: mkdocs-jupyter keys its cache of executed notebooks on the notebook's text
+  only. Ours import gmlp_snippets, so the key must also cover the package's code and the
+  Python and torch versions - the same rule as the posts' outputs and the figures
+  (explainer.engine): the cache directory is given a subfolder named after that key. An
+  unchanged notebook with unchanged dependencies is not re-run; anything else is.
+  Unreadable cache entries (an interrupted write) are dropped instead of breaking the
+  build.
 - Timeout: every cell must finish within ``extra.notebook_timeout`` seconds
   (env NOTEBOOK_TIMEOUT, default 300); a value that is not a positive number is named.
 - Errors: a failing cell fails the build with a message that names the notebook.
 - Offline: nbconvert's template loads MathJax (and mermaid) from a CDN; those tags are
-  dropped, and the page's math is typeset by the site's own KaTeX (docs/javascripts/katex.js).
+  dropped, and the page's math is typeset by the site's own KaTeX
+  (docs/javascripts/katex.js).
 - Downloads: the ``.ipynb`` next to each notebook source (a jupytext pair written by
-  ``make notebooks``) is published beside the page; the build refuses a pair that differs from
-  its source. The page gets a download link and, when the GitHub repository is known
-  (explainer.notebook.repository), an "Open in Colab" link to that file on the main branch.
+  ``make notebooks``) is published beside the page; the build refuses a pair that
+  differs from its source. The page gets a download link and, when the GitHub repository
+  is known (explainer.notebook.repository), an "Open in Colab" link to that file on the
+  main branch.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ log = logging.getLogger("mkdocs.hooks.notebooks")
 
 PLUGIN = "mkdocs-jupyter"
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL)
-# a script loaded from, or importing from, another host; or MathJax's inline configuration
+# a script loaded from, or importing from, another host; or MathJax's inline
+# configuration
 _REMOTE = re.compile(
     r"\bsrc=\"https?://|import\(\"https?://|from \"https?://|text/x-mathjax-config"
 )
@@ -138,7 +142,10 @@ def _pair_problem(source: Path, ipynb: Path) -> str | None:
     if [(c.cell_type, c.source) for c in script.cells] != [
         (c.cell_type, c.source) for c in pair.cells
     ]:
-        return f"its pair {ipynb.name} differs from it (the download would not match the page)"
+        return (
+            f"its pair {ipynb.name} differs from it "
+            "(the download would not match the page)"
+        )
     return None
 
 
@@ -158,7 +165,8 @@ def on_page_content(html, page, config, files):
     if repo:
         path = ipynb.relative_to(Path(config.config_file_path).parent).as_posix()
         links.append(
-            f'<a href="https://colab.research.google.com/github/{repo}/blob/main/{path}">Mở trong Colab</a>'
+            '<a href="https://colab.research.google.com/github/'
+            f'{repo}/blob/main/{path}">Mở trong Colab</a>'
         )
     return f'<p class="notebook-links">{" · ".join(links)}</p>\n' + html
 

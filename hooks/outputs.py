@@ -1,23 +1,27 @@
-"""Executed posts: every Python block of every post is run at build and its output shown under it.
+"""Executed posts: every Python block of every post is run at build and its output shown
+under it.
 
-* ``on_files`` reads the Python blocks of each post mounted by hooks/posts.py, takes their
-  outputs from the post's store (``<extra.outputs_dir>/<post>.json``) and runs the blocks that
-  have none, in parallel (explainer.outputs). A failing block stops the build - strict or not -
-  naming the post, the block's line and the end of its traceback. It also writes the post as a
-  notebook (``<outputs_dir>/<post>.ipynb``, committed so Colab can open it from GitHub) and
-  publishes it at ``downloads/<post>.ipynb``.
-* ``on_page_markdown`` puts each output under its block ("Kết quả") and, at the end of the
-  post, links the notebook (and Colab, when the GitHub repository is known).
-* ``on_post_build`` prunes the stored outputs of blocks that no longer exist - only after a
-  build that succeeded.
+* ``on_files`` reads the Python blocks of each post mounted by hooks/posts.py, takes
+  their outputs from the post's store (``<extra.outputs_dir>/<post>.json``) and runs the
+  blocks that have none, in parallel (explainer.outputs). A failing block stops the
+  build - strict or not - naming the post, the block's line and the end of its
+  traceback. It also writes the post as a notebook (``<outputs_dir>/<post>.ipynb``,
+  committed so Colab can open it from GitHub) and publishes it at
+  ``downloads/<post>.ipynb``.
+* ``on_page_markdown`` puts each output under its block ("Kết quả") and, at the end of
+  the post, links the notebook (and Colab, when the GitHub repository is known).
+* ``on_post_build`` prunes the stored outputs of blocks that no longer exist - only
+  after a build that succeeded.
 
-Why not markdown-exec (the kept MkDocs library that runs fenced blocks at build): it runs the
-code inside the MkDocs process, so blocks share imports and state and cannot time out, and it
-keeps no store, so every build would run every block. What it does on the page (the output
-right under the block) is the part worth copying, and it is done here in a few lines.
+Why not markdown-exec (the kept MkDocs library that runs fenced blocks at build): it
+runs the code inside the MkDocs process, so blocks share imports and state and cannot
+time out, and it keeps no store, so every build would run every block. What it does on
+the page (the output right under the block) is the part worth copying, and it is done
+here in a few lines.
 
-Settings: ``extra.outputs_dir`` (env GMLP_OUTPUTS_DIR, default ``outputs``), EXEC_TIMEOUT
-(seconds per block, default 300), EXEC_WORKERS (blocks run at once, default 2).
+Settings: ``extra.outputs_dir`` (env GMLP_OUTPUTS_DIR, default ``outputs``),
+EXEC_TIMEOUT (seconds per block, default 300), EXEC_WORKERS (blocks run at once, default
+2).
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ _results: dict[
 ] = {}  # src_uri of a mounted post -> its outputs
 _links: dict[str, str] = {}  # src_uri -> the notebook links paragraph
 _repo = ""  # owner/repo on GitHub, "" when unknown
-# Where a post offers `pip install` from the blog's repository; without a known repository
-# the line goes away (the post offers the one-file gmlp.py download instead).
+# Where a post offers `pip install` from the blog's repository; without a known
+# repository the line goes away (the post offers the one-file gmlp.py download instead).
 INSTALL = "<!-- install-from-repository -->"
 
 
@@ -80,7 +84,7 @@ def on_files(files, config):
     repo = _repo = notebook.repository(config.extra, config.site_url, config.repo_url)
     root = Path(config.config_file_path).parent
     figures_dir = root / config.extra.get("assets_dir", "assets") / "img" / "blog2"
-    for file, result in zip(mounted, results):
+    for file, result in zip(mounted, results, strict=True):
         _results[file.src_uri] = result
         name = f"{result.post.stem}.ipynb"
         try:
@@ -119,7 +123,9 @@ def on_page_markdown(markdown, page, config, files):
             f"{result.blocks[0].post if result.blocks else page.file.src_path}: "
             "the page's Python blocks differ from the ones that were run"
         )
-    for fence, output in sorted(zip(shown, result.outputs), key=lambda p: -p[0].start):
+    for fence, output in sorted(
+        zip(shown, result.outputs, strict=True), key=lambda p: -p[0].start
+    ):
         if output is None or fence.end is None:
             continue
         rendered = outputs.render(output, fence.indent)

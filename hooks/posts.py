@@ -2,11 +2,11 @@
 
 The author writes each post outside ``docs_dir`` with Jekyll front matter::
 
-    title: ...                                 required
-    date: 2024-02-02                           required, a YAML date or date-time
-    permalink: /posts/2024/02/blog-post-2/     optional
-    tags: [Paper explained, Deep Learning]     optional (a list, or Jekyll's "a b" string)
-    published: false                           optional, keeps the post out of the site
+    title: ...                               required
+    date: 2024-02-02                         required, a YAML date or date-time
+    permalink: /posts/2024/02/blog-post-2/   optional
+    tags: [Paper explained, Deep Learning]   optional (a list, or Jekyll's "a b" string)
+    published: false                         optional, keeps the post out of the site
 
 The blog plugin only reads posts inside ``docs_dir``. This hook's ``on_files``
 runs before the plugin's (priority 50 against -50) and adds each published post
@@ -71,7 +71,8 @@ log = logging.getLogger("mkdocs.hooks.posts")
 _DATED_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-(?P<name>.+)$")
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
 _FIELD_LINE = re.compile(r"^(?P<field>[A-Za-z_][\w-]*)[ \t]*:")
-# Loggers whose messages name a page by its src_uri; _RealPaths shows a post's real file there.
+# Loggers whose messages name a page by its src_uri; _RealPaths shows a post's real file
+# there.
 _LOGGERS = ("mkdocs.structure.pages", "mkdocs.commands.build", "mkdocs.material.blog")
 
 
@@ -154,8 +155,9 @@ def on_nav(nav, config, files):
         url = "/" + file.url
         if post.permalink is not None and post.permalink != url:
             raise PluginError(
-                f"{post.path}: field 'permalink' is '{post.permalink}' but the post is served "
-                f"at '{url}' (/<blog_dir>/<yyyy>/<MM>/<last segment>/, from the field 'date')"
+                f"{post.path}: field 'permalink' is '{post.permalink}' "
+                f"but the post is served at '{url}' "
+                "(/<blog_dir>/<yyyy>/<MM>/<last segment>/, from the field 'date')"
             )
 
 
@@ -179,7 +181,8 @@ def _blog_config(config):
 
 
 def _read_text(path: str, shown: str) -> str:
-    """The file as text; bytes that are not UTF-8 stop the build, naming where they are."""
+    """The file as text; bytes that are not UTF-8 stop the build, naming where they
+    are."""
     with open(path, "rb") as f:
         data = f.read()
     bom = len(b"\xef\xbb\xbf") if data.startswith(b"\xef\xbb\xbf") else 0
@@ -190,7 +193,8 @@ def _read_text(path: str, shown: str) -> str:
         line = data[:offset].count(b"\n") + 1
         column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
         raise PluginError(
-            f"{shown}: not UTF-8: byte 0x{data[offset]:02x} at offset {offset} (line {line}, "
+            f"{shown}: not UTF-8: byte 0x{data[offset]:02x} at offset {offset} "
+            f"(line {line}, "
             f"byte {column} of the line) {error.reason}; save the file as UTF-8"
         ) from None
 
@@ -206,7 +210,8 @@ class _BadDate(yaml.constructor.ConstructorError):
 
 
 class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader whose calendar-impossible dates raise a YAMLError with their place."""
+    """yaml.SafeLoader whose calendar-impossible dates raise a YAMLError with their
+    place."""
 
     def construct_yaml_timestamp(self, node):
         try:
@@ -253,7 +258,8 @@ def _read_post(path: str, shown: str) -> _Post | None:
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise PluginError(
-            f"{shown}: field 'title' is missing or empty (e.g. title: 'Paper Explained 2')"
+            f"{shown}: field 'title' is missing or empty "
+            "(e.g. title: 'Paper Explained 2')"
         )
     if "date" not in meta:
         raise PluginError(f"{shown}: field 'date' is missing (e.g. date: 2024-02-02)")
@@ -299,7 +305,8 @@ def _read_post(path: str, shown: str) -> _Post | None:
 
 
 def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
-    """The fields the blog plugin reads itself (draft, slug, pin, ...), checked as it checks them.
+    """The fields the blog plugin reads itself (draft, slug, pin, ...), checked as it
+    checks them.
 
     The plugin's own message would name the mounted page, not this file.
     """
@@ -318,7 +325,8 @@ def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
 
 
 def _snippets(config):
-    """The site's pymdownx.snippets preprocessor (its settings from mkdocs.yml), or None."""
+    """The site's pymdownx.snippets preprocessor (its settings from mkdocs.yml), or
+    None."""
     if "pymdownx.snippets" not in config.markdown_extensions:
         return None
     import markdown
@@ -333,7 +341,8 @@ def _snippets(config):
 
 
 def _includes(lines: list[str], snippets) -> list[tuple[int, int]]:
-    """(first, last) line index of each --8<-- include: one line, or a block between two markers."""
+    """(first, last) line index of each --8<-- include: one line, or a block between two
+    markers."""
     found, start = [], None
     for number, line in enumerate(lines):
         match = snippets.RE_ALL_SNIPPETS.match(line)
@@ -353,7 +362,8 @@ def _includes(lines: list[str], snippets) -> list[tuple[int, int]]:
 
 
 def _check_includes(post: _Post, snippets, root: str) -> None:
-    """Each --8<-- include of the post sits in a fenced code block and finds its file and section.
+    """Each --8<-- include of the post sits in a fenced code block and finds its file
+    and section.
 
     Checked before anything is converted, with the site's own snippets settings, so the
     message names the post's file and line (pymdownx would name the mounted page).
@@ -374,10 +384,11 @@ def _check_includes(post: _Post, snippets, root: str) -> None:
         for number in range(first, last + 1):
             if not flagged[number][1]:
                 raise PluginError(
-                    f"{post.path}, line {post.body_line + number}: the include '{include}' is "
-                    "outside a fenced code block, so the included code would be pasted into the "
-                    "page as Markdown; put it inside a fence: a line ```python before it and a "
-                    "line ``` after it"
+                    f"{post.path}, line {post.body_line + number}: "
+                    f"the include '{include}' is "
+                    "outside a fenced code block, so the included code would be pasted "
+                    "into the page as Markdown; put it inside a fence: "
+                    "a line ```python before it and a line ``` after it"
                 )
         # a block is checked one path at a time, so the message names the path's line
         parts = (
@@ -400,7 +411,8 @@ def _check_includes(post: _Post, snippets, root: str) -> None:
 
 
 def _include_hint(error: Exception, line: str, snippets, root: str) -> str:
-    """What the author can write instead: the sections the file has, or where paths start."""
+    """What the author can write instead: the sections the file has, or where paths
+    start."""
     match = snippets.RE_ALL_SNIPPETS.match(line)
     path = (
         match.group("snippet")[1:-1] if match and match.group("snippet") else line
@@ -434,7 +446,8 @@ def _include_hint(error: Exception, line: str, snippets, root: str) -> str:
 
 
 def _where(front_matter: str, error: yaml.YAMLError) -> str:
-    """' (field 'x', line n of the file)' for a YAML error: the field whose value holds it."""
+    """' (field 'x', line n of the file)' for a YAML error: the field whose value holds
+    it."""
     # context_mark: where the broken construct (e.g. an unclosed list) starts
     mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
     if mark is None:
@@ -448,7 +461,8 @@ def _where(front_matter: str, error: yaml.YAMLError) -> str:
 
 
 def _field_at(front_matter: str, mark) -> tuple[str | None, int]:
-    """The field whose value holds a YAML mark, and the file's line of that field (or of the mark)."""
+    """The field whose value holds a YAML mark, and the file's line of that field (or of
+    the mark)."""
     lines = front_matter.splitlines()
     for number in range(min(mark.line, len(lines) - 1), -1, -1):
         field = _FIELD_LINE.match(lines[number])
@@ -459,7 +473,8 @@ def _field_at(front_matter: str, mark) -> tuple[str | None, int]:
 
 
 class _RealPaths(logging.Filter):
-    """Put a post's real file in place of its mounted page ('posts/posts/x.md') in a message."""
+    """Put a post's real file in place of its mounted page ('posts/posts/x.md') in a
+    message."""
 
     gmlp_posts = True  # found again (and replaced) by the next on_config
 
@@ -476,7 +491,8 @@ class _RealPaths(logging.Filter):
 
 
 def _with_separator(markdown: str, separator: str) -> str:
-    """Put the excerpt separator after the first paragraph, unless there is one already."""
+    """Put the excerpt separator after the first paragraph, unless there is one
+    already."""
     if separator in markdown:
         return markdown
     lines = lines_with_code_flags(markdown)
@@ -485,8 +501,8 @@ def _with_separator(markdown: str, separator: str) -> str:
         if not is_code and not line.strip():
             if started:
                 head, tail = (
-                    "".join(l for l, _ in lines[:number]),
-                    "".join(l for l, _ in lines[number:]),
+                    "".join(text for text, _ in lines[:number]),
+                    "".join(text for text, _ in lines[number:]),
                 )
                 return head + f"\n{separator}\n" + tail
         elif is_code or not line.lstrip().startswith("#"):

@@ -154,7 +154,8 @@ def line_to_bytes(line: str, lineno: int) -> list[int]:
         except UnicodeEncodeError:
             raise RestorationError(
                 f"line {lineno}, column {col}: character {ch!r} (U+{ord(ch):04X}) "
-                f"has no cp1254 byte; context {escape_context(line[max(0, col - 5) : col + 4])!r}"
+                "has no cp1254 byte; "
+                f"context {escape_context(line[max(0, col - 5) : col + 4])!r}"
             ) from None
         out.append(encoded[0])
     return out
@@ -192,7 +193,8 @@ def split_sequences(
         need = _sequence_length(data[i])
         if need == 0:
             raise RestorationError(
-                f"line {lineno}, column {i + 1}: byte 0x{data[i]:02X} cannot start a UTF-8 "
+                f"line {lineno}, column {i + 1}: "
+                f"byte 0x{data[i]:02X} cannot start a UTF-8 "
                 f"sequence; context {escape_context(_context(line, i, i + 1))!r}"
             )
         j = i + 1
@@ -204,8 +206,10 @@ def split_sequences(
             gap = Gap(lineno, i + 1, present, _context(line, i, j))
         elif len(present) < need - 1:
             raise RestorationError(
-                f"line {lineno}, column {i + 1}: UTF-8 sequence misses {need - len(present)} bytes, "
-                f"only one can have been lost; context {escape_context(_context(line, i, j))!r}"
+                f"line {lineno}, column {i + 1}: "
+                f"UTF-8 sequence misses {need - len(present)} bytes, "
+                "only one can have been lost; "
+                f"context {escape_context(_context(line, i, j))!r}"
             )
         pieces.append((i, present, gap))
         i = j
@@ -261,7 +265,8 @@ def load_decisions(path: Path) -> list[Decision]:
         where = f"{path.name} row {number}"
         if len(fields) != len(DECISION_COLUMNS):
             raise RestorationError(
-                f"{where}: expected {len(DECISION_COLUMNS)} tab-separated fields, got {len(fields)}"
+                f"{where}: expected {len(DECISION_COLUMNS)} tab-separated fields, "
+                f"got {len(fields)}"
             )
         line, col, context, byte, sequence, word, reason = fields
         if not reason.strip():
@@ -280,7 +285,8 @@ def load_decisions(path: Path) -> list[Decision]:
         values, inserted_at = _parse_sequence(sequence, where)
         if values[inserted_at] != byte_value:
             raise RestorationError(
-                f"{where}: byte column {byte} differs from the marked byte in {sequence!r}"
+                f"{where}: byte column {byte} "
+                f"differs from the marked byte in {sequence!r}"
             )
         decisions.append(
             Decision(
@@ -299,7 +305,8 @@ def load_decisions(path: Path) -> list[Decision]:
         key = (decision.line, decision.col)
         if key in seen:
             raise RestorationError(
-                f"{path.name}: two decisions for line {decision.line}, column {decision.col}"
+                f"{path.name}: two decisions for line {decision.line}, "
+                f"column {decision.col}"
             )
         seen.add(key)
     return decisions
@@ -324,7 +331,10 @@ def word_at(text: str, index: int) -> str:
 
 def _describe(gap: Gap) -> str:
     present = " ".join(f"{b:02X}" for b in gap.present)
-    return f"line {gap.line}, column {gap.col}: sequence {present} + one lost byte, context {escape_context(gap.context)!r}"
+    return (
+        f"line {gap.line}, column {gap.col}: sequence {present} + one lost byte, "
+        f"context {escape_context(gap.context)!r}"
+    )
 
 
 def restore_line(
@@ -334,7 +344,7 @@ def restore_line(
     out = bytearray()
     used = []  # (decision, index of the repaired character in the restored line)
     chars = 0
-    for start, present, gap in split_sequences(line, lineno):
+    for _start, present, gap in split_sequences(line, lineno):
         if gap is None:
             out.extend(present)
             chars += 1
@@ -344,8 +354,10 @@ def restore_line(
             raise RestorationError(f"no decision for the lost byte at {_describe(gap)}")
         if decision.context != gap.context:
             raise RestorationError(
-                f"decision for line {lineno}, column {gap.col} no longer matches: the table has context "
-                f"{escape_context(decision.context)!r}, the seed has {escape_context(gap.context)!r}"
+                f"decision for line {lineno}, column {gap.col} no longer matches: "
+                "the table has context "
+                f"{escape_context(decision.context)!r}, "
+                f"the seed has {escape_context(gap.context)!r}"
             )
         survivors = (
             decision.sequence[: decision.inserted_at]
@@ -354,7 +366,8 @@ def restore_line(
         if survivors != present:
             raise RestorationError(
                 f"decision for {_describe(gap)} no longer matches: its sequence "
-                f"{' '.join(f'{b:02X}' for b in decision.sequence)} does not extend the surviving bytes"
+                f"{' '.join(f'{b:02X}' for b in decision.sequence)} "
+                "does not extend the surviving bytes"
             )
         try:
             repaired = bytes(decision.sequence).decode("utf-8")
@@ -364,7 +377,8 @@ def restore_line(
             ) from None
         if len(repaired) != 1:
             raise RestorationError(
-                f"decision for {_describe(gap)} gives {len(repaired)} characters, not one"
+                f"decision for {_describe(gap)} gives {len(repaired)} characters, "
+                "not one"
             )
         out.extend(decision.sequence)
         used.append((decision, chars))
@@ -380,8 +394,10 @@ def restore_line(
         word = word_at(restored, index)
         if word != decision.word:
             raise RestorationError(
-                f"decision for line {lineno}, column {decision.col} no longer matches: it gives the word "
-                f"{word!r}, the table says {decision.word!r} (context {escape_context(decision.context)!r})"
+                f"decision for line {lineno}, column {decision.col} no longer matches: "
+                "it gives the word "
+                f"{word!r}, the table says {decision.word!r} "
+                f"(context {escape_context(decision.context)!r})"
             )
         checked.append((decision, word))
     return unicodedata.normalize("NFC", restored), checked
@@ -400,8 +416,10 @@ def restore_text(seed_text: str, decisions: list[Decision]) -> str:
     if unused:
         d = unused[0]
         raise RestorationError(
-            f"{len(unused)} decision(s) match no lost byte; first: line {d.line}, column {d.col}, "
-            f"context {escape_context(d.context)!r} (the seed no longer has a gap there)"
+            f"{len(unused)} decision(s) match no lost byte; "
+            f"first: line {d.line}, column {d.col}, "
+            f"context {escape_context(d.context)!r} "
+            "(the seed no longer has a gap there)"
         )
     return unicodedata.normalize("NFC", "".join(line + "\n" for line in lines))
 
@@ -444,7 +462,8 @@ def compare_with_post(restored: str, post_text: str) -> list[str]:
             actual = post_lines[index] if index < len(post_lines) else None
             if actual != expected:
                 problems.append(
-                    f"front matter line {index + 1} differs: expected {expected!r}, found {actual!r}"
+                    f"front matter line {index + 1} differs: "
+                    f"expected {expected!r}, found {actual!r}"
                 )
                 break
         return problems
@@ -504,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             return 1
         print(
-            f"{args.post.name}: front matter and {len(original_body_lines(restored))} original lines intact"
+            f"{args.post.name}: front matter and "
+            f"{len(original_body_lines(restored))} original lines intact"
         )
         return 0
 

@@ -30,7 +30,8 @@ class SiteBuild:
 
 
 def load_module(path: Path, name: str | None = None):
-    """Import a Python file that is not part of a package (a hook, a script) as a fresh module."""
+    """Import a Python file that is not part of a package (a hook, a script) as a fresh
+    module."""
     import importlib.util
 
     name = name or f"{path.parent.name}_{path.stem}_under_test"
@@ -51,8 +52,8 @@ def run_mkdocs(
 ) -> subprocess.CompletedProcess:
     """Run mkdocs from the repository root with the hooks pointed at test folders.
 
-    A build with other posts than the real ones must be given its own `outputs_dir` (a copy of
-    outputs/), so that its stored block outputs never land in the repository.
+    A build with other posts than the real ones must be given its own `outputs_dir` (a
+    copy of outputs/), so that its stored block outputs never land in the repository.
     """
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     if (
@@ -100,7 +101,8 @@ def placeholder_png(path: Path, width: int = 48, height: int = 32) -> None:
 
 
 def assets_with_placeholders(posts: Path, target: Path) -> list[str]:
-    """Copy assets/ to target and draw a placeholder for each /assets/... image the posts miss."""
+    """Copy assets/ to target and draw a placeholder for each /assets/... image the
+    posts miss."""
     shutil.copytree(REPO / "assets", target, dirs_exist_ok=True)
     missing = []
     for post in posts.glob("*.md"):
@@ -121,7 +123,8 @@ def mkdocs():
 
 @pytest.fixture(scope="session")
 def site_build(tmp_path_factory) -> SiteBuild:
-    """The real posts plus an unpublished fixture post, built --strict under a sub-path."""
+    """The real posts plus an unpublished fixture post, built --strict under a
+    sub-path."""
     tmp = tmp_path_factory.mktemp("site")
     posts = tmp / "posts"
     posts.mkdir()

@@ -25,7 +25,10 @@ POST = "posts/2024/02/blog-post-2/"
 pytestmark = [pytest.mark.browser, pytest.mark.site]
 
 if not CHROMIUM.exists():
-    message = "no /usr/bin/chromium (Debian: apt-get install chromium); the browser checks need it"
+    message = (
+        "no /usr/bin/chromium (Debian: apt-get install chromium); "
+        "the browser checks need it"
+    )
     if os.environ.get("CI", "").lower() in {
         "1",
         "true",
@@ -67,7 +70,8 @@ def browser():
 
 @pytest.fixture
 def tab(browser, server):
-    """A fresh page; at teardown, no request left 127.0.0.1 and nothing was logged as an error."""
+    """A fresh page; at teardown, no request left 127.0.0.1 and nothing was logged as an
+    error."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, locale="vi-VN"
     )
@@ -128,8 +132,11 @@ def test_post_math_and_images(tab):
     math = _math_state(tab)
     assert math["total"] >= 5 and math["typeset"] == math["total"], math
     assert math["errors"] == 0 and not math["raw"], math
-    images = tab.evaluate("""() => [...document.querySelectorAll("article img")]
-        .map(img => ({src: img.currentSrc, ok: img.complete && img.naturalWidth > 0}))""")
+    images = tab.evaluate(
+        """() => [...document.querySelectorAll("article img")]
+        .map(img => ({src: img.currentSrc, """
+        """ok: img.complete && img.naturalWidth > 0}))"""
+    )
     assert len(images) >= 4
     assert all(image["ok"] for image in images), images
     assert all("/gmlp-explained/assets/" in image["src"] for image in images), images
@@ -148,8 +155,11 @@ def test_code_blocks_have_a_copy_button(tab):
 
 
 def _outputs_state(page) -> list[dict]:
-    """Each output box of the article: the code block right above it and what it shows."""
-    return page.evaluate("""() => [...document.querySelectorAll("article .exec-output")].map(box => {
+    """Each output box of the article: the code block right above it and what it
+    shows."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("article .exec-output")]"""
+        """.map(box => {
         const before = box.previousElementSibling;
         const rect = box.getBoundingClientRect();
         const pre = box.querySelector("pre");
@@ -164,7 +174,8 @@ def _outputs_state(page) -> list[dict]:
             pageWidth: document.documentElement.scrollWidth,
             viewport: window.innerWidth,
         };
-    })""")
+    })"""
+    )
 
 
 def _contrast(fg: str, bg: str) -> float:
@@ -264,17 +275,20 @@ def test_light_dark_toggle(tab):
 def test_notebook_page_outputs_math_and_download(tab):
     _open(tab, "notebooks/tu-tay-chay-gmlp/")
     tab.wait_for_selector(".jp-RenderedMarkdown .katex")
-    state = tab.evaluate("""() => {
+    state = tab.evaluate(
+        """() => {
         const cells = [...document.querySelectorAll(".jp-RenderedMarkdown")];
         return {
             typeset: cells.reduce((n, c) => n + c.querySelectorAll(".katex").length, 0),
             raw: cells.some(c => /\\$[^$]+\\$/.test(c.innerText)),
             errors: document.querySelectorAll(".katex-error").length,
-            outputs: [...document.querySelectorAll(".jp-OutputArea-output pre")].map(p => p.innerText).join("\\n"),
+            outputs: [...document.querySelectorAll(".jp-OutputArea-output pre")]"""
+        """.map(p => p.innerText).join("\\n"),
             plots: [...document.querySelectorAll(".jp-OutputArea-output img")]
                 .filter(img => img.complete && img.naturalWidth > 0).length,
         };
-    }""")
+    }"""
+    )
     assert state["typeset"] >= 5 and not state["raw"] and state["errors"] == 0, state
     assert "loss:" in state["outputs"] and "Trăm năm" in state["outputs"], state[
         "outputs"

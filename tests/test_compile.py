@@ -123,7 +123,8 @@ def test_compiled_graph_gives_eager_outputs_and_gradients(name):
 @pytest.mark.slow
 def test_inductor_gives_eager_outputs_and_gradients():
     """Inductor's generated code, for the kind that uses every layer (causal SGU, tiny
-    attention, LM head); the other kinds share its layers and are covered by aot_eager."""
+    attention, LM head); the other kinds share its layers and are covered by
+    aot_eager."""
     assert_same_as_eager(KINDS["amlp"], backend="inductor")
 
 

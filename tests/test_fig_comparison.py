@@ -1,7 +1,7 @@
-"""The gMLP-vs-Transformer figure is a fair comparison: the Transformer keeps the standard
-proportions (d_ff = 4 d_model) and is sized by width or depth to the gMLP's parameter count, both
-models see the same tokens, several seeds are run, and the verdict follows the numbers.
-Everything trains at the hidden `test` profile (seconds)."""
+"""The gMLP-vs-Transformer figure is a fair comparison: the Transformer keeps the
+standard proportions (d_ff = 4 d_model) and is sized by width or depth to the gMLP's
+parameter count, both models see the same tokens, several seeds are run, and the verdict
+follows the numbers. Everything trains at the hidden `test` profile (seconds)."""
 
 from __future__ import annotations
 
@@ -111,8 +111,8 @@ def test_held_out_loss_weighs_every_window_the_same():
 
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory):
-    """The figure drawn at the test profile on the CPU, as the runner does; its measures and the
-    gMLP the other figures share."""
+    """The figure drawn at the test profile on the CPU, as the runner does; its measures
+    and the gMLP the other figures share."""
     out: Path = tmp_path_factory.mktemp("comparison")
     ctx = FigureContext(BY_NAME["gmlp_vs_transformer"], out, None, "test", 0)
     from explainer.figures import style
@@ -155,7 +155,7 @@ def test_the_measures_are_complete_and_consistent(drawn):
         g["eval_loss_mean"] - t["eval_loss_mean"], abs=2e-4
     )
     assert m["gap_per_seed"] == pytest.approx(
-        [a - b for a, b in zip(g["eval_loss"], t["eval_loss"])], abs=2e-4
+        [a - b for a, b in zip(g["eval_loss"], t["eval_loss"], strict=True)], abs=2e-4
     )
     assert m["winner"] == comparison.verdict(m["gap_mean"], m["pooled_std"])
     floats = [

@@ -1,9 +1,10 @@
 """The Python lock: requirements/constraints.txt pins every package that is installed.
 
-`make lock` writes it (pip-compile from pyproject.toml); the Makefile, CI (.ci/run runs `make
-test`) and the Pages workflow all install with `pip install -c requirements/constraints.txt`.
-These checks fail when the lock no longer covers pyproject.toml, when an install path skips it,
-or when the environment running the tests drifted from it.
+`make lock` writes it (pip-compile from pyproject.toml); the Makefile, CI (.ci/run runs
+`make test`) and the Pages workflow all install with
+`pip install -c requirements/constraints.txt`. These checks fail when the lock no longer
+covers pyproject.toml, when an install path skips it, or when the environment running
+the tests drifted from it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ EXTRAS = ("docs", "test")  # what the Makefile and the Pages workflow install
 TORCH = "2.13.0"
 # Installed with the lock although no package requires them.
 ALSO_INSTALLED = ("pip",)
-FIX = f"reinstall with the lock: rm -f .venv/.installed && make venv (or pip install -c {LOCK_REL} -e '.[docs,test]')"
+FIX = (
+    "reinstall with the lock: rm -f .venv/.installed && make venv "
+    f"(or pip install -c {LOCK_REL} -e '.[docs,test]')"
+)
 
 
 def _name(name: str) -> str:
@@ -60,7 +64,8 @@ def _project() -> dict:
 
 
 def _direct(extras=EXTRAS) -> list[Requirement]:
-    """pyproject.toml's requirements for the package with `extras`, self-references followed."""
+    """pyproject.toml's requirements for the package with `extras`, self-references
+    followed."""
     project, found, todo, done = _project(), [], ["", *extras], set()
     while todo:
         extra = todo.pop()
@@ -84,7 +89,8 @@ def _direct(extras=EXTRAS) -> list[Requirement]:
 
 
 def _required(roots: list[Requirement]) -> tuple[dict[str, set[str]], list[str]]:
-    """Every package the roots need here (markers evaluated), and the ones not installed."""
+    """Every package the roots need here (markers evaluated), and the ones not
+    installed."""
     needed: dict[str, set[str]] = {}
     missing: list[str] = []
     todo = [(r.name, set(r.extras)) for r in roots] + [
@@ -119,11 +125,13 @@ def _installed(name: str) -> str | None:
 
 
 def drift(lock: dict[str, str], needed, installed=_installed) -> list[str]:
-    """'name: locked X, installed Y' for each needed package whose version is not the locked one."""
+    """'name: locked X, installed Y' for each needed package whose version is not the
+    locked one."""
     problems = []
     for name in sorted(needed):
         if name not in lock:
-            continue  # pyproject's own requirements are checked by test_lock_covers_pyproject
+            # pyproject's own requirements are checked by test_lock_covers_pyproject
+            continue
         have = installed(name)
         if have is None:
             problems.append(f"{name}: locked {lock[name]}, not installed")
@@ -139,7 +147,7 @@ def drift(lock: dict[str, str], needed, installed=_installed) -> list[str]:
     return problems
 
 
-# ---- the lock itself ------------------------------------------------------------------
+# ---- the lock itself -----------------------------------------------------------------
 
 
 def test_lock_is_a_pip_constraints_file():
@@ -148,7 +156,8 @@ def test_lock_is_a_pip_constraints_file():
         f"{LOCK_REL} must pin torch=={TORCH} (no +cpu: CUDA builds fit too)"
     )
     assert "pip" in pins, (
-        f"{LOCK_REL} pins pip too: the Makefile and the workflows install it with the lock"
+        f"{LOCK_REL} pins pip too: "
+        "the Makefile and the workflows install it with the lock"
     )
     assert PROJECT not in pins, (
         "the project itself is installed from the checkout, not pinned"
@@ -160,7 +169,8 @@ def test_lock_is_a_pip_constraints_file():
 
 
 def test_lock_covers_pyproject():
-    """Every requirement of pyproject.toml (docs and test extras) is locked at a version it allows."""
+    """Every requirement of pyproject.toml (docs and test extras) is locked at a version
+    it allows."""
     pins, problems = _lock(), []
     for requirement in _direct(("docs", "test", "figures")):
         name = _name(requirement.name)
@@ -178,7 +188,7 @@ def test_ruff_is_a_test_requirement():
     assert "ruff" in _lock()
 
 
-# ---- the environment running the tests ------------------------------------------------
+# ---- the environment running the tests -----------------------------------------------
 
 
 def test_installed_packages_match_the_lock():
@@ -202,7 +212,7 @@ def test_drift_names_the_package_and_both_versions():
     ]
 
 
-# ---- every install path uses it -------------------------------------------------------
+# ---- every install path uses it ------------------------------------------------------
 
 
 def _pip_installs(text: str) -> list[str]:

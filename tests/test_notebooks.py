@@ -1,4 +1,5 @@
-"""The notebook pages: executed at build time, cached by their dependencies, offline, downloadable."""
+"""The notebook pages: executed at build time, cached by their dependencies, offline,
+downloadable."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def _hook():
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.name)
 def test_ipynb_pair_is_in_sync_with_its_percent_script(source):
-    """The reviewed .py and the published/Colab .ipynb hold the same cells (`make notebooks` syncs them)."""
+    """The reviewed .py and the published/Colab .ipynb hold the same cells
+    (`make notebooks` syncs them)."""
     pair = source.with_suffix(".ipynb")
     assert pair.is_file(), f"{pair.name} missing: run `make notebooks`"
     script, notebook = jupytext.read(source), jupytext.read(pair)
@@ -60,15 +62,17 @@ def test_remote_scripts_are_dropped_and_local_ones_kept():
     page = (
         '<script src="https://cdnjs.cloudflare.com/mathjax.js"> </script>'
         '<script type="text/x-mathjax-config">MathJax.Hub.Config({});</script>'
-        '<script type="module">const m = await import("https://cdn.example/m.mjs");</script>'
-        '<script src="../../vendor/katex/katex.min.js"></script><script>var local = 1;</script>'
+        '<script type="module">'
+        'const m = await import("https://cdn.example/m.mjs");</script>'
+        '<script src="../../vendor/katex/katex.min.js"></script>'
+        "<script>var local = 1;</script>"
     )
     kept = hook._SCRIPT.sub(
         lambda m: "" if hook._REMOTE.search(m.group(0)) else m.group(0), page
     )
-    assert (
-        kept
-        == '<script src="../../vendor/katex/katex.min.js"></script><script>var local = 1;</script>'
+    assert kept == (
+        '<script src="../../vendor/katex/katex.min.js"></script>'
+        "<script>var local = 1;</script>"
     )
 
 
@@ -138,9 +142,16 @@ def test_failing_cell_fails_the_build_naming_the_notebook(tmp_path):
 
 
 def test_unchanged_notebook_is_not_rerun_and_a_package_change_reruns_it(tmp_path):
-    cell = "import pathlib\nwith open(pathlib.Path.cwd() / 'runs.txt', 'a') as f:\n    f.write('run\\n')"
+    cell = (
+        "import pathlib\n"
+        "with open(pathlib.Path.cwd() / 'runs.txt', 'a') as f:\n"
+        "    f.write('run\\n')"
+    )
     site = _mini_site(tmp_path, cell)
-    runs = lambda: sum(p.read_text().count("run") for p in site.rglob("runs.txt"))  # noqa: E731
+
+    def runs():
+        return sum(p.read_text().count("run") for p in site.rglob("runs.txt"))
+
     assert _build(site).returncode == 0
     assert runs() == 1
     assert _build(site).returncode == 0

@@ -1,8 +1,8 @@
-"""The executed posts: the engine (executor, store), the outputs of the blocks, the post as a
-notebook, and the hook that shows outputs under their blocks.
+"""The executed posts: the engine (executor, store), the outputs of the blocks, the post
+as a notebook, and the hook that shows outputs under their blocks.
 
-The fault cases (marked `faults`) each inject one fault and check two things: the message
-names the post, line or file at fault, and nothing was lost or half-written.
+The fault cases (marked `faults`) each inject one fault and check two things: the
+message names the post, line or file at fault, and nothing was lost or half-written.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def collect(post: Path, store: Path, **kw) -> outputs.PostOutputs:
     return outputs.collect([post], store, **kw)[0]
 
 
-# ---- the executor --------------------------------------------------------------------------
+# ---- the executor --------------------------------------------------------------------
 
 
 def test_run_python_interleaves_stdout_and_stderr_in_a_fresh_empty_folder(tmp_path):
@@ -82,7 +82,7 @@ def test_huge_output_is_cut_with_a_count(tmp_path):
     assert f"còn {run.omitted_lines} dòng nữa" in html
 
 
-# ---- a post's outputs: stored, reused, re-run only when needed ------------------------------
+# ---- a post's outputs: stored, reused, re-run only when needed -----------------------
 
 
 def test_outputs_are_stored_and_reused(tmp_path):
@@ -161,7 +161,7 @@ def test_stale_entries_are_pruned_after_success_and_an_undo_costs_no_run(
     assert old.keys[0] in json.loads(new.store.path.read_text("utf-8"))["blocks"]
 
 
-# ---- failures fail loudly, name the post and line, and lose nothing -------------------------
+# ---- failures fail loudly, name the post and line, and lose nothing ------------------
 
 
 @pytest.mark.faults
@@ -311,7 +311,7 @@ def test_bad_settings_are_named(tmp_path, monkeypatch, name, value):
     assert not (tmp_path / "store").exists()
 
 
-# ---- on the page and as a notebook -----------------------------------------------------------
+# ---- on the page and as a notebook ---------------------------------------------------
 
 
 def test_render_escapes_and_keeps_the_output_on_one_raw_html_line():
@@ -342,7 +342,8 @@ def test_the_post_as_a_notebook_is_valid_and_carries_the_outputs(tmp_path):
 
 
 def test_the_committed_post_notebooks_match_the_posts():
-    """outputs/<post>.ipynb (what Colab opens) is what the build makes from the post and store."""
+    """outputs/<post>.ipynb (what Colab opens) is what the build makes from the post and
+    store."""
     import nbformat
 
     for stored in sorted((REPO / "outputs").glob("*.ipynb")):
@@ -350,7 +351,9 @@ def test_the_committed_post_notebooks_match_the_posts():
         assert post.is_file(), f"{stored.name}: no post {post.name}"
         result = outputs.collect([post], REPO / "outputs", workers=1)[0]
         assert all(
-            o is not None for o, b in zip(result.outputs, result.blocks) if b.runs
+            o is not None
+            for o, b in zip(result.outputs, result.blocks, strict=True)
+            if b.runs
         )
         text = stored.read_text("utf-8")
         nbformat.validate(nbformat.reads(text, as_version=4))
@@ -374,7 +377,7 @@ def test_one_setting_names_the_repository(extra, site_url, repo_url, expected):
     assert notebook.repository(extra, site_url, repo_url) == expected
 
 
-# ---- in the built site ----------------------------------------------------------------------
+# ---- in the built site ---------------------------------------------------------------
 
 SITE_POST = "posts/2024/02/blog-post-2/index.html"
 
@@ -393,7 +396,7 @@ def test_the_built_post_shows_every_stored_output_under_its_block(site_build):
     result = outputs.collect([POST], REPO / "outputs", workers=1)[0]
     expected = [
         o.text.rstrip("\n")
-        for o, b in zip(result.outputs, result.blocks)
+        for o, b in zip(result.outputs, result.blocks, strict=True)
         if b.runs and o.text.strip()
     ]
     shown = [

@@ -1,17 +1,17 @@
-"""The code the posts show: every Python block runs as a reader would copy it, and prints what
-the page shows.
+"""The code the posts show: every Python block runs as a reader would copy it, and
+prints what the page shows.
 
 The blocks are read by the build's own reader (explainer.blocks: includes expanded by
 pymdownx.snippets, exactly what the page shows) and run by the build's own executor
-(explainer.engine.run_python: a fresh interpreter, an empty folder, the CPU, fixed seeds).
-`test_outputs_match_a_fresh_run` runs every block of every post afresh and compares what it
-prints with the stored output the site shows (outputs/<post>.json); a block that fails, or
-prints something else, is named by its post and line, with a diff. Blocks marked
-``<!-- no-run: reason -->`` are the only ones not run.
+(explainer.engine.run_python: a fresh interpreter, an empty folder, the CPU, fixed
+seeds). `test_outputs_match_a_fresh_run` runs every block of every post afresh and
+compares what it prints with the stored output the site shows (outputs/<post>.json); a
+block that fails, or prints something else, is named by its post and line, with a diff.
+Blocks marked ``<!-- no-run: reason -->`` are the only ones not run.
 
 Two more checks keep the posts honest about where their code comes from: every include
-resolves, and no hand-written block re-types package code (a class deriving from nn.Module,
-or three consecutive lines of a gmlp_snippets source).
+resolves, and no hand-written block re-types package code (a class deriving from
+nn.Module, or three consecutive lines of a gmlp_snippets source).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def _post_files() -> list[Path]:
     return sorted(p for p in POSTS.glob("*.md") if p.is_file())
 
 
-try:  # a broken include must not hide the other tests: it fails test_post_has_python_blocks
+# a broken include must not hide the other tests: it fails test_post_has_python_blocks
+try:
     POST_BLOCKS, POST_BLOCKS_ERROR = read_blocks(POST), None
 except EngineError as exc:
     POST_BLOCKS, POST_BLOCKS_ERROR = [], exc
@@ -60,11 +61,14 @@ def test_post_has_python_blocks():
 
 
 def mismatches(results: list[outputs.PostOutputs], stored_dir: Path) -> list[str]:
-    """For each block whose fresh output differs from the stored one: post, line and a diff."""
+    """For each block whose fresh output differs from the stored one: post, line and a
+    diff."""
     problems = []
     for result in results:
         store = outputs.store_for(result.post, stored_dir)
-        for block, key, fresh in zip(result.blocks, result.keys, result.outputs):
+        for block, key, fresh in zip(
+            result.blocks, result.keys, result.outputs, strict=True
+        ):
             if key is None:
                 continue
             entry = store.entries.get(key)
@@ -172,7 +176,9 @@ def test_line_map_points_at_the_fences(tmp_path):
         (3, True, None),
         (13, False, "needs a GPU"),
     ]
-    assert blocks[0].code == "import torch\nfrom torch import nn\nprint(1)\n"
+    source = (PACKAGE / "norm.py").read_text(encoding="utf-8")
+    imports = source.split("# --8<-- [start:imports]\n")[1].split("# --8<-- [end:imports]")[0]
+    assert blocks[0].code == imports + "print(1)\n"  # the section, as written, then the line
     assert blocks[0].handwritten == ((5, "print(1)"),)
     assert blocks[0].includes == ('--8<-- "gmlp_snippets/norm.py:imports"',)
 
@@ -202,7 +208,8 @@ _IDIOMS = {
 
 
 def _meaningful(line: str) -> str | None:
-    """The stripped line, or None for lines too common to count as copied (blank, comment, import, brackets)."""
+    """The stripped line, or None for lines too common to count as copied (blank,
+    comment, import, brackets)."""
     text = line.strip()
     if (
         not text
@@ -234,7 +241,8 @@ def _runs(lines: list[str], length: int = 3) -> set[tuple[str, ...]]:
     return {tuple(kept[i : i + length]) for i in range(len(kept) - length + 1)}
 
 
-# the package's model code: its top-level modules (the figures subpackage is tooling, not shown in posts)
+# the package's model code: its top-level modules (the figures subpackage is tooling,
+# not shown in posts)
 PACKAGE_RUNS = set().union(
     *(_runs(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.glob("*.py"))
 )
@@ -266,7 +274,8 @@ def test_handwritten_code_does_not_copy_the_package(block: Block):
     lines = [text for _, text in block.handwritten]
     for number, text in block.handwritten:
         assert not _NN_MODULE_CLASS.match(text), (
-            f"{block.post}:{number}: a module class belongs in gmlp_snippets and is included from there"
+            f"{block.post}:{number}: "
+            "a module class belongs in gmlp_snippets and is included from there"
         )
     copied = copied_runs(lines)
     assert not copied, (

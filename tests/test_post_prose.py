@@ -1,18 +1,21 @@
-"""The prose of post 2, read from its Markdown (no site build): figures, citations, references.
+"""The prose of post 2, read from its Markdown (no site build): figures, citations,
+references.
 
-- Figures: every image ``![alt](/assets/img/...)`` sits in a ``<figure markdown="span">`` with a
-  ``<figcaption markdown="span"><em>Hình N: ...</em></figcaption>`` right under the image line,
-  numbered 1, 2, 3, ... in reading order; every "Hình N" the text mentions exists; the alt text of
-  every image we added describes it (the original author's image lines, those of
-  restoration/restored.txt, stay verbatim, alt text included). The image line has a blank line on
-  each side, so that a plain CommonMark renderer (the post's .ipynb download) still shows the
-  image instead of its Markdown source.
-- Citations: every ``[[Label]](#ref-id)`` resolves to an entry ``<a id="ref-id"></a>**[Label]**``
-  of the "Tài liệu tham khảo" list, with the same label; every entry is cited at least once; every
-  entry names an arXiv id (with a matching link) or a venue and year, or links its code.
+- Figures: every image ``![alt](/assets/img/...)`` sits in a
+  ``<figure markdown="span">`` with a
+  ``<figcaption markdown="span"><em>Hình N: ...</em></figcaption>`` right under the
+  image line, numbered 1, 2, 3, ... in reading order; every "Hình N" the text mentions
+  exists; the alt text of every image we added describes it (the original author's image
+  lines, those of restoration/restored.txt, stay verbatim, alt text included). The image
+  line has a blank line on each side, so that a plain CommonMark renderer (the post's
+  .ipynb download) still shows the image instead of its Markdown source.
+- Citations: every ``[[Label]](#ref-id)`` resolves to an entry
+  ``<a id="ref-id"></a>**[Label]**`` of the "Tài liệu tham khảo" list, with the same
+  label; every entry is cited at least once; every entry names an arXiv id (with a
+  matching link) or a venue and year, or links its code.
 
-Each checker returns a list of problems; the last tests feed them small broken texts, so a
-checker that stops finding problems fails here too.
+Each checker returns a list of problems; the last tests feed them small broken texts, so
+a checker that stops finding problems fails here too.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ _VENUE_YEAR = re.compile(
 _URL = re.compile(r"\]\(https://[^)\s]+\)")
 
 
-# ---- reading the Markdown --------------------------------------------------------------------
+# ---- reading the Markdown ------------------------------------------------------------
 
 
 def prose_lines(text: str) -> list[tuple[int, str]]:
@@ -86,11 +89,12 @@ def _stem(src: str) -> str:
     return re.sub(r"[^a-z0-9]", "", Path(src).stem.lower())
 
 
-# ---- checkers ---------------------------------------------------------------------------------
+# ---- checkers ------------------------------------------------------------------------
 
 
 def figure_problems(text: str, original_lines: set[str] = frozenset()) -> list[str]:
-    """Numbered captions right under every image, inside a figure; descriptive alt texts."""
+    """Numbered captions right under every image, inside a figure; descriptive alt
+    texts."""
     problems = []
     all_lines = text.split("\n")
     lines = [(n, line) for n, line in prose_lines(text) if line.strip()]
@@ -119,16 +123,20 @@ def figure_problems(text: str, original_lines: set[str] = frozenset()) -> list[s
         )
         if caption is None:
             problems.append(
-                f"{where}: no '<figcaption markdown=\"span\"><em>Hình N: ...</em></figcaption>' under it"
+                f"{where}: no "
+                "'<figcaption markdown=\"span\"><em>Hình N: ...</em></figcaption>' "
+                "under it"
             )
         else:
             if int(caption["n"]) != expected:
                 problems.append(
-                    f"{where}: caption says Hình {caption['n']}, expected Hình {expected}"
+                    f"{where}: caption says Hình {caption['n']}, "
+                    f"expected Hình {expected}"
                 )
             if len(caption["text"].split()) < 8:
                 problems.append(
-                    f"{where}: caption too short to say what to look at: {caption['text']!r}"
+                    f"{where}: caption too short to say what to look at: "
+                    f"{caption['text']!r}"
                 )
             if k + 2 >= len(lines) or lines[k + 2][1].strip() != FIGURE_CLOSE:
                 problems.append(f"{where}: caption not followed by {FIGURE_CLOSE}")
@@ -150,7 +158,8 @@ def figure_problems(text: str, original_lines: set[str] = frozenset()) -> list[s
         for mention in _FIGURE_MENTION.findall(line):
             if not 1 <= int(mention) <= n_figures:
                 problems.append(
-                    f"line {number}: mentions Hình {mention}, but there are {n_figures} figures"
+                    f"line {number}: mentions Hình {mention}, "
+                    f"but there are {n_figures} figures"
                 )
     return problems
 
@@ -167,7 +176,8 @@ def reference_entries(text: str) -> tuple[dict[str, str], list[str]]:
         entry = _ENTRY.match(line)
         if entry is None:
             problems.append(
-                f"line {number}: reference entry without '<a id=\"ref-...\"></a>**[Label]**'"
+                f"line {number}: reference entry without "
+                "'<a id=\"ref-...\"></a>**[Label]**'"
             )
             continue
         if entry["id"] in entries:
@@ -185,7 +195,8 @@ def reference_entries(text: str) -> tuple[dict[str, str], list[str]]:
             )
         if not (arxiv or _VENUE_YEAR.search(body) or _URL.search(body)):
             problems.append(
-                f"line {number}: [{entry['label']}] names no arXiv id, venue and year, or link"
+                f"line {number}: [{entry['label']}] "
+                "names no arXiv id, venue and year, or link"
             )
     return entries, problems
 
@@ -199,7 +210,8 @@ def citation_problems(text: str) -> list[str]:
         for match in _ANY_REF_LINK.finditer(line):
             if match["id"] not in entries:
                 problems.append(
-                    f"line {number}: link to #{match['id']}, which no reference entry has"
+                    f"line {number}: link to #{match['id']}, "
+                    "which no reference entry has"
                 )
         for match in _CITATION.finditer(line):
             if not match["id"].startswith("ref-"):
@@ -208,7 +220,8 @@ def citation_problems(text: str) -> list[str]:
             label = entries.get(match["id"])
             if label is not None and label != match["label"]:
                 problems.append(
-                    f"line {number}: [[{match['label']}]] points to the entry labelled [{label}]"
+                    f"line {number}: [[{match['label']}]] "
+                    f"points to the entry labelled [{label}]"
                 )
     for ref_id, label in entries.items():
         if ref_id not in cited:
@@ -216,7 +229,7 @@ def citation_problems(text: str) -> list[str]:
     return problems
 
 
-# ---- the post ---------------------------------------------------------------------------------
+# ---- the post ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +294,8 @@ def test_reference_list_covers_the_works_the_post_relies_on(post):
 
 
 def test_images_render_without_md_in_html(post):
-    """The .ipynb download renders the prose with plain CommonMark: every image must still be an image."""
+    """The .ipynb download renders the prose with plain CommonMark: every image must
+    still be an image."""
     markdown_it = pytest.importorskip("markdown_it")
     body = "\n".join(line for _, line in prose_lines(post))
     html = markdown_it.MarkdownIt("commonmark").render(body)
@@ -290,23 +304,26 @@ def test_images_render_without_md_in_html(post):
     assert "![" not in html
 
 
-# ---- the checkers catch broken posts ------------------------------------------------------------
+# ---- the checkers catch broken posts -------------------------------------------------
 
-GOOD = """\
+GOOD = (
+    """\
 Văn bản, xem Hình 2 và [[Liu 2021]](#ref-liu2021).
 
 <figure markdown="span">
 
 ![swan](/assets/img/blog2/whitevsblack.png)
 
-<figcaption markdown="span"><em>Hình 1: Một cái hồ toàn thiên nga trắng và một con thiên nga đen bên cạnh.</em></figcaption>
+<figcaption markdown="span"><em>Hình 1: Một cái hồ toàn thiên nga trắng và """
+    """một con thiên nga đen bên cạnh.</em></figcaption>
 </figure>
 
 <figure markdown="span">
 
 ![Hai bản đồ nhiệt trước và sau LayerNorm](/assets/img/blog2/layernorm.png)
 
-<figcaption markdown="span"><em>Hình 2: Ma trận trước và sau LayerNorm, mỗi dòng được đưa về cùng thang đo.</em></figcaption>
+<figcaption markdown="span"><em>Hình 2: Ma trận trước và sau LayerNorm, """
+    """mỗi dòng được đưa về cùng thang đo.</em></figcaption>
 </figure>
 
 ```python
@@ -315,8 +332,11 @@ print("[[Không phải trích dẫn]](#ref-nothere) ![x](/assets/img/blog2/x.png
 
 # Tài liệu tham khảo
 
-- <a id="ref-liu2021"></a>**[Liu 2021]** Hanxiao Liu và cộng sự. *Pay Attention to MLPs*. NeurIPS 2021. [arXiv:2105.08050](https://arxiv.org/abs/2105.08050)
+- <a id="ref-liu2021"></a>**[Liu 2021]** Hanxiao Liu và cộng sự. """
+    """*Pay Attention to MLPs*. NeurIPS 2021. """
+    """[arXiv:2105.08050](https://arxiv.org/abs/2105.08050)
 """
+)
 ORIGINAL = {"![swan](/assets/img/blog2/whitevsblack.png)"}
 CAPTION_1 = next(line for line in GOOD.split("\n") if "<em>Hình 1:" in line)
 
@@ -418,7 +438,8 @@ def test_citation_checker_catches(old, new, expected):
 
 
 def test_code_blocks_are_not_read_as_prose():
-    """The fenced block of GOOD holds a dangling citation and an uncaptioned image: both ignored."""
+    """The fenced block of GOOD holds a dangling citation and an uncaptioned image: both
+    ignored."""
     assert all(
         "nothere" not in p and "x.png" not in p
         for p in figure_problems(GOOD, ORIGINAL) + citation_problems(GOOD)

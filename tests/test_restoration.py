@@ -92,7 +92,7 @@ def test_restoration_keeps_line_structure_of_seed():
     restored_lines = RESTORED.read_text(encoding="utf-8").split("\n")
     assert restored_lines[-1] == ""  # LF-terminated
     assert len(restored_lines) - 1 == len(seed_lines)
-    for seed_line, restored_line in zip(seed_lines, restored_lines):
+    for seed_line, restored_line in zip(seed_lines, restored_lines, strict=False):
         if seed_line.isascii():
             assert restored_line == seed_line
 

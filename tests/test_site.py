@@ -39,7 +39,8 @@ FETCHING_RELS = {
 
 
 class _Page(HTMLParser):
-    """Tags with their attributes, headings with their text, and the text outside <script>."""
+    """Tags with their attributes, headings with their text, and the text outside
+    <script>."""
 
     def __init__(self, text: str):
         super().__init__(convert_charrefs=True)
@@ -105,7 +106,7 @@ def _resolve(build, page_rel: str, link: str) -> Path | None:
     return build.site / path
 
 
-# ---- the post at its old permalink ----------------------------------------------------
+# ---- the post at its old permalink ---------------------------------------------------
 
 
 def test_post_is_served_at_its_jekyll_permalink(site_build):
@@ -214,7 +215,7 @@ def test_post_tags(site_build):
     assert 'class="md-tag"' in post
 
 
-# ---- code from the package ------------------------------------------------------------
+# ---- code from the package -----------------------------------------------------------
 
 
 def test_code_page_includes_the_sgu_section(site_build):
@@ -249,7 +250,7 @@ def test_heading_ids_keep_vietnamese_letters(site_build):
                 assert letter in hid, f"{text!r} lost {letter!r}: #{hid}"
 
 
-# ---- offline-clean: nothing is fetched from another host ------------------------------
+# ---- offline-clean: nothing is fetched from another host -----------------------------
 
 
 def _remote(url: str) -> bool:
@@ -323,7 +324,7 @@ def test_katex_is_served_by_the_site(site_build):
     assert "vendor/katex/katex.min.js" in post and "javascripts/katex.js" in post
 
 
-# ---- feeds, sitemap, search, 404 ------------------------------------------------------
+# ---- feeds, sitemap, search, 404 -----------------------------------------------------
 
 
 def test_rss_feed_and_sitemap_list_the_post(site_build):
@@ -372,7 +373,7 @@ def test_404_page_is_vietnamese(site_build):
     )
 
 
-# ---- failures name the file and the field ---------------------------------------------
+# ---- failures name the file and the field --------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -424,7 +425,7 @@ def test_missing_katex_names_the_command(tmp_path):
         hook.on_config(config)
 
 
-# ---- every bad post is named by its real file, with the field or line -------------------
+# ---- every bad post is named by its real file, with the field or line ----------------
 
 
 def _first_error(result) -> str:
@@ -443,7 +444,8 @@ def _first_error(result) -> str:
             "impossible-date",
             "2024-01-11-impossible-date.md",
             "field 'date' (line 3 of the file)",
-            "must be a real date such as 2024-02-29, not 2024-02-30 (day is out of range for month)",
+            "must be a real date such as 2024-02-29, not 2024-02-30 "
+            "(day is out of range for month)",
         ),
         (
             "not-utf8",
@@ -461,13 +463,15 @@ def _first_error(result) -> str:
             "include-outside-fence",
             "2024-01-13-include-outside.md",
             ", line 8:",
-            "the include '--8<-- \"gmlp_snippets/sgu.py:sgu\"' is outside a fenced code block",
+            "the include '--8<-- \"gmlp_snippets/sgu.py:sgu\"' "
+            "is outside a fenced code block",
         ),
         (
             "missing-snippet",
             "2024-01-09-missing-snippet.md",
             ", line 10:",
-            "Snippet section 'no-such-section' could not be located; the sections of gmlp_snippets/sgu.py are: ",
+            "Snippet section 'no-such-section' could not be located; "
+            "the sections of gmlp_snippets/sgu.py are: ",
         ),
         (
             "missing-snippet-file",

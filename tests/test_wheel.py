@@ -1,7 +1,8 @@
-"""The package as a practitioner gets it: the wheel holds the model and nothing of the site.
+"""The package as a practitioner gets it: the wheel holds the model and nothing of the
+site.
 
-The wheel is built from the repository, installed into an empty virtual environment that has
-only torch (and what torch itself requires, linked from this environment instead of
+The wheel is built from the repository, installed into an empty virtual environment that
+has only torch (and what torch itself requires, linked from this environment instead of
 downloaded), and the README's own example runs there, outside the repository.
 """
 
@@ -107,7 +108,8 @@ def test_the_readme_example_runs_from_the_wheel_in_a_torch_only_venv(wheel, tmp_
             text=True,
         ).stdout.strip()
     )
-    # torch and its own requirements, linked from this environment: nothing else is importable
+    # torch and its own requirements, linked from this environment: nothing else is
+    # importable
     here = Path(metadata.distribution("torch").locate_file(""))
     shared = tmp_path / "torch-only"
     shared.mkdir()
@@ -138,7 +140,8 @@ def test_the_readme_example_runs_from_the_wheel_in_a_torch_only_venv(wheel, tmp_
             str(python),
             "-c",
             "import gmlp_snippets, sys; print(gmlp_snippets.__file__); "
-            "import importlib.util as u; print(u.find_spec('explainer'), u.find_spec('mkdocs'), "
+            "import importlib.util as u; "
+            "print(u.find_spec('explainer'), u.find_spec('mkdocs'), "
             "u.find_spec('matplotlib'))",
         ],
         cwd=tmp_path,

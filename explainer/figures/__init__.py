@@ -1,7 +1,8 @@
-"""The post's figures, drawn from the package's code: `python -m explainer.figures` (`make figures`).
+"""The post's figures, drawn from the package's code: `python -m explainer.figures`
+(`make figures`).
 
-Importing this package is cheap (no matplotlib, no figure code): the CLI's up-to-date path and
-the site's staleness check only hash files and read the manifest.
+Importing this package is cheap (no matplotlib, no figure code): the CLI's up-to-date
+path and the site's staleness check only hash files and read the manifest.
 
     from explainer.figures import build, check
     build("assets/img/blog2", names=["gmlp"])      # rebuild what is out of date

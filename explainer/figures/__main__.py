@@ -1,5 +1,5 @@
-"""Command line: python -m explainer.figures [--device auto|cuda|cpu] [--only NAME...] [--force]
-[--profile quick|full] [--out DIR]; see --help."""
+"""Command line: python -m explainer.figures [--device auto|cuda|cpu] [--only NAME...]
+[--force] [--profile quick|full] [--out DIR]; see --help."""
 
 from __future__ import annotations
 
@@ -23,15 +23,23 @@ from explainer.figures.runner import (
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m explainer.figures",
-        description="Regenerate the post's figures from the package's code; only what changed is rebuilt.",
-        epilog="Without --profile the profile is 'full' on CUDA and 'quick' on the CPU. Without --force, "
-        "--profile, --device cpu|cuda or --seed, a figure whose code is unchanged and that was made "
-        "with a larger profile or on a GPU is kept, so a CPU run never overwrites GPU figures.",
+        description=(
+            "Regenerate the post's figures from the package's code; "
+            "only what changed is rebuilt."
+        ),
+        epilog=(
+            "Without --profile the profile is 'full' on CUDA and 'quick' on the CPU. "
+            "Without --force, --profile, --device cpu|cuda or --seed, a figure whose "
+            "code is unchanged and that was made with a larger profile or on a GPU is "
+            "kept, so a CPU run never overwrites GPU figures."
+        ),
     )
     p.add_argument(
         "--device",
         metavar="{auto,cuda,cpu}",
-        help="where to train and draw (default auto: CUDA when available, else the CPU)",
+        help=(
+            "where to train and draw (default auto: CUDA when available, else the CPU)"
+        ),
     )
     p.add_argument(
         "--only",
@@ -44,7 +52,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         metavar="{quick,full}",
-        help="quick: CPU-sized (CI, laptops); full: GPU-sized, longer training, larger n",
+        help=(
+            "quick: CPU-sized (CI, laptops); full: GPU-sized, longer training, larger n"
+        ),
     )
     p.add_argument(
         "--out",
@@ -79,7 +89,7 @@ def summary(results: list[Result], total: float) -> str:
             [
                 *(
                     cell.ljust(w) if i != 2 else cell.rjust(w)
-                    for i, (cell, w) in enumerate(zip(row[:4], widths))
+                    for i, (cell, w) in enumerate(zip(row[:4], widths, strict=True))
                 ),
                 row[4],
             ]
@@ -99,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.device is not None and args.device not in DEVICES:
         p.error(
-            f"argument --device: unknown device {args.device!r}; expected one of: {', '.join(DEVICES)}"
+            f"argument --device: unknown device {args.device!r}; "
+            f"expected one of: {', '.join(DEVICES)}"
         )
     if args.list:
         for fig in FIGURES:

@@ -1,11 +1,12 @@
 """Cache keys, the manifest and the staleness check - no torch, no matplotlib.
 
-Built on the site's one execution-and-cache layer (explainer.engine): the *code hash* of a
-figure is `engine.code_hash` over the source files it declares (registry.Figure.sources), so a
-comment or a snippet marker does not make a figure stale. The *cache key* adds what else
-decides the pixels: the torch and matplotlib versions, the device kind, the profile and the
-seed. The manifest is an `engine.Store` (atomic, locked, one entry recorded per figure as it
-is drawn, an unreadable file kept aside).
+Built on the site's one execution-and-cache layer (explainer.engine): the *code hash* of
+a figure is `engine.code_hash` over the source files it declares
+(registry.Figure.sources), so a comment or a snippet marker does not make a figure
+stale. The *cache key* adds what else decides the pixels: the torch and matplotlib
+versions, the device kind, the profile and the seed. The manifest is an `engine.Store`
+(atomic, locked, one entry recorded per figure as it is drawn, an unreadable file kept
+aside).
 
 The staleness check (`check`) compares code hashes only: a figure made on a GPU with the
 `full` profile stays valid on a CPU machine as long as its code has not changed.
@@ -28,7 +29,7 @@ HINT = "run `make figures` (python -m explainer.figures) to regenerate"
 normalized_source = engine.normalized_source
 
 
-# ---- hashing ---------------------------------------------------------------------------------
+# ---- hashing -------------------------------------------------------------------------
 
 
 def source_digests(fig: Figure) -> dict[str, str]:
@@ -41,14 +42,16 @@ def code_hash(digests: dict[str, str]) -> str:
 
 
 def versions() -> dict[str, str]:
-    """Versions of what draws the figures, read from package metadata (nothing is imported)."""
+    """Versions of what draws the figures, read from package metadata (nothing is
+    imported)."""
     return engine.versions("torch", "matplotlib", "numpy")
 
 
 def cache_key(
     code: str, vers: dict[str, str], device_kind: str, profile: str, seed: int
 ) -> str:
-    """The key that decides rebuilding: code hash, torch and matplotlib versions, device kind, profile, seed."""
+    """The key that decides rebuilding: code hash, torch and matplotlib versions, device
+    kind, profile, seed."""
     return engine.key(
         code=code,
         torch=vers.get("torch"),
@@ -59,7 +62,7 @@ def cache_key(
     )
 
 
-# ---- the manifest ----------------------------------------------------------------------------
+# ---- the manifest --------------------------------------------------------------------
 
 
 def _valid_entry(entry: Any) -> bool:
@@ -90,7 +93,8 @@ def remove_stale_temps(out_dir: Path) -> None:
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:
-    """The manifest's figure entries ({} when there is none; an unreadable one is kept aside)."""
+    """The manifest's figure entries ({} when there is none; an unreadable one is kept
+    aside)."""
     return dict(manifest(out_dir).entries)
 
 
@@ -108,16 +112,18 @@ def files_intact(out_dir: Path, entry: dict[str, Any], fig: Figure) -> bool:
     return True
 
 
-# ---- the staleness check ---------------------------------------------------------------------
+# ---- the staleness check -------------------------------------------------------------
 
 
 def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> list[str]:
-    """Problems that make the figures in `out_dir` unfit for the site; [] when all is well.
+    """Problems that make the figures in `out_dir` unfit for the site; [] when all is
+    well.
 
-    `names` are figure names or file names (None = every figure). A figure is a problem when
-    the manifest does not list it, one of its files is missing or was changed after it was
-    made, or the code it was made from (its declared sources) has changed since. Device,
-    profile and library versions do not matter here: a GPU `full` figure is valid on a CPU.
+    `names` are figure names or file names (None = every figure). A figure is a problem
+    when the manifest does not list it, one of its files is missing or was changed after
+    it was made, or the code it was made from (its declared sources) has changed since.
+    Device, profile and library versions do not matter here: a GPU `full` figure is
+    valid on a CPU.
     """
     out_dir = Path(out_dir)
     names = list(names) if names is not None else None
@@ -129,7 +135,8 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
         return [str(err.args[0])]
     if not (out_dir / MANIFEST).is_file():
         return [
-            f"{out_dir / MANIFEST} is missing ({', '.join(f.name for f in figures)} unchecked)"
+            f"{out_dir / MANIFEST} is missing "
+            f"({', '.join(f.name for f in figures)} unchecked)"
         ]
     manifest = read_manifest(out_dir)
     problems = []
@@ -155,6 +162,7 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
                 n for n in set(digests) | set(old) if digests.get(n) != old.get(n)
             )
             problems.append(
-                f"{fig.name}: its code changed since it was made ({', '.join(changed) or 'sources'})"
+                f"{fig.name}: its code changed since it was made "
+                f"({', '.join(changed) or 'sources'})"
             )
     return problems

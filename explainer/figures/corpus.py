@@ -1,5 +1,6 @@
-"""A real text corpus that needs no download: the English documentation shipped with every CPython
-(`pydoc_data.topics`, the text `help('topics')` prints), as bytes - a byte-level vocabulary of 256."""
+"""A real text corpus that needs no download: the English documentation shipped with
+every CPython (`pydoc_data.topics`, the text `help('topics')` prints), as bytes - a
+byte-level vocabulary of 256."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def topics() -> dict[str, str]:
 
 
 def split() -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, held-out) byte tensors (uint8): whole topics go to one side or the other."""
+    """(train, held-out) byte tensors (uint8): whole topics go to one side or the
+    other."""
     train, held_out = [], []
     for i, text in enumerate(topics().values()):
         (held_out if i % HELD_OUT_EVERY == 0 else train).append(text)
@@ -28,7 +30,8 @@ def split() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def windows(data: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
-    """(b, length) int64 token ids: data[s : s + length] for each start s (on data's device)."""
+    """(b, length) int64 token ids: data[s : s + length] for each start s (on data's
+    device)."""
     offsets = torch.arange(length, device=data.device)
     return data[starts.to(data.device).unsqueeze(1) + offsets].long()
 
@@ -36,5 +39,6 @@ def windows(data: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tens
 def random_starts(
     data: torch.Tensor, count: int, length: int, generator: torch.Generator
 ) -> torch.Tensor:
-    """Uniform window starts on the CPU generator (so CPU and GPU runs read the same windows)."""
+    """Uniform window starts on the CPU generator (so CPU and GPU runs read the same
+    windows)."""
     return torch.randint(0, data.numel() - length, (count,), generator=generator)

@@ -1,5 +1,6 @@
-"""gmlp.png - one gMLP block with the shapes of the post's example: n = 150 tokens, d = 512 channels,
-d_ffn = 3072 (the package's gmlp-base preset), read from the bottom up as in the paper's Figure 1."""
+"""gmlp.png - one gMLP block with the shapes of the post's example: n = 150 tokens,
+d = 512 channels, d_ffn = 3072 (the package's gmlp-base preset), read from the bottom
+up as in the paper's Figure 1."""
 
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def box(
 
 
 def arrow(ax, points: list[tuple[float, float]], shape: str | None = None) -> None:
-    """A grey polyline ending in an arrow head, with an optional tensor shape next to its last segment."""
-    for (x0, y0), (x1, y1) in zip(points[:-2], points[1:-1]):
+    """A grey polyline ending in an arrow head, with an optional tensor shape next to
+    its last segment."""
+    for (x0, y0), (x1, y1) in zip(points[:-2], points[1:-1], strict=True):
         ax.plot(
             [x0, x1],
             [y0, y1],

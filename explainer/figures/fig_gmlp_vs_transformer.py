@@ -1,21 +1,25 @@
-"""gmlp_vs_transformer.png - the small gMLP language model against a Transformer of the same size,
-on the same task: byte-level next-token prediction on the pydoc corpus.
+"""gmlp_vs_transformer.png - the small gMLP language model against a Transformer of the
+same size, on the same task: byte-level next-token prediction on the pydoc corpus.
 
 What makes it fair:
 
-* parameters matched within a few percent with standard proportions: the Transformer keeps
-  d_ff = 4 d_model and 4 heads, and its width (or, if that matches better, its depth) is what is
-  changed to reach the gMLP's count (`transformer.match`); the figure says which;
-* the same tokens: for a seed, both models are trained on the same batches, for the same steps,
-  with the same optimiser and schedule (`training.train_lm` with the same settings and seed);
-* several seeds (initialisation and batch order): each is run for both models; the final loss of
-  every run is measured on the whole held-out text (the same bytes for every run), and the figure
-  shows each seed and the mean. The winner is named only if the mean gap is at least twice the
-  pooled seed-to-seed standard deviation, otherwise it is a tie.
+* parameters matched within a few percent with standard proportions: the Transformer
+  keeps d_ff = 4 d_model and 4 heads, and its width (or, if that matches better, its
+  depth) is what is changed to reach the gMLP's count (`transformer.match`); the figure
+  says which;
+* the same tokens: for a seed, both models are trained on the same batches, for the same
+  steps, with the same optimiser and schedule (`training.train_lm` with the same
+  settings and seed);
+* several seeds (initialisation and batch order): each is run for both models; the final
+  loss of every run is measured on the whole held-out text (the same bytes for every
+  run), and the figure shows each seed and the mean. The winner is named only if the
+  mean gap is at least twice the pooled seed-to-seed standard deviation, otherwise it is
+  a tie.
 
-The gMLP of ctx.seed is the run the other figures share (`training.trained_gmlp`); the other seeds
-are trained here only. At this scale the comparison says little about the paper's claims; the
-figure gives the sizes, steps, tokens and seeds so the reader can judge.
+The gMLP of ctx.seed is the run the other figures share (`training.trained_gmlp`); the
+other seeds are trained here only. At this scale the comparison says little about the
+paper's claims; the figure gives the sizes, steps, tokens and seeds so the reader can
+judge.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ def seeds_of(ctx) -> list[int]:
 
 
 def trained_gmlp(ctx, seed: int) -> training.TrainedLM:
-    """The shared run for ctx.seed; the same recipe with another seed otherwise (trained here only)."""
+    """The shared run for ctx.seed; the same recipe with another seed otherwise (trained
+    here only)."""
     if seed == ctx.seed:
         return training.trained_gmlp(ctx)
     s = training.settings(ctx.profile)
@@ -80,8 +85,9 @@ def trained_transformer(ctx, size: transformer.Match, seed: int) -> training.Tra
 
 
 def held_out_windows(seq_len: int, device) -> torch.Tensor:
-    """The whole held-out text cut into consecutive (seq_len + 1)-byte windows, overlapping by one
-    byte so that every byte after the first is predicted exactly once."""
+    """The whole held-out text cut into consecutive (seq_len + 1)-byte windows,
+    overlapping by one byte so that every byte after the first is predicted exactly
+    once."""
     held_out = corpus.split()[1]
     starts = torch.arange(0, held_out.numel() - (seq_len + 1) + 1, seq_len)
     return corpus.windows(held_out.to(device), starts, seq_len + 1)
@@ -91,7 +97,8 @@ def held_out_windows(seq_len: int, device) -> torch.Tensor:
 def held_out_loss(
     model: torch.nn.Module, tokens: torch.Tensor, batch: int = 64
 ) -> float:
-    """Mean next-byte cross-entropy over all the windows (every predicted byte weighs the same)."""
+    """Mean next-byte cross-entropy over all the windows (every predicted byte weighs
+    the same)."""
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=tokens.device)
     for chunk in tokens.split(batch):
@@ -100,8 +107,9 @@ def held_out_loss(
 
 
 def bigram_loss(windows: torch.Tensor) -> float:
-    """The held-out loss of byte-pair counts from the training text (add-one smoothing): the
-    loss of a model that looks at the previous byte only, as a yardstick for the two networks."""
+    """The held-out loss of byte-pair counts from the training text (add-one smoothing):
+    the loss of a model that looks at the previous byte only, as a yardstick for the two
+    networks."""
     train = corpus.split()[0].long()
     counts = (
         torch.bincount(train[:-1] * VOCAB + train[1:], minlength=VOCAB * VOCAB)
@@ -120,7 +128,8 @@ def thousands(value: int) -> str:
 
 
 def signed(value: float, digits: int) -> str:
-    """+0.123 / −0.123: an explicit sign, and a real minus sign as the tick labels have."""
+    """+0.123 / −0.123: an explicit sign, and a real minus sign as the tick labels
+    have."""
     return f"{value:+.{digits}f}".replace("-", "−")
 
 
@@ -139,7 +148,8 @@ def sample_std(values: list[float]) -> float:
 
 
 def verdict(gap: float, pooled_std: float) -> str:
-    """'gmlp' or 'transformer' (the lower loss) when |gap| >= TIE_SIGMAS pooled std, else 'tie'."""
+    """'gmlp' or 'transformer' (the lower loss) when |gap| >= TIE_SIGMAS pooled std,
+    else 'tie'."""
     if abs(gap) < TIE_SIGMAS * pooled_std or gap == 0:
         return "tie"
     return "gmlp" if gap < 0 else "transformer"
@@ -230,7 +240,8 @@ def make(ctx) -> None:
             "gap_mean": r4(gap),  # gMLP - Transformer: < 0 when the gMLP is lower
             "gap_abs": r4(abs(gap)),
             "gap_per_seed": [
-                r4(g - t) for g, t in zip(loss["gmlp"], loss["transformer"])
+                r4(g - t)
+                for g, t in zip(loss["gmlp"], loss["transformer"], strict=True)
             ],
             "pooled_std": r4(pooled),
             "gap_in_pooled_std": r4(abs(gap) / pooled) if pooled > 0 else None,
@@ -268,7 +279,8 @@ def draw(
         ("transformer", bases, "Transformer", style.BLUE),
     )
 
-    # left: the curves - train (moving average, mean of the seeds), held-out (each seed thin, mean thick)
+    # left: the curves - train (moving average, mean of the seeds), held-out (each seed
+    # thin, mean thick)
     low = math.inf
     for _, group, name, colour in runs:
         train = np.mean([smooth(r.train_loss, window) for r in group], axis=0)
@@ -312,14 +324,15 @@ def draw(
     ax.set_xlim(0, s.steps)
     ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1, 0.9))
     ax.set_title(
-        f"Đường loss (held-out trong lúc học: {s.eval_batches * s.batch} đoạn ngẫu nhiên, "
-        "mỗi seed một bộ)",
+        f"Đường loss (held-out trong lúc học: {s.eval_batches * s.batch} "
+        "đoạn ngẫu nhiên, mỗi seed một bộ)",
         fontsize=9.5,
     )
 
-    # right: the final loss of each run on the whole held-out text, mean +- one standard deviation
+    # right: the final loss of each run on the whole held-out text, mean +- one standard
+    # deviation
     offsets = np.linspace(-0.12, 0.12, n) if n > 1 else np.zeros(1)
-    for x, (key, _, name, colour) in enumerate(runs):
+    for x, (key, _, _name, colour) in enumerate(runs):
         bx.scatter(
             x + offsets,
             loss[key],
@@ -381,12 +394,17 @@ def draw(
     }[size.changed]
     extra = signed((bases[0].params / gmlps[0].params - 1) * 100, 1)
     fig.suptitle(
-        f"gMLP: d = {s.d_model}, d_ffn = {s.d_ffn}, {s.n_layers} lớp, {thousands(gmlps[0].params)} tham số  |  "
-        f"Transformer: d = {size.d_model}, d_ff = 4d = {size.d_ff}, {size.n_heads} head, {size.n_layers} lớp, "
+        f"gMLP: d = {s.d_model}, d_ffn = {s.d_ffn}, {s.n_layers} lớp, "
+        f"{thousands(gmlps[0].params)} tham số  |  "
+        f"Transformer: d = {size.d_model}, d_ff = 4d = {size.d_ff}, "
+        f"{size.n_heads} head, {size.n_layers} lớp, "
         f"{thousands(bases[0].params)} tham số ({extra}%)\n"
-        f"Khớp số tham số bằng cách giữ d_ff = 4d, {changed}. Cùng dữ liệu: {s.steps} bước × batch {s.batch} × "
-        f"n = {s.seq_len} = {thousands(tokens_seen)} token mỗi lần chạy,\ncùng AdamW và lịch learning rate; "
-        f"seed {', '.join(map(str, seeds))}; byte-level trên văn bản pydoc, đánh giá trên "
+        f"Khớp số tham số bằng cách giữ d_ff = 4d, {changed}. "
+        f"Cùng dữ liệu: {s.steps} bước × batch {s.batch} × "
+        f"n = {s.seq_len} = {thousands(tokens_seen)} token mỗi lần chạy,\n"
+        "cùng AdamW và lịch learning rate; "
+        f"seed {', '.join(map(str, seeds))}; byte-level trên văn bản pydoc, "
+        "đánh giá trên "
         f"{thousands(eval_bytes)} byte để riêng (quy mô đồ chơi)",
         fontsize=9.5,
     )

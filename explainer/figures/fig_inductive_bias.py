@@ -1,8 +1,9 @@
 """inductive_bias.png - the same points fitted by a linear model and by a small MLP.
 
-The linear model assumes the relation is a straight line (a strong inductive bias, a small
-hypothesis space); the MLP assumes little and bends to the points - and disagrees with the
-line once it leaves the data. The fit is tiny and runs on the CPU whatever the device.
+The linear model assumes the relation is a straight line (a strong inductive bias, a
+small hypothesis space); the MLP assumes little and bends to the points - and disagrees
+with the line once it leaves the data. The fit is tiny and runs on the CPU whatever the
+device.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def fit_linear(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def fit_mlp(
     x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int, seed: int, ctx=None
 ) -> nn.Module:
-    """A 1 -> hidden -> hidden -> 1 tanh MLP trained with Adam on the squared error (float64, CPU: tiny)."""
+    """A 1 -> hidden -> hidden -> 1 tanh MLP trained with Adam on the squared error
+    (float64, CPU: tiny)."""
     torch.manual_seed(seed)
     mlp = nn.Sequential(
         nn.Linear(1, hidden),

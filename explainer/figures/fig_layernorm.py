@@ -1,5 +1,6 @@
-"""layernorm.png - X (n tokens x d channels) before and after the package's LayerNorm, which
-normalises every token (row) over its channels: each row ends with mean 0 and variance 1."""
+"""layernorm.png - X (n tokens x d channels) before and after the package's LayerNorm,
+which normalises every token (row) over its channels: each row ends with mean 0 and
+variance 1."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def num(value) -> str:
 
 def make(ctx) -> None:
     g = torch.Generator().manual_seed(ctx.seed)
-    # every token gets its own offset and scale, as raw embeddings of different tokens would
+    # every token gets its own offset and scale, as raw embeddings of different tokens
+    # would
     mean = torch.linspace(-3, 3, N)[torch.randperm(N, generator=g)].unsqueeze(1)
     scale = torch.exp(torch.empty(N, 1).uniform_(-1.2, 1.0, generator=g))
     x = mean + scale * torch.randn(N, D, generator=g)
@@ -44,8 +46,9 @@ def make(ctx) -> None:
         )
         std_ = var_.sqrt()
         ax.set_title(
-            f"{title} ({N} token × {D} channel)\nmỗi dòng: trung bình ∈ [{num(mean_.min())}, "
-            f"{num(mean_.max())}]\nđộ lệch chuẩn ∈ [{num(std_.min())}, {num(std_.max())}]",
+            f"{title} ({N} token × {D} channel)\n"
+            f"mỗi dòng: trung bình ∈ [{num(mean_.min())}, {num(mean_.max())}]\n"
+            f"độ lệch chuẩn ∈ [{num(std_.min())}, {num(std_.max())}]",
             fontsize=9.5,
         )
         ax.set_xlabel("channel (cột)")

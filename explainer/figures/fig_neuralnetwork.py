@@ -1,6 +1,6 @@
-"""neuralnetwork.png - the universal approximation idea: one hidden layer fits a curve better
-and better as it gets more hidden units (2, 8, 64). The fits are tiny and run on the CPU whatever
-the device."""
+"""neuralnetwork.png - the universal approximation idea: one hidden layer fits a curve
+better and better as it gets more hidden units (2, 8, 64). The fits are tiny and run on
+the CPU whatever the device."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def target(x: torch.Tensor) -> torch.Tensor:
 def fit(
     width: int, x: torch.Tensor, y: torch.Tensor, steps: int, seed: int, ctx
 ) -> nn.Module:
-    """A 1 -> width -> 1 ReLU network trained with Adam on the squared error (float64, CPU)."""
+    """A 1 -> width -> 1 ReLU network trained with Adam on the squared error (float64,
+    CPU)."""
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(1, width), nn.ReLU(), nn.Linear(width, 1)).double()
     with torch.no_grad():  # spread the kinks of the ReLUs over the interval
@@ -62,7 +63,9 @@ def make(ctx) -> None:
         1, len(widths), figsize=(3.0 * len(widths), 3.0), sharey=True
     )
     mses = {}
-    for ax, width, colour in zip(axes, widths, (style.RED, style.ORANGE, style.GREEN)):
+    for ax, width, colour in zip(
+        axes, widths, (style.RED, style.ORANGE, style.GREEN), strict=False
+    ):
         net = fit(width, x, y, cfg["steps"], ctx.seed, ctx)
         with torch.no_grad():
             pred = net(x.unsqueeze(1)).squeeze(1)

@@ -1,9 +1,9 @@
-"""sgu_gate.png - the Spatial Gating Unit's gate f(Z2) = W norm(Z2) + b at initialisation and
-after training the small gMLP language model on the pydoc corpus.
+"""sgu_gate.png - the Spatial Gating Unit's gate f(Z2) = W norm(Z2) + b at
+initialisation and after training the small gMLP language model on the pydoc corpus.
 
-At initialisation W is near 0 and b = 1, so the gate is ~1 everywhere and every block is a plain
-FFN; training moves it away from 1. The gate is read with the package's own SGU: feeding it
-Z = [1, Z2] makes s(Z) = 1 ⊙ f(Z2) = f(Z2).
+At initialisation W is near 0 and b = 1, so the gate is ~1 everywhere and every block is
+a plain FFN; training moves it away from 1. The gate is read with the package's own SGU:
+feeding it Z = [1, Z2] makes s(Z) = 1 ⊙ f(Z2) = f(Z2).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def gate_values(model, tokens: torch.Tensor) -> list[torch.Tensor]:
         for hook in hooks:
             hook.remove()
     gates = []
-    for block, z in zip(model.gmlp.blocks, captured):
+    for block, z in zip(model.gmlp.blocks, captured, strict=True):
         _, z2 = z.chunk(2, dim=-1)
         gates.append(
             block.sgu(torch.cat([torch.ones_like(z2), z2], dim=-1))
@@ -61,7 +61,8 @@ def make(ctx) -> None:
         color=style.BLUE,
     )
     left.set_title(
-        f"Lúc khởi tạo (W ≈ 0, b = 1)\nf(Z2) ∈ [{all_before.min():.4f}, {all_before.max():.4f}]"
+        "Lúc khởi tạo (W ≈ 0, b = 1)\n"
+        f"f(Z2) ∈ [{all_before.min():.4f}, {all_before.max():.4f}]"
     )
     left.set_xlabel("giá trị cổng f(Z2)")
     left.set_ylabel("số phần tử")
@@ -69,7 +70,7 @@ def make(ctx) -> None:
     left.locator_params(axis="x", nbins=4)
     lo, hi = np.percentile(np.concatenate(after), [0.5, 99.5])
     bins = np.linspace(min(lo, 0.0), max(hi, 2.0), 61)
-    for i, (values, colour) in enumerate(zip(after, style.PALETTE * 2)):
+    for i, (values, colour) in enumerate(zip(after, style.PALETTE * 2, strict=False)):
         right.hist(
             values,
             bins=bins,
@@ -80,7 +81,8 @@ def make(ctx) -> None:
         )
     right.axvline(1.0, color=style.GREY, lw=1, ls="--")
     right.set_title(
-        f"Sau {s.steps} bước huấn luyện\n(gMLP {trained.params / 1e3:.0f}k tham số, n = {s.seq_len})"
+        f"Sau {s.steps} bước huấn luyện\n"
+        f"(gMLP {trained.params / 1e3:.0f}k tham số, n = {s.seq_len})"
     )
     right.set_xlabel("giá trị cổng f(Z2)")
     right.legend(fontsize=8, ncol=2 if len(after) > 4 else 1)

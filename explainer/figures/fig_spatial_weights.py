@@ -1,15 +1,17 @@
-"""spatial_weights.png - the paper's key picture at small scale: the spatial weights W (n x n) that
-the small causal gMLP language model learned on the pydoc corpus, one panel per block.
+"""spatial_weights.png - the paper's key picture at small scale: the spatial weights W
+(n x n) that the small causal gMLP language model learned on the pydoc corpus, one panel
+per block.
 
-The paper finds W local and shift-invariant (each row the same short filter, shifted: a Toeplitz
-matrix). Two measures, per block, recorded in the manifest and printed on the figure:
+The paper finds W local and shift-invariant (each row the same short filter, shifted: a
+Toeplitz matrix). Two measures, per block, recorded in the manifest and printed on the
+figure:
 
-* locality: share of |W| (lower triangle) within k tokens of the diagonal, 0 <= i - j < k,
-  against the share a W with equal |W| everywhere would have;
-* Toeplitz score: the share of the variance of the entries explained by their diagonal's mean
-  (1 - within-diagonal variance / total variance), over the diagonals 0 <= i - j <= n/2; 1 for a
-  Toeplitz matrix, about (diagonals / entries) for noise. The score of W at initialisation is the
-  reference.
+* locality: share of |W| (lower triangle) within k tokens of the diagonal,
+  0 <= i - j < k, against the share a W with equal |W| everywhere would have;
+* Toeplitz score: the share of the variance of the entries explained by their diagonal's
+  mean (1 - within-diagonal variance / total variance), over the diagonals 0 <= i - j <=
+  n/2; 1 for a Toeplitz matrix, about (diagonals / entries) for noise. The score of W at
+  initialisation is the reference.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ SPAN = 48  # the middle token's row is drawn for the last SPAN + 1 tokens
 
 
 def locality(w: torch.Tensor, k: int) -> tuple[float, float]:
-    """(share of |W| with 0 <= i - j < k, the same share for a W with equal |W| everywhere)."""
+    """(share of |W| with 0 <= i - j < k, the same share for a W with equal |W|
+    everywhere)."""
     n = w.shape[0]
     offset = torch.arange(n).unsqueeze(1) - torch.arange(n).unsqueeze(0)
     lower, near = offset >= 0, (offset >= 0) & (offset < k)
@@ -34,7 +37,8 @@ def locality(w: torch.Tensor, k: int) -> tuple[float, float]:
 
 
 def toeplitz_score(w: torch.Tensor) -> float:
-    """1 - within-diagonal variance / total variance over the diagonals 0 <= i - j <= n/2."""
+    """1 - within-diagonal variance / total variance over the diagonals
+    0 <= i - j <= n/2."""
     diagonals = [torch.diagonal(w, -o) for o in range(w.shape[0] // 2 + 1)]
     values = torch.cat(diagonals)
     total = float(((values - values.mean()) ** 2).sum())
@@ -55,7 +59,7 @@ def make(ctx) -> None:
         trained.init_state[f"gmlp.blocks.{i}.sgu.weight"].double().tril()
         for i in range(len(weights))
     ]
-    shares, chance = zip(*(locality(w, k) for w in weights))
+    shares, chance = zip(*(locality(w, k) for w in weights), strict=True)
     chance = chance[0]
     scores = [toeplitz_score(w) for w in weights]
     scores_init = [toeplitz_score(w) for w in initial]
@@ -86,7 +90,7 @@ def make(ctx) -> None:
     size = min(n, WINDOW)  # large W: show the size x size block around the middle token
     lo = row - size // 2 if n > WINDOW else 0
     span = min(row, SPAN)
-    for i, (w, share, score) in enumerate(zip(weights, shares, scores)):
+    for i, (w, share, score) in enumerate(zip(weights, shares, scores, strict=True)):
         top, bottom = axes[0, i], axes[1, i]
         lower = style.to_numpy(w)[np.tril_indices(n)]
         limit = float(np.percentile(np.abs(lower), 99.5)) or 1.0
@@ -123,8 +127,10 @@ def make(ctx) -> None:
         if i == 0:
             bottom.set_ylabel(f"W[{row}, j] (token giữa)")
     fig.suptitle(
-        f"Spatial weights W sau {s.steps} bước (gMLP {trained.params / 1e3:.0f}k tham số, {layers} khối, "
-        f"n = {n}, byte-level, văn bản pydoc)\n{verdict}:\n|W| nằm trong {k} token sát đường chéo: "
+        f"Spatial weights W sau {s.steps} bước "
+        f"(gMLP {trained.params / 1e3:.0f}k tham số, {layers} khối, "
+        f"n = {n}, byte-level, văn bản pydoc)\n{verdict}:\n"
+        f"|W| nằm trong {k} token sát đường chéo: "
         f"{mean_share:.0%} (nếu trải đều: {chance:.0%}) · độ Toeplitz {mean_score:.2f} "
         f"(lúc khởi tạo: {np.mean(scores_init):.2f})",
         fontsize=10,

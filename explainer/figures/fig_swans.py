@@ -1,4 +1,5 @@
-"""whitevsblack.png - the swan hypothesis: many white swans seen on one lake, then one black swan.
+"""whitevsblack.png - the swan hypothesis: many white swans seen on one lake, then one
+black swan.
 
 Drawn from matplotlib shapes (no photo): the inductive-bias section of the post.
 """

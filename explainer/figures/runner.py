@@ -4,17 +4,19 @@ What is rebuilt (see `decide`):
 
 * a figure that is new, whose files are missing or were changed, or whose code changed;
 * with --force, every selected figure;
-* a figure whose cache key differs (torch/matplotlib version, device kind, profile, seed).
-  Exception, so a CPU run never silently replaces GPU work: a figure whose code is unchanged
-  and that was made with a larger profile or on a GPU is kept unless --force is given. So is a
-  figure file that exists unrecorded while an unreadable manifest lies aside.
+* a figure whose cache key differs (torch/matplotlib version, device kind, profile,
+  seed). Exception, so a CPU run never silently replaces GPU work: a figure whose code
+  is unchanged and that was made with a larger profile or on a GPU is kept unless
+  --force is given. So is a figure file that exists unrecorded while an unreadable
+  manifest lies aside.
 
-Each figure is recorded in the manifest as soon as it is drawn (a killed run keeps what it
-finished), under the manifest's lock (concurrent runs keep each other's entries); entries of
-figures that are no longer registered are pruned only after every figure was drawn.
-Without --profile, the profile is `full` on CUDA and `quick` on the CPU.
-torch is needed only to pick the device; matplotlib and the figure code are imported only
-when something is rebuilt, so a run with nothing to do takes about as long as `import torch`.
+Each figure is recorded in the manifest as soon as it is drawn (a killed run keeps what
+it finished), under the manifest's lock (concurrent runs keep each other's entries);
+entries of figures that are no longer registered are pruned only after every figure was
+drawn. Without --profile, the profile is `full` on CUDA and `quick` on the CPU.
+torch is needed only to pick the device; matplotlib and the figure code are imported
+only when something is rebuilt, so a run with nothing to do takes about as long as
+`import torch`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ DEVICES = ("auto", "cuda", "cpu")
 
 
 class FigureArgumentError(ValueError):
-    """A bad argument, found before anything is written; the message names the argument."""
+    """A bad argument, found before anything is written; the message names the
+    argument."""
 
 
 @dataclass
@@ -59,7 +62,8 @@ class Result:
 
 @dataclass
 class FigureContext:
-    """What a figure function gets: where to write, on which device, at which size, a progress bar."""
+    """What a figure function gets: where to write, on which device, at which size, a
+    progress bar."""
 
     figure: Figure
     out_dir: Path
@@ -71,12 +75,14 @@ class FigureContext:
     written: set[str] = field(default_factory=set)
 
     def save(self, fig, filename: str) -> None:
-        """Render a matplotlib figure to `filename` (one of the figure's declared files), atomically."""
+        """Render a matplotlib figure to `filename` (one of the figure's declared
+        files), atomically."""
         from explainer.figures import style
 
         if filename not in self.figure.files:
             raise ValueError(
-                f"figure {self.figure.name!r} may only write {self.figure.files}, not {filename!r}"
+                f"figure {self.figure.name!r} may only write {self.figure.files}, "
+                f"not {filename!r}"
             )
         cache.atomic_write_bytes(self.out_dir / filename, style.png_bytes(fig))
         self.written.add(filename)
@@ -91,7 +97,7 @@ class FigureContext:
             self.bar.update(n)
 
 
-# ---- arguments -------------------------------------------------------------------------------
+# ---- arguments -----------------------------------------------------------------------
 
 
 def validate(
@@ -102,8 +108,8 @@ def validate(
 ) -> tuple[Path, list[Figure], str, str, bool]:
     """Check every argument before anything is written.
 
-    Returns (out dir, figures, device kind, profile, explicit) where explicit says whether the
-    device or profile was asked for rather than defaulted.
+    Returns (out dir, figures, device kind, profile, explicit) where explicit says
+    whether the device or profile was asked for rather than defaulted.
     """
     try:
         figures = resolve(names)
@@ -111,11 +117,13 @@ def validate(
         raise FigureArgumentError(f"argument --only: {err.args[0]}") from None
     if profile is not None and profile not in PROFILES + HIDDEN_PROFILES:
         raise FigureArgumentError(
-            f"argument --profile: unknown profile {profile!r}; expected one of: {', '.join(PROFILES)}"
+            f"argument --profile: unknown profile {profile!r}; "
+            f"expected one of: {', '.join(PROFILES)}"
         )
     if device is not None and device not in DEVICES:
         raise FigureArgumentError(
-            f"argument --device: unknown device {device!r}; expected one of: {', '.join(DEVICES)}"
+            f"argument --device: unknown device {device!r}; "
+            f"expected one of: {', '.join(DEVICES)}"
         )
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -126,7 +134,8 @@ def validate(
         if parent.exists():
             if not parent.is_dir():
                 raise FigureArgumentError(
-                    f"argument --out: expected a directory, but {str(parent)!r} is a file"
+                    "argument --out: expected a directory, "
+                    f"but {str(parent)!r} is a file"
                 )
             break
     import torch
@@ -152,7 +161,7 @@ def validate(
     )
 
 
-# ---- deciding --------------------------------------------------------------------------------
+# ---- deciding ------------------------------------------------------------------------
 
 
 def decide(
@@ -174,7 +183,8 @@ def decide(
         present = [name for name in fig.files if (out_dir / name).is_file()]
         if present and unreadable_aside:
             return False, (
-                f"kept: {present[0]} is not recorded and the old manifest was unreadable "
+                f"kept: {present[0]} is not recorded "
+                "and the old manifest was unreadable "
                 f"(kept aside as {cache.MANIFEST}.unreadable-*); --force redraws it"
             )
         return True, "new"
@@ -190,7 +200,8 @@ def decide(
     if have != want and have[0] >= want[0] and have[1] >= want[1]:
         return (
             False,
-            f"kept: made with {made_profile} on {entry.get('device', made_kind)}; --force redraws it",
+            f"kept: made with {made_profile} on {entry.get('device', made_kind)}; "
+            "--force redraws it",
         )
     changed = [
         name
@@ -204,7 +215,7 @@ def decide(
     return True, f"{', '.join(changed) or 'library versions'} changed"
 
 
-# ---- building --------------------------------------------------------------------------------
+# ---- building ------------------------------------------------------------------------
 
 
 def build(
@@ -218,7 +229,8 @@ def build(
     progress: bool = True,
     command: str | None = None,
 ) -> list[Result]:
-    """Rebuild the selected figures that are out of date into `out_dir`; returns one Result per figure."""
+    """Rebuild the selected figures that are out of date into `out_dir`; returns one
+    Result per figure."""
     out, figures, kind, profile, _ = validate(out_dir, names, device, profile)
     seed = 0 if seed is None else seed
     if threads is not None and threads < 1:
@@ -324,9 +336,11 @@ def _draw(
 class _runtime:
     """Torch settings for reproducible figures, restored afterwards.
 
-    CPU: deterministic algorithms and a fixed number of threads (default 1: the models are tiny, a
-    second thread costs more in synchronisation than it saves, and the bytes do not depend on the
-    machine's core count), so the same command gives the same bytes. CUDA: TF32 matmuls for speed (GPU figures are not expected to be byte-stable).
+    CPU: deterministic algorithms and a fixed number of threads (default 1: the models
+    are tiny, a second thread costs more in synchronisation than it saves, and the bytes
+    do not depend on the machine's core count), so the same command gives the same
+    bytes. CUDA: TF32 matmuls for speed (GPU figures are not expected to be
+    byte-stable).
     """
 
     def __init__(self, kind: str, threads: int | None):
@@ -340,12 +354,10 @@ class _runtime:
             torch.get_num_threads(),
             torch.get_float32_matmul_precision(),
         )
-        n = (
-            self.threads or 1
-        )  # tiny models: one thread is fastest on a shared CPU, and core-count independent
-        torch.set_num_threads(
-            n
-        )  # on a GPU machine too: the toy 1-D fits run on the CPU
+        # tiny models: one thread is fastest on a shared CPU, and core-count independent
+        n = self.threads or 1
+        # on a GPU machine too: the toy 1-D fits run on the CPU
+        torch.set_num_threads(n)
         if self.kind == "cuda":
             dev = torch.device("cuda")
             torch.set_float32_matmul_precision("high")

@@ -1,4 +1,5 @@
-"""The look shared by every figure, and the PNG writer that makes the bytes reproducible.
+"""The look shared by every figure, and the PNG writer that makes the bytes
+reproducible.
 
 The site has a light and a dark theme (white and #1e2129 backgrounds), so figures have a
 transparent background, grey text and lines, and mid-tone colours that read on both.
@@ -58,13 +59,15 @@ RC = {
 
 @contextlib.contextmanager
 def context() -> Iterator[None]:
-    """Apply the shared style for the figures drawn inside (and restore rcParams after)."""
+    """Apply the shared style for the figures drawn inside (and restore rcParams
+    after)."""
     with matplotlib.rc_context(RC):
         yield
 
 
 def png_bytes(fig, dpi: int = DPI) -> bytes:
-    """Render a figure to PNG bytes with no metadata (no software string, no date), then close it."""
+    """Render a figure to PNG bytes with no metadata (no software string, no date), then
+    close it."""
     buf = io.BytesIO()
     try:
         fig.savefig(
@@ -82,5 +85,6 @@ def png_bytes(fig, dpi: int = DPI) -> bytes:
 
 
 def to_numpy(t):
-    """A tensor as a float64 numpy array, wherever it lives (CUDA tensors are copied to the CPU)."""
+    """A tensor as a float64 numpy array, wherever it lives (CUDA tensors are copied to
+    the CPU)."""
     return t.detach().to("cpu", torch.float64).numpy()

@@ -1,7 +1,9 @@
-"""Train a small byte-level language model on the pydoc corpus - shared by the figures that need one.
+"""Train a small byte-level language model on the pydoc corpus - shared by the figures
+that need one.
 
-The gMLP language model is trained once per run and reused (`trained_gmlp`): the SGU-gate and
-spatial-weight figures both read it, the gMLP-vs-Transformer figure plots its loss curves.
+The gMLP language model is trained once per run and reused (`trained_gmlp`): the
+SGU-gate and spatial-weight figures both read it, the gMLP-vs-Transformer figure plots
+its loss curves.
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ SETTINGS = {
         eval_every=50,
         eval_batches=8,
     ),
-    # GPU: wider (d_ffn = 6d as in the paper), deeper, 4x longer sequences, 8x the tokens. The corpus has
-    # ~420 KB of training text: this is ~20 passes over it, about where the held-out loss stops falling
-    # (much longer runs memorise the corpus and the held-out loss climbs back up)
+    # GPU: wider (d_ffn = 6d as in the paper), deeper, 4x longer sequences, 8x the
+    # tokens. The corpus has ~420 KB of training text: this is ~20 passes over it, about
+    # where the held-out loss stops falling (much longer runs memorise the corpus and
+    # the held-out loss climbs back up)
     "full": LMSettings(
         d_model=128,
         d_ffn=768,
@@ -111,7 +114,8 @@ def settings(profile: str) -> LMSettings:
 
 
 def gmlp_config(s: LMSettings) -> GMLPConfig:
-    """The package's `tiny` causal LM preset at this profile's size (byte vocabulary of 256)."""
+    """The package's `tiny` causal LM preset at this profile's size (byte vocabulary of
+    256)."""
     return GMLPConfig.from_preset(
         "tiny", d_model=s.d_model, d_ffn=s.d_ffn, seq_len=s.seq_len, n_layers=s.n_layers
     )
@@ -128,9 +132,11 @@ def count_params(model: nn.Module) -> int:
 def train_lm(
     model: nn.Module, s: LMSettings, device: torch.device, seed: int, ctx=None
 ) -> TrainedLM:
-    """AdamW, linear warm-up then cosine decay to 10%, gradient clipping at 1; model.loss(tokens) is the loss.
+    """AdamW, linear warm-up then cosine decay to 10%, gradient clipping at 1;
+    model.loss(tokens) is the loss.
 
-    Batches are drawn with a CPU generator from `seed`, so every model sees the same windows.
+    Batches are drawn with a CPU generator from `seed`, so every model sees the same
+    windows.
     """
     train, held_out = (t.to(device) for t in corpus.split())
     gen = torch.Generator().manual_seed(seed + 1)
@@ -206,12 +212,14 @@ _MEMO: dict[tuple, TrainedLM] = {}
 
 
 def clear_memo() -> None:
-    """Forget the models trained in this run (the runner calls this before and after a run)."""
+    """Forget the models trained in this run (the runner calls this before and after a
+    run)."""
     _MEMO.clear()
 
 
 def trained_gmlp(ctx) -> TrainedLM:
-    """The gMLP causal LM of ctx.profile trained on ctx.device with ctx.seed - trained once per run."""
+    """The gMLP causal LM of ctx.profile trained on ctx.device with ctx.seed - trained
+    once per run."""
     key = ("gmlp", ctx.profile, str(ctx.device), ctx.seed)
     s = settings(ctx.profile)
     if key in _MEMO:
@@ -224,7 +232,8 @@ def trained_gmlp(ctx) -> TrainedLM:
 
 
 def memo(key: tuple, build) -> TrainedLM:
-    """Train with build() once per run under `key` (for other models, e.g. the Transformer baseline)."""
+    """Train with build() once per run under `key` (for other models, e.g. the
+    Transformer baseline)."""
     if key not in _MEMO:
         _MEMO[key] = build()
     return _MEMO[key]

@@ -1,9 +1,10 @@
-"""A small pre-norm causal Transformer language model: the baseline the gMLP is compared with.
+"""A small pre-norm causal Transformer language model: the baseline the gMLP is compared
+with.
 
-Same interface as GMLPForCausalLM (`loss(tokens)` on a (b, n + 1) batch), learned position
-embeddings, tied input/output embeddings. `match(...)` sizes it to a given number of parameters
-with the standard proportions (d_ff = 4 d_model, fixed number of heads) by changing its width or
-its depth - never by starving the feed-forward layer.
+Same interface as GMLPForCausalLM (`loss(tokens)` on a (b, n + 1) batch), learned
+position embeddings, tied input/output embeddings. `match(...)` sizes it to a given
+number of parameters with the standard proportions (d_ff = 4 d_model, fixed number of
+heads) by changing its width or its depth - never by starving the feed-forward layer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class TransformerBlock(nn.Module):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(
-                f"TransformerBlock: d_model {d_model} is not a multiple of n_heads {n_heads}"
+                f"TransformerBlock: d_model {d_model} "
+                f"is not a multiple of n_heads {n_heads}"
             )
         self.n_heads = n_heads
         self.norm1 = nn.LayerNorm(d_model)
@@ -48,7 +50,8 @@ class TransformerBlock(nn.Module):
 
 
 class TransformerLM(nn.Module):
-    """Token + learned position embeddings -> pre-norm blocks -> norm -> tied output layer."""
+    """Token + learned position embeddings -> pre-norm blocks -> norm -> tied output
+    layer."""
 
     def __init__(
         self,
@@ -91,7 +94,8 @@ class TransformerLM(nn.Module):
 def param_count(
     vocab_size: int, d_model: int, n_layers: int, d_ff: int, seq_len: int
 ) -> int:
-    """Parameters of TransformerLM (the tied output matrix counted once), without building it."""
+    """Parameters of TransformerLM (the tied output matrix counted once), without
+    building it."""
     block = (
         2 * 2 * d_model
         + (3 * d_model * d_model + 3 * d_model)
@@ -115,8 +119,8 @@ FF_MULT = 4  # d_ff = 4 d_model, as in the original Transformer, BERT and GPT-2
 class Match:
     """The size of a TransformerLM chosen to have about `target` parameters.
 
-    `changed` says which of the reference model's sizes was changed: "width" (d_model, same depth)
-    or "depth" (n_layers, same width).
+    `changed` says which of the reference model's sizes was changed: "width" (d_model,
+    same depth) or "depth" (n_layers, same width).
     """
 
     d_model: int
@@ -147,12 +151,15 @@ def match(
     seq_len: int,
     ff_mult: int = FF_MULT,
 ) -> Match:
-    """The TransformerLM with d_ff = ff_mult * d_model closest to `target_params` parameters, among
+    """The TransformerLM with d_ff = ff_mult * d_model closest to `target_params`
+    parameters, among
 
-    * the reference depth `n_layers` at any width that is a multiple of `n_heads` ("width"), and
+    * the reference depth `n_layers` at any width that is a multiple of `n_heads`
+      ("width"), and
     * the reference width `d_model` at any depth ("depth");
 
-    the smaller relative mismatch wins, the width on a tie (the depth then stays the reference's).
+    the smaller relative mismatch wins, the width on a tie (the depth then stays the
+    reference's).
     """
 
     def candidate(d: int, layers: int, changed: str) -> Match:
