@@ -177,8 +177,9 @@ def test_line_map_points_at_the_fences(tmp_path):
         (13, False, "needs a GPU"),
     ]
     source = (PACKAGE / "norm.py").read_text(encoding="utf-8")
-    imports = source.split("# --8<-- [start:imports]\n")[1].split("# --8<-- [end:imports]")[0]
-    assert blocks[0].code == imports + "print(1)\n"  # the section, as written, then the line
+    section = source.split("# --8<-- [start:imports]\n")[1]
+    imports = section.split("# --8<-- [end:imports]")[0]
+    assert blocks[0].code == imports + "print(1)\n"  # the section as written, then the line
     assert blocks[0].handwritten == ((5, "print(1)"),)
     assert blocks[0].includes == ('--8<-- "gmlp_snippets/norm.py:imports"',)
 
