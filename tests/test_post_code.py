@@ -179,7 +179,8 @@ def test_line_map_points_at_the_fences(tmp_path):
     source = (PACKAGE / "norm.py").read_text(encoding="utf-8")
     section = source.split("# --8<-- [start:imports]\n")[1]
     imports = section.split("# --8<-- [end:imports]")[0]
-    assert blocks[0].code == imports + "print(1)\n"  # the section as written, then the line
+    # the section as written, then the hand-written line
+    assert blocks[0].code == imports + "print(1)\n"
     assert blocks[0].handwritten == ((5, "print(1)"),)
     assert blocks[0].includes == ('--8<-- "gmlp_snippets/norm.py:imports"',)
 
