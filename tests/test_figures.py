@@ -640,3 +640,34 @@ def test_the_post_says_who_won_the_toy_comparison_as_the_manifest_does():
         assert measures["winner"] != "gmlp", (
             "the figure says the gMLP won; the post does not"
         )
+
+
+# ---- training on a GPU: bf16 autocast and torch.compile --------------------------------------
+
+
+def test_the_fast_training_path_is_for_cuda_and_matches_eager():
+    import torch
+
+    from explainer.figures import training
+    from gmlp_snippets.model import GMLPForCausalLM
+
+    s = training.settings("test")
+    model = GMLPForCausalLM(training.gmlp_config(s))
+    assert (
+        training.loss_function(model, torch.device("cpu")) == model.loss
+    )  # CPU: eager
+    tokens = torch.randint(
+        0, 256, (s.batch, s.seq_len + 1), generator=torch.Generator().manual_seed(0)
+    )
+    eager = model.loss(tokens)
+    # the CUDA path (autocast + compile), run on the CPU with a backend that needs no C++
+    fast = training.loss_function(
+        model, torch.device("cpu"), fast=True, backend="aot_eager"
+    )
+    loss = fast(tokens)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, eager, rtol=2e-2, atol=0)
+    loss.backward()
+    assert all(
+        p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters()
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -129,6 +130,29 @@ def count_params(model: nn.Module) -> int:
     )
 
 
+def loss_function(
+    model: nn.Module, device: torch.device, fast: bool | None = None, backend="inductor"
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`model.loss`, made fast on a GPU: bf16 autocast (float32 weights and loss) and
+    torch.compile (every gMLP compiles into one graph, see tests/test_compile.py).
+
+    `fast` defaults to "on CUDA": on the CPU the loss is the plain eager one, so CPU
+    figures stay byte-stable. `backend` lets the tests run the fast path on the CPU.
+    """
+    if fast is None:
+        fast = device.type == "cuda"
+    if not fast:
+        return model.loss
+    compiled = torch.compile(model.loss, backend=backend)
+    dtype = torch.bfloat16
+
+    def loss(tokens: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype):
+            return compiled(tokens).float()
+
+    return loss
+
+
 def train_lm(
     model: nn.Module, s: LMSettings, device: torch.device, seed: int, ctx=None
 ) -> TrainedLM:
@@ -170,6 +194,7 @@ def train_lm(
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    loss_of = loss_function(model, device)
     losses = []  # kept on the device; read back once per evaluation
     start = time.perf_counter()
     for step in range(1, s.steps + 1):
@@ -179,7 +204,7 @@ def train_lm(
             corpus.random_starts(train, s.batch, s.seq_len + 1, gen),
             s.seq_len + 1,
         )
-        loss = model.loss(tokens)
+        loss = loss_of(tokens)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -190,7 +215,7 @@ def train_lm(
             result.train_loss.extend(torch.stack(losses).float().cpu().tolist())
             losses.clear()
             result.eval_steps.append(step)
-            result.eval_loss.append(evaluate(model, eval_tokens))
+            result.eval_loss.append(evaluate(model, eval_tokens, loss_of))
         if ctx is not None:
             ctx.advance()
     result.seconds = time.perf_counter() - start
@@ -199,12 +224,17 @@ def train_lm(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: tuple[torch.Tensor, ...]) -> float:
+def evaluate(
+    model: nn.Module,
+    batches: tuple[torch.Tensor, ...],
+    loss_of: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> float:
     """Mean next-token cross-entropy (nats per byte) over fixed held-out batches."""
     model.eval()
+    loss_of = loss_of or model.loss
     total = torch.zeros((), device=batches[0].device)
     for tokens in batches:
-        total += model.loss(tokens)
+        total += loss_of(tokens)
     return (total / len(batches)).item()
 
 
