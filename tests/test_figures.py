@@ -642,7 +642,7 @@ def test_the_post_says_who_won_the_toy_comparison_as_the_manifest_does():
         )
 
 
-# ---- training on a GPU: bf16 autocast and torch.compile --------------------------------------
+# ---- training on a GPU: bf16 autocast and torch.compile -------------------------
 
 
 def test_the_fast_training_path_is_for_cuda_and_matches_eager():
@@ -660,7 +660,7 @@ def test_the_fast_training_path_is_for_cuda_and_matches_eager():
         0, 256, (s.batch, s.seq_len + 1), generator=torch.Generator().manual_seed(0)
     )
     eager = model.loss(tokens)
-    # the CUDA path (autocast + compile), run on the CPU with a backend that needs no C++
+    # the CUDA path (autocast + compile), on the CPU with a backend that needs no C++
     fast = training.loss_function(
         model, torch.device("cpu"), fast=True, backend="aot_eager"
     )
