@@ -9,6 +9,7 @@ downloaded), and the README's own example runs there, outside the repository.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -50,7 +51,17 @@ def _top_level(dist: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """The wheel, built from a copy of what the sdist would hold (the build writes
+    build/ and *.egg-info/ next to its sources: not into the repository)."""
     out = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(
+        REPO / "gmlp_snippets",
+        source / "gmlp_snippets",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -62,7 +73,7 @@ def wheel(tmp_path_factory) -> Path:
             "-q",
             "-w",
             str(out),
-            str(REPO),
+            str(source),
         ],
         check=True,
         capture_output=True,
