@@ -44,6 +44,7 @@ FIGURES_SUBDIR = "img/blog2"  # inside extra.assets_dir
 _LINK = re.compile(r"/?assets/" + re.escape(FIGURES_SUBDIR) + r"/([A-Za-z0-9_.-]+)")
 _PAGES = (".md", ".html")
 _OFF = {"0", "false", "no", "off"}
+_ON = {"1", "true", "yes", "on"}
 
 
 def referenced_figures(folders: list[str]) -> list[str]:
@@ -75,7 +76,13 @@ def site_problems(root: str, docs_dir: str, extra: dict) -> list[str]:
 
 def on_pre_build(config) -> None:
     extra = dict(config.extra or {})
-    if str(extra.get("figures_check", True)).strip().lower() in _OFF:
+    setting = str(extra.get("figures_check", True)).strip().lower()
+    if setting not in _OFF | _ON:
+        raise PluginError(
+            "GMLP_FIGURES_CHECK (extra.figures_check) must be true or false, "
+            f"got {extra.get('figures_check')!r}"
+        )
+    if setting in _OFF:
         log.warning(
             "extra.figures_check is off: the figures are not checked against their code"
         )

@@ -82,6 +82,13 @@ def on_files(files, config):
         raise PluginError(str(error)) from None
     global _repo
     repo = _repo = notebook.repository(config.extra, config.site_url, config.repo_url)
+    given = str(config.extra.get("github_repository") or "").strip().strip("/")
+    if given and repo != given:
+        log.warning(
+            "GITHUB_REPOSITORY (extra.github_repository) must look like owner/repo, "
+            "got %r: ignored",
+            given,
+        )
     root = Path(config.config_file_path).parent
     figures_dir = root / config.extra.get("assets_dir", "assets") / "img" / "blog2"
     for file, result in zip(mounted, results, strict=True):

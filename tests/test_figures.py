@@ -515,6 +515,9 @@ def test_hook_raises_naming_make_figures(built, tmp_path, monkeypatch):
     assert "sgu_gate: its code changed" in str(exc.value)
     config.extra["figures_check"] = "false"
     hook.on_pre_build(config)  # switched off: warns only
+    config.extra["figures_check"] = "maybe"
+    with pytest.raises(PluginError, match="GMLP_FIGURES_CHECK .*true or false.*maybe"):
+        hook.on_pre_build(config)
 
 
 # ---- the manifest is the engine's store: faults lose nothing -------------------------
