@@ -21,9 +21,9 @@
 # $s(Z) = Z_1 \odot f_{W,b}(Z_2)$ với $f_{W,b}(Z_2) = W Z_2 + b$, cuối cùng là
 # $Y = s(Z)V$ cộng với residual.
 #
-# Muốn chạy ở máy mình:
-# `pip install "gmlp-snippets @ git+https://github.com/<user>/<repo>"` (thay bằng repo
-# của blog), hoặc tải file `.ipynb` ở đầu trang này về.
+# Muốn chạy ở máy mình: tải file `.ipynb` ở đầu trang này về, rồi cài package theo hướng
+# dẫn ở cuối bài Paper Explained 2 (hoặc đặt file `gmlp.py` của blog cạnh notebook, chỉ
+# cần `torch`, và đổi `from gmlp_snippets import` thành `from gmlp import`).
 
 # %%
 import time
@@ -34,9 +34,8 @@ import torch
 from gmlp_snippets import GMLPConfig, GMLPForCausalLM
 
 torch.manual_seed(0)
-torch.set_num_threads(
-    1
-)  # one thread: as fast as two on a small model, and never fights other work
+# one thread: as fast as two on a small model, and never fights other work
+torch.set_num_threads(1)
 
 # %% [markdown]
 # ## Dữ liệu: sáu câu Kiều, từng byte một
