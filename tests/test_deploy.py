@@ -16,7 +16,16 @@ from conftest import REPO, assets_with_placeholders
 
 pytestmark = pytest.mark.site
 
-SOURCES = ["mkdocs.yml", "docs", "hooks", "posts", "gmlp_snippets", "package.json"]
+SOURCES = [
+    "mkdocs.yml",
+    "docs",
+    "hooks",
+    "posts",
+    "outputs",
+    "gmlp_snippets",
+    "explainer",
+    "package.json",
+]
 REMOTE = "pages-test"
 SITE_URL = "https://example.github.io/gmlp-explained/"
 
@@ -47,7 +56,7 @@ def test_gh_deploy_pushes_the_site_to_gh_pages(tmp_path):
     _git("init", "--quiet", "-b", "main", cwd=work)
     _git("config", "user.name", "Site Test", cwd=work)
     _git("config", "user.email", "site-test@example.invalid", cwd=work)
-    _git("add", *SOURCES, "assets", cwd=work)
+    _git("add", *SOURCES, "assets", cwd=work)  # outputs/: nothing re-runs
     _git("commit", "--quiet", "-m", "site sources", cwd=work)
     _git("remote", "add", REMOTE, str(bare), cwd=work)
 
