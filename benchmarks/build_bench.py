@@ -43,7 +43,6 @@ def build(outputs_dir: Path, site: Path) -> tuple[float, float]:
             "mkdocs",
             "build",
             "--strict",
-            "-q",
             "--site-dir",
             str(site),
         ],

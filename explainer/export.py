@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 from pathlib import Path
 
@@ -75,7 +76,9 @@ def _imports(root: Path) -> list[str]:
 
 def render(root: Path = REPO) -> str:
     """The text of gmlp.py."""
-    from gmlp_snippets import __version__
+    # read, not imported: importing the package would import torch (seconds per build)
+    init = (root / PACKAGE / "__init__.py").read_text(encoding="utf-8")
+    __version__ = re.search(r'^__version__ = "([^"]+)"', init, re.M).group(1)
 
     header = (
         '"""gMLP (Liu, Dai, So, Le, "Pay Attention to MLPs", 2021) in one file:\n'
