@@ -376,6 +376,7 @@ def test_404_page_is_vietnamese(site_build):
 # ---- failures name the file and the field --------------------------------------------
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     "case, file, message",
     [
@@ -403,6 +404,7 @@ def test_bad_front_matter_fails_the_build(mkdocs, tmp_path, case, file, message)
     assert f"tests/fixtures/bad/{case}/{file}" in error and message in error, error
 
 
+@pytest.mark.faults
 def test_missing_snippet_section_fails_the_build(mkdocs, tmp_path):
     result = mkdocs(
         "build",
@@ -418,6 +420,7 @@ def test_missing_snippet_section_fails_the_build(mkdocs, tmp_path):
     )
 
 
+@pytest.mark.faults
 def test_missing_katex_names_the_command(tmp_path):
     hook = load_module(REPO / "hooks" / "katex.py")
     config = SimpleNamespace(config_file_path=str(tmp_path / "mkdocs.yml"))
@@ -437,6 +440,7 @@ def _first_error(result) -> str:
     return next(line for line in output.splitlines() if line.startswith("ERROR"))
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     "case, file, where, message",
     [
@@ -497,6 +501,7 @@ def test_bad_post_names_its_real_file(mkdocs, tmp_path, case, file, where, messa
     assert "posts/posts/" not in error, "the mounted path, not the author's file"
 
 
+@pytest.mark.faults
 def test_include_outside_a_fence_says_what_to_do(mkdocs, tmp_path):
     result = mkdocs(
         "build",
@@ -513,6 +518,7 @@ def test_include_outside_a_fence_says_what_to_do(mkdocs, tmp_path):
     )
 
 
+@pytest.mark.faults
 def test_mkdocs_link_warnings_name_the_real_post(mkdocs, tmp_path):
     result = mkdocs(
         "build",
