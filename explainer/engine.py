@@ -113,7 +113,9 @@ def file_digest(path: Path) -> str:
 # ---- environment settings ------------------------------------------------------------
 
 
-def positive_number(value: Any, name: str, default: float) -> float:
+def positive_number(
+    value: Any, name: str, default: float, expected: str = "a number of seconds > 0"
+) -> float:
     """`value` (a setting, often a string from the environment) as a number > 0.
 
     None or "" gives `default`; anything else that is not a positive number raises
@@ -126,14 +128,8 @@ def positive_number(value: Any, name: str, default: float) -> float:
     except (TypeError, ValueError):
         number = float("nan")
     if not number > 0 or number == float("inf"):
-        raise EngineError(f"{name} must be a number of seconds > 0, got {value!r}")
+        raise EngineError(f"{name} must be {expected}, got {value!r}")
     return number
-
-
-def env_number(name: str, default: float) -> float:
-    return positive_number(
-        os.environ.get(name), f"environment variable {name}", default
-    )
 
 
 # ---- atomic writes -------------------------------------------------------------------

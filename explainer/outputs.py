@@ -73,13 +73,18 @@ def settings(timeout=None, workers=None) -> tuple[float, int]:
         "EXEC_TIMEOUT (seconds per post block)",
         DEFAULT_TIMEOUT,
     )
+    given = workers if workers is not None else os.environ.get("EXEC_WORKERS")
     count = engine.positive_number(
-        workers if workers is not None else os.environ.get("EXEC_WORKERS"),
+        given,
         "EXEC_WORKERS (post blocks run at once)",
         min(2, os.cpu_count() or 1),
+        expected="a whole number > 0",
     )
     if count != int(count):
-        raise EngineError(f"EXEC_WORKERS must be a whole number, got {workers!r}")
+        raise EngineError(
+            f"EXEC_WORKERS (post blocks run at once) must be a whole number > 0, "
+            f"got {given!r}"
+        )
     return seconds, int(count)
 
 

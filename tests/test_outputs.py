@@ -306,8 +306,11 @@ def test_a_killed_run_keeps_what_finished_and_the_next_run_resumes(tmp_path):
 def test_bad_settings_are_named(tmp_path, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     post = write_post(tmp_path, "print(1)")
-    with pytest.raises(EngineError, match=name):
+    with pytest.raises(EngineError, match=name) as error:
         collect(post, tmp_path / "store")
+    message = str(error.value)
+    assert repr(value) in message  # what was given, not a default
+    assert ("seconds" if name == "EXEC_TIMEOUT" else "whole number") in message
     assert not (tmp_path / "store").exists()
 
 
