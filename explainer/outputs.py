@@ -139,6 +139,9 @@ def collect(
             )
             if name and entry is None:
                 todo.append((result, index))
+            elif entry is not None and entry.get("line") != blocks[index].line:
+                # the block moved: keep the store's line numbers true for its readers
+                store.put(name, {**entry, "line": blocks[index].line})
         results.append(result)
 
     def run(item: tuple[PostOutputs, int]) -> str | None:

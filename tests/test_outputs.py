@@ -500,3 +500,18 @@ def test_a_failing_block_fails_the_site_build_naming_the_post_and_line(
     )
     assert [e["output"] for e in stored["blocks"].values()] == ["tốt\n"]
     assert not (tmp_path / "outputs" / "2024-01-01-thu.ipynb").exists()
+
+
+def test_a_moved_block_keeps_its_output_and_the_store_its_true_line(
+    tmp_path, monkeypatch
+):
+    post = write_post(tmp_path, "print('một')")
+    first = collect(post, tmp_path / "store")
+    monkeypatch.setattr(engine, "run_python", lambda *a, **k: pytest.fail("re-ran"))
+    post.write_text(
+        post.read_text("utf-8").replace("Mở đầu.", "Mở đầu.\n\nThêm."), "utf-8"
+    )
+    moved = collect(post, tmp_path / "store")
+    assert moved.keys == first.keys and moved.outputs[0].text == "một\n"
+    stored = json.loads(moved.store.path.read_text("utf-8"))["blocks"]
+    assert [e["line"] for e in stored.values()] == [10]
