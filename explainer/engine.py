@@ -245,8 +245,11 @@ class Store:
     @property
     def entries(self) -> dict[str, Any]:
         if self._entries is None:
-            with self._lock():
-                self._entries = self._read()
+            if not self.path.exists():  # nothing to read: create nothing either
+                self._entries = {}
+            else:
+                with self._lock():
+                    self._entries = self._read()
         return self._entries
 
     def get(self, name: str) -> Any | None:
