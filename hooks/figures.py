@@ -75,7 +75,13 @@ def site_problems(root: str, docs_dir: str, extra: dict) -> list[str]:
 
 
 def on_pre_build(config) -> None:
+    global _entries
+    root = os.path.dirname(config.config_file_path)
     extra = dict(config.extra or {})
+    # read once per build; every page's numbers and captions come from it
+    _entries = measured.read_entries(
+        Path(root) / extra.get("assets_dir", "assets") / FIGURES_SUBDIR
+    )
     setting = str(extra.get("figures_check", True)).strip().lower()
     if setting not in _OFF | _ON:
         raise PluginError(
@@ -87,7 +93,6 @@ def on_pre_build(config) -> None:
             "extra.figures_check is off: the figures are not checked against their code"
         )
         return
-    root = os.path.dirname(config.config_file_path)
     problems = site_problems(root, config.docs_dir, extra)
     if problems:
         raise PluginError(
@@ -104,17 +109,13 @@ _FIGURE_FILE = re.compile(
 )
 
 
-def _entries(config) -> dict:
-    root = os.path.dirname(config.config_file_path)
-    return measured.read_entries(
-        Path(root) / config.extra.get("assets_dir", "assets") / FIGURES_SUBDIR
-    )
+_entries: dict = {}  # the manifest's figure entries, read by on_pre_build
 
 
 def on_page_markdown(markdown, page, config, files):
     if "{{" not in markdown and "<figure" not in markdown:
         return None
-    entries = _entries(config)
+    entries = _entries
     by_file = {file: fig.name for fig in FIGURES for file in fig.files}
     source = page.file.abs_src_path
     shown = os.path.relpath(source) if source else page.file.src_path

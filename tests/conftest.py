@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import shutil
@@ -10,9 +12,13 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -40,6 +46,12 @@ def load_module(path: Path, name: str | None = None):
     sys.modules[name] = module  # dataclasses and pickling look their module up here
     spec.loader.exec_module(module)
     return module
+
+
+def article_html(site: Path, rel: str) -> str:
+    """The <article> of a built page (the page's own content, without the theme)."""
+    text = (site / rel).read_text(encoding="utf-8")
+    return text[text.index("<article") : text.rindex("</article>")]
 
 
 def run_mkdocs(
@@ -153,3 +165,125 @@ def site_build(tmp_path_factory) -> SiteBuild:
     if result.returncode != 0:
         pytest.fail(f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}")
     return SiteBuild(site=site, url=url, port=port, placeholders=placeholders)
+
+
+# ---- a real browser: Debian's Chromium driven by Playwright -----------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"  # screenshots
+
+
+def require_chromium():
+    """playwright.sync_api, for a module of browser tests (call it at import).
+
+    Without Debian's Chromium the module is skipped, or fails under CI=true: CI must not
+    pass without the browser checks.
+    """
+    if not CHROMIUM.exists():
+        message = "no /usr/bin/chromium (Debian: apt-get install chromium)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(
+                message + " (CI=true: failing instead of skipping)", pytrace=False
+            )
+        pytest.skip(message, allow_module_level=True)
+    return pytest.importorskip(
+        "playwright.sync_api",
+        reason="playwright is not installed (pip install -e .[test])",
+    )
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serving(directory: Path, port: int = 0) -> Iterator[int]:
+    """Serve `directory` on 127.0.0.1 (port 0: any free one); yields the port."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, without the background requests a closed network refuses."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@contextlib.contextmanager
+def guarded_page(browser, console: Sequence[str] = ("error",), **context_options):
+    """A fresh page that may request 127.0.0.1 only (`page.requested` lists every
+    request). On leaving: nothing was blocked, and no console message of the `console`
+    types and no page error was logged."""
+    context = browser.new_context(**context_options)
+    blocked: list[str] = []
+    errors: list[str] = []
+    requested: list[str] = []
+
+    def guard(route):
+        url = route.request.url
+        requested.append(url)
+        parts = urlsplit(url)
+        web = parts.scheme in {"http", "https", "ws", "wss"}
+        if web and parts.hostname != "127.0.0.1":
+            blocked.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on(
+        "console", lambda msg: errors.append(msg.text) if msg.type in console else None
+    )
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.requested = requested
+    try:
+        yield page
+    finally:
+        context.close()
+    assert blocked == [], f"requests to other hosts: {blocked}"
+    assert errors == [], f"console messages: {errors}"
+
+
+def shot(page, name: str, full_page: bool = False) -> None:
+    """A screenshot into test-artifacts/, to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def contrast(fg, bg) -> float:
+    """WCAG contrast ratio of a text colour over a background colour: CSS strings
+    ("rgb(...)", "rgba(...)") or sequences of numbers; a text alpha is blended over
+    the background."""
+
+    def channels(colour) -> list[float]:
+        if isinstance(colour, str):
+            return [float(v) for v in re.findall(r"[\d.]+", colour)]
+        return [float(v) for v in colour]
+
+    fg, bg = channels(fg), channels(bg)[:3]
+    if len(fg) == 4:  # the colour as drawn over the background
+        fg = [fg[3] * f + (1 - fg[3]) * b for f, b in zip(fg[:3], bg, strict=True)]
+
+    def luminance(rgb) -> float:
+        c = [v / 255 for v in rgb]
+        c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)

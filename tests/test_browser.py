@@ -7,110 +7,37 @@ is blocked and counted: the site must work offline. Screenshots go to test-artif
 
 from __future__ import annotations
 
-import functools
-import os
-import re
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import REPO
+from conftest import contrast, guarded_page, require_chromium, serving, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
 POST = "posts/2024/02/blog-post-2/"
 
 pytestmark = [pytest.mark.browser, pytest.mark.site]
 
-if not CHROMIUM.exists():
-    message = (
-        "no /usr/bin/chromium (Debian: apt-get install chromium); "
-        "the browser checks need it"
-    )
-    if os.environ.get("CI", "").lower() in {
-        "1",
-        "true",
-        "yes",
-    }:  # CI must not pass without them
-        pytest.fail(message + " (CI=true: failing instead of skipping)", pytrace=False)
-    pytest.skip(message, allow_module_level=True)
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e .[test])"
-)
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def server(site_build):
-    handler = functools.partial(_QuietHandler, directory=str(site_build.site.parent))
-    httpd = ThreadingHTTPServer(("127.0.0.1", site_build.port), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield site_build.url
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    with serving(site_build.site.parent, site_build.port):
+        yield site_build.url
 
 
 @pytest.fixture
 def tab(browser, server):
     """A fresh page; at teardown, no request left 127.0.0.1 and nothing was logged as an
     error."""
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="vi-VN"
-    )
-    blocked: list[str] = []
-    errors: list[str] = []
-
-    def guard(route):
-        url = route.request.url
-        parts = urlsplit(url)
-        if (
-            parts.scheme in {"http", "https", "ws", "wss"}
-            and parts.hostname != "127.0.0.1"
-        ):
-            blocked.append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.on(
-        "console", lambda msg: errors.append(msg.text) if msg.type == "error" else None
-    )
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.base = server
-    yield page
-    context.close()
-    assert blocked == [], f"requests to other hosts: {blocked}"
-    assert errors == [], f"console errors: {errors}"
+    viewport = {"width": 1280, "height": 900}
+    with guarded_page(browser, viewport=viewport, locale="vi-VN") as page:
+        page.base = server
+        yield page
 
 
 def _open(page, path: str):
     page.goto(page.base + path, wait_until="networkidle")
     return page
-
-
-def _shot(page, name: str):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def _math_state(page) -> dict:
@@ -140,9 +67,9 @@ def test_post_math_and_images(tab):
     assert len(images) >= 4
     assert all(image["ok"] for image in images), images
     assert all("/gmlp-explained/assets/" in image["src"] for image in images), images
-    _shot(tab, "post")
+    shot(tab, "post")
     tab.locator("article .katex-display").first.scroll_into_view_if_needed()
-    _shot(tab, "post-math")
+    shot(tab, "post-math")
 
 
 def test_code_blocks_have_a_copy_button(tab):
@@ -151,7 +78,7 @@ def test_code_blocks_have_a_copy_button(tab):
     tab.wait_for_selector(copy)
     assert tab.locator(copy).count() >= 1
     assert "class SpatialGatingUnit" in tab.locator("pre").first.inner_text()
-    _shot(tab, "code")
+    shot(tab, "code")
 
 
 def _outputs_state(page) -> list[dict]:
@@ -178,19 +105,6 @@ def _outputs_state(page) -> list[dict]:
     )
 
 
-def _contrast(fg: str, bg: str) -> float:
-    def luminance(css: str) -> float:
-        r, g, b = (float(v) / 255 for v in re.findall(r"[\d.]+", css)[:3])
-        lin = [
-            c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-            for c in (r, g, b)
-        ]
-        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-
-    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
 @pytest.mark.parametrize(
     "scheme, width",
     [("default", 1280), ("slate", 1280), ("default", 390)],
@@ -212,12 +126,12 @@ def test_outputs_show_under_their_blocks(tab, scheme, width):
         assert box["underCode"], (
             f"an output is not right under a code block: {box['text'][:80]}"
         )
-        assert _contrast(box["fg"], box["bg"]) >= 4.5, box
+        assert contrast(box["fg"], box["bg"]) >= 4.5, box
     assert boxes[0]["pageWidth"] <= boxes[0]["viewport"], "an output widens the page"
     causal = next(b for b in boxes if "token bị sửa" in b["text"])
     assert "token 0: 0.0000" in causal["text"] and "print(" in causal["code"]
     tab.locator("article .exec-output").nth(2).scroll_into_view_if_needed()
-    _shot(tab, f"outputs-{scheme}-{width}")
+    shot(tab, f"outputs-{scheme}-{width}")
 
 
 def test_the_copy_button_copies_the_code_alone(tab):
@@ -246,7 +160,7 @@ def test_vietnamese_search_finds_the_post(tab, query):
         ".md-search-result__item a", "els => els.map(a => a.href)"
     )
     assert any(POST in link for link in links), links
-    _shot(tab, "search")
+    shot(tab, "search")
 
 
 def test_instant_navigation_keeps_math(tab):
@@ -260,7 +174,7 @@ def test_instant_navigation_keeps_math(tab):
     )
     math = _math_state(tab)
     assert math["typeset"] == math["total"] >= 5 and not math["raw"], math
-    _shot(tab, "instant-navigation")
+    shot(tab, "instant-navigation")
 
 
 def test_light_dark_toggle(tab):
@@ -269,7 +183,7 @@ def test_light_dark_toggle(tab):
     tab.locator("form[data-md-component=palette] label:visible").first.click()
     tab.wait_for_function("s => document.body.dataset.mdColorScheme !== s", arg=scheme)
     assert tab.evaluate("document.body.dataset.mdColorScheme") in {"default", "slate"}
-    _shot(tab, "palette")
+    shot(tab, "palette")
 
 
 def test_notebook_page_outputs_math_and_download(tab):
@@ -294,7 +208,7 @@ def test_notebook_page_outputs_math_and_download(tab):
         "outputs"
     ][:500]
     assert state["plots"] >= 1, "the spatial-weight plot did not load"
-    _shot(tab, "notebook")
+    shot(tab, "notebook")
     with tab.expect_download() as download_info:
         tab.locator("a[download]", has_text="Tải notebook").click()
     download = download_info.value

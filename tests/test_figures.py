@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import load_module
 
+from explainer import engine
 from explainer.figures import FIGURES, MANIFEST, build, cache, check, runner
 from explainer.figures.__main__ import main
 
@@ -72,7 +73,7 @@ def test_each_figure_draws_a_png(built, fig):
         entry["profile"] == "test" and entry["device"] == "cpu" and entry["seed"] == 0
     )
     assert set(entry["files"]) == set(fig.files)
-    assert entry["code_hash"] == cache.code_hash(cache.source_digests(fig))
+    assert entry["code_hash"] == engine.code_hash(cache.source_digests(fig))
     assert {"torch", "matplotlib", "python"} <= set(entry["versions"])
 
 
@@ -137,8 +138,6 @@ def test_warm_run_imports_no_matplotlib(built):
 
 def _fake_edit(monkeypatch, relpath: str) -> None:
     """Pretend the package file `relpath` changed (its digest differs)."""
-    from explainer import engine
-
     real = engine.source_digest
     monkeypatch.setattr(
         engine,
@@ -166,8 +165,8 @@ def test_a_package_module_change_rebuilds_the_figures_that_use_it(copy, monkeypa
 
 def test_comments_and_blank_lines_do_not_count():
     code = "x = 1\n\n    # a comment\ny = 2  \r\n# --8<-- [start:snippet]\n"
-    assert cache.normalized_source(code) == cache.normalized_source("x = 1\ny = 2\n")
-    assert cache.normalized_source(code) != cache.normalized_source("x = 1\ny = 3\n")
+    assert engine.normalized_source(code) == engine.normalized_source("x = 1\ny = 2\n")
+    assert engine.normalized_source(code) != engine.normalized_source("x = 1\ny = 3\n")
 
 
 def test_a_file_changed_by_hand_is_rebuilt(copy):
@@ -318,7 +317,7 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError, match="interrupted"):
-        cache.atomic_write(target, half_then_fail)
+        engine.atomic_write(target, half_then_fail)
     assert target.read_bytes() == b"old figure"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png"]
 
@@ -327,7 +326,7 @@ def test_a_failing_figure_leaves_its_old_file_and_a_valid_manifest(copy, monkeyp
     from explainer.figures import fig_activations
 
     old = (copy / "activations.png").read_bytes()
-    real_write, real_make = cache.atomic_write_bytes, fig_activations.make
+    real_write, real_make = engine.atomic_write_bytes, fig_activations.make
 
     def write_half_then_fail(path, data):
         if path.name != "activations.png":
@@ -337,10 +336,10 @@ def test_a_failing_figure_leaves_its_old_file_and_a_valid_manifest(copy, monkeyp
             f.write(data[: len(data) // 2])
             raise RuntimeError("disk full")
 
-        cache.atomic_write(path, writer)
+        engine.atomic_write(path, writer)
 
     def make(ctx):
-        monkeypatch.setattr(cache, "atomic_write_bytes", write_half_then_fail)
+        monkeypatch.setattr(engine, "atomic_write_bytes", write_half_then_fail)
         real_make(ctx)
 
     monkeypatch.setattr(fig_activations, "make", make)

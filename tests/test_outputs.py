@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import article_html, load_module
 
 from explainer import engine, notebook, outputs
 from explainer.engine import EngineError, Store
@@ -385,17 +386,12 @@ def test_one_setting_names_the_repository(extra, site_url, repo_url, expected):
 SITE_POST = "posts/2024/02/blog-post-2/index.html"
 
 
-def _article(site_build) -> str:
-    text = (site_build.site / SITE_POST).read_text(encoding="utf-8")
-    return text[text.index("<article") : text.rindex("</article>")]
-
-
 @pytest.mark.site
 def test_the_built_post_shows_every_stored_output_under_its_block(site_build):
     import html
     import re
 
-    article = _article(site_build)
+    article = article_html(site_build.site, SITE_POST)
     result = outputs.collect([POST], REPO / "outputs", workers=1)[0]
     expected = [
         o.text.rstrip("\n")
@@ -447,7 +443,7 @@ def test_displayed_code_fits_in_88_columns(site_build):
 def test_every_figure_caption_says_how_it_was_made(site_build):
     import re
 
-    article = _article(site_build)
+    article = article_html(site_build.site, SITE_POST)
     figures = re.findall(r"<figure.*?</figure>", article, re.S)
     assert len(figures) >= 9
     for figure in figures:
@@ -459,8 +455,6 @@ def test_every_figure_caption_says_how_it_was_made(site_build):
 
 
 def test_the_install_line_follows_the_repository():
-    from conftest import load_module
-
     hook = load_module(REPO / "hooks" / "outputs.py")
     text = "1. a\n2. b\n" + hook.INSTALL + "\n\n```bash\n" + hook.INSTALL + "\n```\n"
     known = hook.install_from_repository(text, "owner/repo")

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import FIXTURES, REPO, load_module
+from conftest import FIXTURES, REPO, article_html, load_module
 
 pytestmark = pytest.mark.site
 
@@ -88,11 +88,6 @@ def _page(site: Path, rel: str) -> _Page:
     return _Page((site / rel).read_text(encoding="utf-8"))
 
 
-def _article(site: Path, rel: str) -> str:
-    text = (site / rel).read_text(encoding="utf-8")
-    return text[text.index("<article") : text.rindex("</article>")]
-
-
 def _resolve(build, page_rel: str, link: str) -> Path | None:
     """The file a link on page_rel points to, or None when it leaves the site."""
     page_url = build.url + page_rel.removesuffix("index.html")
@@ -124,7 +119,7 @@ def test_post_is_served_at_its_jekyll_permalink(site_build):
 
 
 def test_post_math_is_marked_for_katex(site_build):
-    article = _article(site_build.site, POST)
+    article = article_html(site_build.site, POST)
     assert article.count('class="arithmatex"') >= 5
     assert "$$" not in html.unescape(re.sub(r"<[^>]+>", "", article))
     assert '<div class="arithmatex">\\[' in article, (
@@ -198,7 +193,7 @@ def test_root_absolute_links_become_relative(site_build):
 
 
 def test_blog_index_shows_an_excerpt(site_build):
-    article = _article(site_build.site, "posts/index.html")
+    article = article_html(site_build.site, "posts/index.html")
     assert "Paper Explained 2" in article
     assert "Tiếp tục đọc" in article, "a 'continue reading' link to the post"
     assert "Universal Approximation" not in article, (
@@ -223,7 +218,7 @@ def test_code_page_includes_the_sgu_section(site_build):
 
     section = "\n".join(expand(['--8<-- "gmlp_snippets/sgu.py:sgu"'], "test"))
     blocks = re.findall(
-        r"<pre.*?</pre>", _article(site_build.site, "code/index.html"), re.S
+        r"<pre.*?</pre>", article_html(site_build.site, "code/index.html"), re.S
     )
     text = html.unescape(re.sub(r"<[^>]+>", "", "".join(blocks)))
     for line in section.splitlines():
@@ -376,6 +371,19 @@ def test_404_page_is_vietnamese(site_build):
 # ---- failures name the file and the field --------------------------------------------
 
 
+def _build_bad(mkdocs, tmp_path, case: str):
+    """A strict build of the fixture posts in tests/fixtures/bad/<case>."""
+    return mkdocs(
+        "build",
+        "--strict",
+        "--site-dir",
+        str(tmp_path / "site"),
+        posts_dir=FIXTURES / "bad" / case,
+        outputs_dir=tmp_path / "outputs",
+        figures_check=False,  # the posts fail first; their figures are not the point
+    )
+
+
 @pytest.mark.faults
 @pytest.mark.parametrize(
     "case, file, message",
@@ -391,13 +399,7 @@ def test_404_page_is_vietnamese(site_build):
     ],
 )
 def test_bad_front_matter_fails_the_build(mkdocs, tmp_path, case, file, message):
-    result = mkdocs(
-        "build",
-        "--strict",
-        "--site-dir",
-        str(tmp_path / "site"),
-        posts_dir=FIXTURES / "bad" / case,
-    )
+    result = _build_bad(mkdocs, tmp_path, case)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     error = next(line for line in output.splitlines() if line.startswith("ERROR"))
@@ -406,13 +408,7 @@ def test_bad_front_matter_fails_the_build(mkdocs, tmp_path, case, file, message)
 
 @pytest.mark.faults
 def test_missing_snippet_section_fails_the_build(mkdocs, tmp_path):
-    result = mkdocs(
-        "build",
-        "--strict",
-        "--site-dir",
-        str(tmp_path / "site"),
-        posts_dir=FIXTURES / "bad" / "missing-snippet",
-    )
+    result = _build_bad(mkdocs, tmp_path, "missing-snippet")
     assert result.returncode != 0
     assert (
         "Snippet section 'no-such-section' could not be located"
@@ -486,15 +482,7 @@ def _first_error(result) -> str:
     ],
 )
 def test_bad_post_names_its_real_file(mkdocs, tmp_path, case, file, where, message):
-    result = mkdocs(
-        "build",
-        "--strict",
-        "--site-dir",
-        str(tmp_path / "site"),
-        posts_dir=FIXTURES / "bad" / case,
-        outputs_dir=tmp_path / "outputs",
-        figures_check=False,
-    )
+    result = _build_bad(mkdocs, tmp_path, case)
     error = _first_error(result)
     assert f"ERROR   -  tests/fixtures/bad/{case}/{file}" in error, error
     assert where in error and message in error, error
@@ -503,15 +491,7 @@ def test_bad_post_names_its_real_file(mkdocs, tmp_path, case, file, where, messa
 
 @pytest.mark.faults
 def test_include_outside_a_fence_says_what_to_do(mkdocs, tmp_path):
-    result = mkdocs(
-        "build",
-        "--strict",
-        "--site-dir",
-        str(tmp_path / "site"),
-        posts_dir=FIXTURES / "bad" / "include-outside-fence",
-        outputs_dir=tmp_path / "outputs",
-        figures_check=False,
-    )
+    result = _build_bad(mkdocs, tmp_path, "include-outside-fence")
     assert (
         "put it inside a fence: a line ```python before it and a line ``` after it"
         in _first_error(result)
@@ -520,15 +500,7 @@ def test_include_outside_a_fence_says_what_to_do(mkdocs, tmp_path):
 
 @pytest.mark.faults
 def test_mkdocs_link_warnings_name_the_real_post(mkdocs, tmp_path):
-    result = mkdocs(
-        "build",
-        "--strict",
-        "--site-dir",
-        str(tmp_path / "site"),
-        posts_dir=FIXTURES / "bad" / "broken-link",
-        outputs_dir=tmp_path / "outputs",
-        figures_check=False,
-    )
+    result = _build_bad(mkdocs, tmp_path, "broken-link")
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "in strict mode" in output, output[-2000:]
     warning = next(

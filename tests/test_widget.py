@@ -11,39 +11,25 @@ logits are compared with torch's GMLPForCausalLM loaded from the same .bin.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import os
 import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import REPO
+from conftest import REPO, contrast, guarded_page, require_chromium, serving, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
 JS = REPO / "docs" / "javascripts" / "gmlp-widget.js"
 CSS = REPO / "docs" / "stylesheets" / "widget.css"
 POST = "posts/2024/02/blog-post-2/"  # the page sits where the post does
 WEIGHTS = "../../../../assets/img/blog2/tiny_lm.json"  # the post's data-weights
 QUICK = "../../../../quick/tiny_lm.json"  # the post's size (quick profile), untrained
 TOLERANCE = 1e-4
-CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 pytestmark = [pytest.mark.browser]
 
-if not CHROMIUM.exists():
-    message = "no /usr/bin/chromium (Debian: apt-get install chromium)"
-    if CI:  # CI must not pass without the browser checks
-        pytest.fail(message + " (CI=true: failing instead of skipping)", pytrace=False)
-    pytest.skip(message, allow_module_level=True)
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e .[test])"
-)
+require_chromium()
 torch = pytest.importorskip("torch")
 
 from explainer.figures import build, fig_tiny_lm, training  # noqa: E402
@@ -272,73 +258,24 @@ def test_the_site_loads_the_widget_and_nothing_from_elsewhere():
 # ---- the browser ---------------------------------------------------------------------
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def server(www):
-    handler = functools.partial(_QuietHandler, directory=str(www))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    with serving(www) as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture
 def tab(browser, server):
-    """The post-like page; at teardown: no request left 127.0.0.1, nothing logged."""
+    """The post-like page; at teardown: no request left 127.0.0.1, no console error or
+    warning was logged."""
     viewport = {"width": 1280, "height": 900}
-    context = browser.new_context(viewport=viewport, locale="vi-VN")
-    blocked: list[str] = []
-    errors: list[str] = []
-    requested: list[str] = []
-
-    def guard(route):
-        url = route.request.url
-        requested.append(url)
-        parts = urlsplit(url)
-        web = parts.scheme in {"http", "https", "ws", "wss"}
-        if web and parts.hostname != "127.0.0.1":
-            blocked.append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    def console(msg):
-        if msg.type in ("error", "warning"):
-            errors.append(msg.text)
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.on("console", console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(server + POST, wait_until="networkidle")
-    page.requested = requested
-    yield page
-    context.close()
-    assert blocked == [], f"requests to other hosts: {blocked}"
-    assert all(urlsplit(u).hostname == "127.0.0.1" for u in requested), requested
-    assert errors == [], f"console errors: {errors}"
-
-
-def _shot(page, name: str):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    with guarded_page(
+        browser, console=("error", "warning"), viewport=viewport, locale="vi-VN"
+    ) as page:
+        page.goto(server + POST, wait_until="networkidle")
+        yield page
+        hosts = {urlsplit(url).hostname for url in page.requested}
+        assert hosts == {"127.0.0.1"}, page.requested
 
 
 def _ready(page):
@@ -437,7 +374,7 @@ def test_the_widget_renders_and_works_from_the_keyboard(tab):
     assert "tham số" in w.locator(".gmlp-widget__status").inner_text()
     assert len(w.locator("output.gmlp-widget__text").first.inner_text()) > 10
     assert tab.evaluate(UNLABELLED) == []  # every control has a label
-    _shot(tab, "widget-light")
+    shot(tab, "widget-light", full_page=True)
 
     tab.keyboard.press("Tab")  # the first control on the page: the text
     assert tab.evaluate("document.activeElement.tagName") == "TEXTAREA"
@@ -477,7 +414,7 @@ def test_the_widget_renders_and_works_from_the_keyboard(tab):
     assert "token 5" in notes.nth(2).inner_text()
     assert w.locator(".gmlp-widget__byte.is-selected").inner_text() == "h"
     assert "Token 5 là “h”" in notes.nth(1).inner_text()
-    _shot(tab, "widget-keyboard")
+    shot(tab, "widget-keyboard", full_page=True)
 
 
 BAD_INPUTS = [
@@ -503,20 +440,6 @@ def test_bad_input_gives_no_error(tab):
             assert wrong not in shown, (text, shown)
 
 
-def _contrast(fg, bg):
-    """WCAG contrast ratio of a text colour (rgb or rgba) over a background (rgb)."""
-    if len(fg) == 4:  # rgba: the colour as drawn over the background
-        fg = [fg[3] * f + (1 - fg[3]) * b for f, b in zip(fg[:3], bg, strict=True)]
-
-    def lum(rgb):
-        c = [v / 255 for v in rgb]
-        c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
-        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
-
-    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
 def test_readable_in_both_palettes_and_at_phone_width(tab):
     _ready(tab)
     text = "Trăm năm trong cõi người ta, chữ tài chữ mệnh khéo là ghét nhau"
@@ -531,10 +454,10 @@ def test_readable_in_both_palettes_and_at_phone_width(tab):
         assert sizes["page"] <= sizes["viewport"], (scheme, width, sizes)
         assert sizes["widest"] <= sizes["viewport"] + 0.5, (scheme, width, sizes)
         colours = tab.evaluate(COLOURS)
-        low = [(c["text"], round(_contrast(c["fg"], c["bg"]), 2)) for c in colours]
+        low = [(c["text"], round(contrast(c["fg"], c["bg"]), 2)) for c in colours]
         low = [(text, ratio) for text, ratio in low if ratio < 3.0]
         assert colours and not low, (scheme, low)
-        _shot(tab, f"widget-{scheme}-{width}")
+        shot(tab, f"widget-{scheme}-{width}", full_page=True)
 
 
 def test_instant_navigation_mounts_the_new_page_once(tab):

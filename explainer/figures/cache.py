@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from explainer import engine
-from explainer.engine import atomic_write, atomic_write_bytes, file_digest  # noqa: F401
+from explainer.engine import file_digest
 from explainer.figures.registry import FIGURES, Figure, resolve
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 2  # 2: sources named relative to the repository
 HINT = "run `make figures` (python -m explainer.figures) to regenerate"
-normalized_source = engine.normalized_source
 
 
 # ---- hashing -------------------------------------------------------------------------
@@ -35,10 +34,6 @@ normalized_source = engine.normalized_source
 def source_digests(fig: Figure) -> dict[str, str]:
     """{repo-relative path: digest} for every source the figure declares."""
     return engine.source_digests(fig.sources)
-
-
-def code_hash(digests: dict[str, str]) -> str:
-    return engine.code_hash(digests)
 
 
 def versions() -> dict[str, str]:
@@ -156,7 +151,7 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
                     "(edited by hand, or its build was interrupted)"
                 )
         digests = source_digests(fig)
-        if entry.get("code_hash") != code_hash(digests):
+        if entry.get("code_hash") != engine.code_hash(digests):
             old = entry.get("sources") or {}
             changed = sorted(
                 n for n in set(digests) | set(old) if digests.get(n) != old.get(n)

@@ -25,6 +25,7 @@ judge.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -159,6 +160,47 @@ def r4(x: float) -> float:
     return round(float(x), 4)
 
 
+@dataclass
+class Comparison:
+    """Both models over the seeds, scored on the same held-out bytes: what the figure
+    draws and the manifest records. The summary numbers are derived from `loss`."""
+
+    s: training.LMSettings
+    seeds: list[int]
+    gmlps: list[training.TrainedLM]
+    bases: list[training.TrainedLM]
+    size: transformer.Match
+    loss: dict[str, list[float]]  # {"gmlp" | "transformer": held-out loss per seed}
+    eval_bytes: int
+    bigram: float  # the byte-pair counting baseline on the same bytes
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return {k: float(np.mean(v)) for k, v in self.loss.items()}
+
+    @property
+    def std(self) -> dict[str, float]:
+        return {k: sample_std(v) for k, v in self.loss.items()}
+
+    @property
+    def gap(self) -> float:
+        """gMLP - Transformer: < 0 when the gMLP is lower."""
+        return self.mean["gmlp"] - self.mean["transformer"]
+
+    @property
+    def pooled(self) -> float:
+        std = self.std
+        return math.sqrt((std["gmlp"] ** 2 + std["transformer"] ** 2) / 2)
+
+    @property
+    def winner(self) -> str:
+        return verdict(self.gap, self.pooled)
+
+    @property
+    def tokens_seen(self) -> int:
+        return self.s.steps * self.s.batch * self.s.seq_len
+
+
 def make(ctx) -> None:
     s = training.settings(ctx.profile)
     seeds = seeds_of(ctx)
@@ -166,108 +208,82 @@ def make(ctx) -> None:
     gmlps = [trained_gmlp(ctx, seed) for seed in seeds]
     size = transformer_size(ctx, gmlps[0].params)
     bases = [trained_transformer(ctx, size, seed) for seed in seeds]
-
     windows = held_out_windows(s.seq_len, ctx.device)
     loss = {
         "gmlp": [held_out_loss(r.model, windows) for r in gmlps],
         "transformer": [held_out_loss(r.model, windows) for r in bases],
     }
-    mean = {k: float(np.mean(v)) for k, v in loss.items()}
-    std = {k: sample_std(v) for k, v in loss.items()}
-    gap = mean["gmlp"] - mean["transformer"]
-    pooled = math.sqrt((std["gmlp"] ** 2 + std["transformer"] ** 2) / 2)
-    winner = verdict(gap, pooled)
-    tokens_seen = s.steps * s.batch * s.seq_len
-    bigram = bigram_loss(windows)
-
-    draw(
-        ctx,
+    c = Comparison(
         s,
         seeds,
         gmlps,
         bases,
         size,
         loss,
-        mean,
-        std,
-        gap,
-        pooled,
-        winner,
-        tokens_seen,
-        eval_bytes=windows.shape[0] * s.seq_len,
-        bigram=bigram,
+        eval_bytes=int(windows.shape[0] * s.seq_len),
+        bigram=bigram_loss(windows),
     )
+    draw(ctx, c)
+    ctx.measures.update(measures(c))
 
-    def model_measures(runs, per_seed, name) -> dict:
+
+def measures(c: Comparison) -> dict:
+    """The numbers the manifest keeps (and the post quotes), floats to 4 decimals."""
+    s, mean, std, gap, pooled = c.s, c.mean, c.std, c.gap, c.pooled
+
+    def model_measures(runs, name) -> dict:
         return {
-            "eval_loss": [r4(x) for x in per_seed],
+            "eval_loss": [r4(x) for x in c.loss[name]],
             "eval_loss_mean": r4(mean[name]),
             "eval_loss_std": r4(std[name]),
-            "final_eval_loss": r4(
-                mean[name]
-            ),  # = eval_loss_mean (the name older readers use)
+            # = eval_loss_mean (the name older readers use)
+            "final_eval_loss": r4(mean[name]),
             "train_loss": [r4(r.final_train_loss) for r in runs],
             "train_loss_mean": r4(np.mean([r.final_train_loss for r in runs])),
             "train_seconds": [round(r.seconds, 1) for r in runs],
         }
 
-    ctx.measures.update(
-        {
-            "seeds": seeds,
-            "n_seeds": len(seeds),
-            "steps": s.steps,
-            "batch": s.batch,
-            "seq_len": s.seq_len,
-            "tokens_seen": tokens_seen,
-            "eval_bytes": int(windows.shape[0] * s.seq_len),
-            "gmlp": {
-                "params": gmlps[0].params,
-                "d_model": s.d_model,
-                "d_ffn": s.d_ffn,
-                "n_layers": s.n_layers,
-                **model_measures(gmlps, loss["gmlp"], "gmlp"),
-            },
-            "transformer": {
-                "params": bases[0].params,
-                "d_model": size.d_model,
-                "d_ff": size.d_ff,
-                "n_heads": size.n_heads,
-                "n_layers": size.n_layers,
-                **model_measures(bases, loss["transformer"], "transformer"),
-            },
-            "matched_by": size.changed,
-            "param_ratio": r4(bases[0].params / gmlps[0].params),
-            "gap_mean": r4(gap),  # gMLP - Transformer: < 0 when the gMLP is lower
-            "gap_abs": r4(abs(gap)),
-            "gap_per_seed": [
-                r4(g - t)
-                for g, t in zip(loss["gmlp"], loss["transformer"], strict=True)
-            ],
-            "pooled_std": r4(pooled),
-            "gap_in_pooled_std": r4(abs(gap) / pooled) if pooled > 0 else None,
-            "winner": winner,
-            "bigram_eval_loss": r4(bigram),
-        }
-    )
+    return {
+        "seeds": c.seeds,
+        "n_seeds": len(c.seeds),
+        "steps": s.steps,
+        "batch": s.batch,
+        "seq_len": s.seq_len,
+        "tokens_seen": c.tokens_seen,
+        "eval_bytes": c.eval_bytes,
+        "gmlp": {
+            "params": c.gmlps[0].params,
+            "d_model": s.d_model,
+            "d_ffn": s.d_ffn,
+            "n_layers": s.n_layers,
+            **model_measures(c.gmlps, "gmlp"),
+        },
+        "transformer": {
+            "params": c.bases[0].params,
+            "d_model": c.size.d_model,
+            "d_ff": c.size.d_ff,
+            "n_heads": c.size.n_heads,
+            "n_layers": c.size.n_layers,
+            **model_measures(c.bases, "transformer"),
+        },
+        "matched_by": c.size.changed,
+        "param_ratio": r4(c.bases[0].params / c.gmlps[0].params),
+        "gap_mean": r4(gap),  # gMLP - Transformer: < 0 when the gMLP is lower
+        "gap_abs": r4(abs(gap)),
+        "gap_per_seed": [
+            r4(g - t)
+            for g, t in zip(c.loss["gmlp"], c.loss["transformer"], strict=True)
+        ],
+        "pooled_std": r4(pooled),
+        "gap_in_pooled_std": r4(abs(gap) / pooled) if pooled > 0 else None,
+        "winner": c.winner,
+        "bigram_eval_loss": r4(c.bigram),
+    }
 
 
-def draw(
-    ctx,
-    s,
-    seeds,
-    gmlps,
-    bases,
-    size,
-    loss,
-    mean,
-    std,
-    gap,
-    pooled,
-    winner,
-    tokens_seen,
-    eval_bytes,
-    bigram,
-) -> None:
+def draw(ctx, c: Comparison) -> None:
+    s, size, seeds, gmlps, bases = c.s, c.size, c.seeds, c.gmlps, c.bases
+    loss, mean, std, bigram = c.loss, c.mean, c.std, c.bigram
     fig, (ax, bx) = style.plt.subplots(
         1, 2, figsize=(9.6, 4.6), gridspec_kw={"width_ratios": [2.5, 1]}
     )
@@ -381,10 +397,10 @@ def draw(
         "gmlp": "gMLP thấp hơn",
         "transformer": "Transformer thấp hơn",
         "tie": f"hoà (|chênh| < {TIE_SIGMAS:g}σ gộp)",
-    }[winner]
+    }[c.winner]
     bx.set_title(
         f"{n} seed: chấm = từng seed,\nthanh = TB ± độ lệch chuẩn\n"
-        f"gMLP − Transformer = {signed(gap, 3)} (σ gộp {pooled:.3f})\n→ {said}",
+        f"gMLP − Transformer = {signed(c.gap, 3)} (σ gộp {c.pooled:.3f})\n→ {said}",
         fontsize=9,
     )
 
@@ -401,11 +417,11 @@ def draw(
         f"{thousands(bases[0].params)} tham số ({extra}%)\n"
         f"Khớp số tham số bằng cách giữ d_ff = 4d, {changed}. "
         f"Cùng dữ liệu: {s.steps} bước × batch {s.batch} × "
-        f"n = {s.seq_len} = {thousands(tokens_seen)} token mỗi lần chạy,\n"
+        f"n = {s.seq_len} = {thousands(c.tokens_seen)} token mỗi lần chạy,\n"
         "cùng AdamW và lịch learning rate; "
         f"seed {', '.join(map(str, seeds))}; byte-level trên văn bản pydoc, "
         "đánh giá trên "
-        f"{thousands(eval_bytes)} byte để riêng (quy mô đồ chơi)",
+        f"{thousands(c.eval_bytes)} byte để riêng (quy mô đồ chơi)",
         fontsize=9.5,
     )
     fig.tight_layout()

@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainer.engine import atomic_write_bytes
 from explainer.figures import corpus, training
 from gmlp_snippets import LayerNorm
 
@@ -163,17 +162,6 @@ def training_meta(trained: training.TrainedLM, ctx) -> dict[str, Any]:
     }
 
 
-def write(ctx, name: str, data: bytes) -> None:
-    """FigureContext.save for raw bytes: a declared file, atomically, recorded."""
-    if name not in ctx.figure.files:
-        raise ValueError(
-            f"figure {ctx.figure.name!r} may only write {ctx.figure.files}, "
-            f"not {name!r}"
-        )
-    atomic_write_bytes(ctx.out_dir / name, data)
-    ctx.written.add(name)
-
-
 def make(ctx) -> None:
     s = training.settings(ctx.profile)
     ctx.progress(s.steps)
@@ -186,8 +174,8 @@ def make(ctx) -> None:
             len(blob),
             MAX_BIN_BYTES,
         )
-    write(ctx, BIN, blob)
-    write(ctx, META, json_bytes(doc))
+    ctx.save_bytes(blob, BIN)
+    ctx.save_bytes(json_bytes(doc), META)
     ctx.measures.update(
         {
             "steps": s.steps,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from explainer import engine
 from explainer.figures import cache
 from explainer.figures.registry import (
     DEVICE_RANK,
@@ -79,12 +80,16 @@ class FigureContext:
         files), atomically."""
         from explainer.figures import style
 
+        self.save_bytes(style.png_bytes(fig), filename)
+
+    def save_bytes(self, data: bytes, filename: str) -> None:
+        """Write `data` to `filename` (a declared file of the figure), atomically."""
         if filename not in self.figure.files:
             raise ValueError(
                 f"figure {self.figure.name!r} may only write {self.figure.files}, "
                 f"not {filename!r}"
             )
-        cache.atomic_write_bytes(self.out_dir / filename, style.png_bytes(fig))
+        engine.atomic_write_bytes(self.out_dir / filename, data)
         self.written.add(filename)
 
     def progress(self, total: int) -> None:
@@ -245,7 +250,7 @@ def build(
     plans = []
     for fig in figures:
         digests = cache.source_digests(fig)
-        code = cache.code_hash(digests)
+        code = engine.code_hash(digests)
         key = cache.cache_key(code, vers, kind, profile, seed)
         entry = manifest.get(fig.name)
         rebuild, why = decide(
@@ -278,7 +283,7 @@ def build(
                     fig.name,
                     {  # now, not at the end: a killed run keeps what it drew
                         "files": {
-                            name: cache.file_digest(out / name) for name in fig.files
+                            name: engine.file_digest(out / name) for name in fig.files
                         },
                         "key": key,
                         "code_hash": code,
