@@ -11,7 +11,7 @@ from gmlp_snippets.config import GMLPConfig
 
 N_TOKENS = 150  # the post's running example: 150 tokens (rows) x 512 channels (columns)
 MAIN_X = 4.5  # the trunk of the block
-Z1_X, Z2_X = 2.0, 7.0  # the two halves of Z inside the SGU
+Z1_X, Z2_X = 2.0, 6.5  # the two halves of Z inside the SGU
 SKIP_X = 0.3  # the residual connection
 NOTES_X = 10.6
 
@@ -99,33 +99,33 @@ def make(ctx) -> None:
     half = d_ffn // 2
     fig, ax = style.plt.subplots(figsize=(9.0, 9.3))
     ax.set_xlim(-0.3, 15.7)
-    ax.set_ylim(-0.5, 16.1)
+    ax.set_ylim(-0.9, 16.1)
     ax.set_aspect("equal")
     ax.axis("off")
 
-    y_in, y_branch, y_norm, y_u, y_act, y_split = 0.0, 0.55, 2.1, 3.5, 4.9, 6.2
+    y_in, y_branch, y_norm, y_u, y_act, y_split = -0.5, 0.75, 2.1, 3.5, 4.9, 6.2
     y_norm2, y_w, y_gate, y_v, y_add, y_out = 7.6, 9.2, 10.8, 12.9, 14.1, 15.6
     box_w, box_h = 3.6, 0.62
 
     ax.text(
         MAIN_X,
         y_in,
-        "Input X",
+        "Đầu vào X",
         ha="center",
         va="center",
         fontsize=11,
         fontweight="bold",
     )
-    box(ax, MAIN_X, y_norm, "Norm", style.GREEN, box_w)
-    box(ax, MAIN_X, y_u, "Channel Proj U", style.BLUE, box_w)
+    box(ax, MAIN_X, y_norm, "chuẩn hóa", style.GREEN, box_w)
+    box(ax, MAIN_X, y_u, "chiếu theo kênh U", style.BLUE, box_w)
     box(ax, MAIN_X, y_act, "GeLU  σ", style.PURPLE, box_w)
-    box(ax, Z2_X, y_norm2, "Norm", style.GREEN, 2.6)
-    box(ax, Z2_X, y_w, "Spatial Proj\nW·Z2 + b", style.ORANGE, 2.6, 0.95)
-    box(ax, MAIN_X, y_v, "Channel Proj V", style.BLUE, box_w)
+    box(ax, Z2_X, y_norm2, "chuẩn hóa", style.GREEN, 3.3)
+    box(ax, Z2_X, y_w, "chiếu token\nW·norm(Z2) + b", style.ORANGE, 3.3, 0.95)
+    box(ax, MAIN_X, y_v, "chiếu theo kênh V", style.BLUE, box_w)
     ax.text(
         MAIN_X,
         y_out,
-        "Output Y",
+        "Đầu ra Y",
         ha="center",
         va="center",
         fontsize=11,
@@ -154,8 +154,10 @@ def make(ctx) -> None:
     )
     ax.text(MAIN_X, y_add - 0.02, "+", ha="center", va="center", fontsize=16, zorder=4)
 
-    arrow(
-        ax, [(MAIN_X, y_in + 0.3), (MAIN_X, y_norm - box_h / 2)], f"n × d = {n} × {d}"
+    arrow(ax, [(MAIN_X, y_in + 0.3), (MAIN_X, y_norm - box_h / 2)])
+    # the shape of X inside the block, above the residual's branch point
+    shape_text(
+        ax, MAIN_X + 0.12, (y_branch + y_norm - box_h / 2) / 2, f"n × d = {n} × {d}"
     )
     arrow(ax, [(MAIN_X, y_norm + box_h / 2), (MAIN_X, y_u - box_h / 2)], f"{n} × {d}")
     arrow(
@@ -176,7 +178,7 @@ def make(ctx) -> None:
     ax.text(
         MAIN_X,
         y_split - 0.12,
-        "split",
+        "chia đôi",
         ha="center",
         va="top",
         fontsize=8.5,
@@ -221,10 +223,10 @@ def make(ctx) -> None:
         )
     )
     ax.text(
-        1.05,
+        9.75,
         y_gate + 0.38,
         "Spatial Gating Unit",
-        ha="left",
+        ha="right",
         va="center",
         fontsize=9,
         color=style.ORANGE,
@@ -232,9 +234,9 @@ def make(ctx) -> None:
     )
     ax.add_patch(
         Rectangle(
-            (-0.1, 1.45),
+            (-0.1, y_branch - 0.4),
             10.2,
-            y_add + 0.45 - 1.45,
+            y_add + 0.45 - (y_branch - 0.4),
             fill=False,
             ls=(0, (2, 3)),
             edgecolor=style.GREY,
@@ -243,7 +245,13 @@ def make(ctx) -> None:
         )
     )
     ax.text(
-        10.0, 1.6, "× L khối", ha="right", va="bottom", fontsize=10.5, fontweight="bold"
+        9.9,
+        y_branch - 0.25,
+        "× L khối",
+        ha="right",
+        va="bottom",
+        fontsize=10.5,
+        fontweight="bold",
     )
 
     # the equations and the sizes, on the right
@@ -254,7 +262,7 @@ def make(ctx) -> None:
         ("Y = X + s(Z) V", {}),
         ("", {}),
         (f"n = {n} token (dòng)", {}),
-        (f"d = {d} channel (cột)", {}),
+        (f"d = {d} kênh (cột)", {}),
         (f"d_ffn = {d_ffn} = {d_ffn // d}d", {}),
         ("", {}),
         (f"U: d × d_ffn = {d} × {d_ffn}", {}),
@@ -262,9 +270,9 @@ def make(ctx) -> None:
         (f"b: n = {n}", {}),
         (f"V: d_ffn/2 × d = {half} × {d}", {}),
         ("", {}),
-        ("Norm chuẩn hoá theo channel.", {"fontsize": 9}),
+        ("Chuẩn hóa theo kênh.", {"fontsize": 9}),
         ("W trộn các token (spatial);", {"fontsize": 9}),
-        ("U, V trộn các channel.", {"fontsize": 9}),
+        ("U, V trộn các kênh.", {"fontsize": 9}),
         ("Lúc khởi tạo W ≈ 0, b = 1:", {"fontsize": 9}),
         ("s(Z) ≈ Z1, khối là một FFN.", {"fontsize": 9}),
     ]
