@@ -23,7 +23,7 @@ PACKAGE = "gmlp_snippets"
 
 # (module file, section) in the order a reader meets them; later ones use earlier ones
 SECTIONS: list[tuple[str, str]] = [
-    ("config.py", "checks"),
+    ("checks.py", "checks"),
     ("config.py", "config"),
     ("norm.py", "layernorm"),
     ("projection.py", "projection"),

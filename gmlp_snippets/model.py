@@ -8,7 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gmlp_snippets.config import GMLPConfig, check_positive, check_prob, check_sizes
+from gmlp_snippets.checks import (
+    check_images,
+    check_images_config,
+    check_lm_config,
+    check_prob,
+    check_prompt,
+    check_token_ids,
+    check_tokens_by_channels,
+)
+from gmlp_snippets.config import GMLPConfig
 from gmlp_snippets.norm import LayerNorm
 from gmlp_snippets.projection import ChannelProjection
 from gmlp_snippets.sgu import SpatialGatingUnit
@@ -20,34 +29,18 @@ from gmlp_snippets.sgu import SpatialGatingUnit
 class GMLPBlock(nn.Module):
     """Y = X + s(σ(norm(X) U)) V: pre-norm, channel projection, SGU, projection back."""
 
-    def __init__(
-        self,
-        d_model: int,
-        d_ffn: int,
-        seq_len: int,
-        causal: bool = False,
-        d_attn: int | None = None,
-        survival_prob: float = 1.0,
-        norm_eps: float = 1e-5,
-        activation: str = "gelu",
-    ):
+    def __init__(self, cfg: GMLPConfig, survival_prob: float = 1.0):
         super().__init__()
-        check_sizes(self, d_model=d_model, d_ffn=d_ffn, seq_len=seq_len)
         check_prob(self, survival_prob=survival_prob)
-        check_positive(self, norm_eps=norm_eps)
-        self.d_model = d_model
-        self.survival_prob = survival_prob
-        self.norm = LayerNorm(d_model, eps=norm_eps)
-        self.proj_in = ChannelProjection(d_model, d_ffn, activation)  # U, then σ
-        self.sgu = SpatialGatingUnit(d_ffn, seq_len, causal, d_attn, d_model)
-        self.proj_out = nn.Linear(d_ffn // 2, d_model)  # V
+        self.d_model, self.survival_prob = cfg.d_model, survival_prob
+        d, d_ffn = cfg.d_model, cfg.d_ffn
+        self.norm = LayerNorm(d, eps=cfg.norm_eps)
+        self.proj_in = ChannelProjection(d, d_ffn, cfg.activation)  # U, then σ
+        self.sgu = SpatialGatingUnit(d_ffn, cfg.seq_len, cfg.causal, cfg.d_attn, d)
+        self.proj_out = nn.Linear(d_ffn // 2, d)  # V
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[-1] != self.d_model:
-            d = self.d_model
-            raise ValueError(
-                f"GMLPBlock: expected x of shape (batch, n, {d}), got {tuple(x.shape)}"
-            )
+        check_tokens_by_channels(self, x, self.d_model)
         shortcut = x
         x = self.norm(x)
         z = self.proj_in(x)  # (b, n, d_ffn)
@@ -71,19 +64,9 @@ class GMLP(nn.Module):
         super().__init__()
         self.cfg = cfg
         # survival falls linearly from 1 (first block) to survival_prob (last block)
-        drop = 1.0 - cfg.survival_prob
+        drop = (1.0 - cfg.survival_prob) / max(cfg.n_layers - 1, 1)
         self.blocks = nn.ModuleList(
-            GMLPBlock(
-                cfg.d_model,
-                cfg.d_ffn,
-                cfg.seq_len,
-                cfg.causal,
-                cfg.d_attn,
-                survival_prob=1.0 - i / max(cfg.n_layers - 1, 1) * drop,
-                norm_eps=cfg.norm_eps,
-                activation=cfg.activation,
-            )
-            for i in range(cfg.n_layers)
+            GMLPBlock(cfg, survival_prob=1.0 - i * drop) for i in range(cfg.n_layers)
         )
         self.norm = LayerNorm(cfg.d_model, eps=cfg.norm_eps)
 
@@ -98,19 +81,14 @@ class GMLP(nn.Module):
 
 
 # --8<-- [start:lm]
-# nn.Embedding reads int64 and int32 ids; the narrower ones are widened to int64 first
-TOKEN_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
-
-
-class GMLPForMaskedLM(nn.Module):
+class GMLPLanguageModel(nn.Module):
     """Token embedding -> gMLP -> logits over the vocabulary, one per token."""
+
+    causal: bool  # masked LM: False (every token reads all); causal LM: True
 
     def __init__(self, cfg: GMLPConfig):
         super().__init__()
-        if cfg.vocab_size is None:
-            raise ValueError(
-                f"{type(self).__name__}: the config needs a vocab_size, got None"
-            )
+        check_lm_config(self, cfg)  # a vocab_size, and cfg.causal == self.causal
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.gmlp = GMLP(cfg)
@@ -126,44 +104,20 @@ class GMLPForMaskedLM(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = self.check_tokens(tokens)  # (b, n) ids in [0, V)
+        tokens = check_token_ids(self, tokens)  # (b, n) ids in [0, V)
         return self.head(self.gmlp(self.embed(tokens)))  # (b, n, V)
 
-    def check_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        """The ids as int64 or int32; a ValueError names a wrong shape, dtype or range.
 
-        The range is read on the host only for CPU tensors outside torch.compile: on a
-        GPU it would wait for the device, and under torch.compile it would break the
-        graph. There, an id out of range fails in nn.Embedding's own bounds check.
-        """
-        name, V = type(self).__name__, self.cfg.vocab_size
-        if tokens.dim() != 2 or tokens.dtype not in TOKEN_DTYPES:
-            raise ValueError(
-                f"{name}: expected integer token ids (int64, int32, "
-                f"int16, int8 or uint8) of shape (batch, n), "
-                f"got {tokens.dtype} of shape {tuple(tokens.shape)}"
-            )
-        if tokens.dtype not in (torch.int64, torch.int32):
-            tokens = tokens.long()  # compared below as int64: uint8 255 stays 255
-        cpu = tokens.device.type == "cpu"
-        if cpu and tokens.numel() and not torch.compiler.is_compiling():
-            lo, hi = (int(v) for v in tokens.aminmax())
-            if lo < 0 or hi >= V:
-                raise ValueError(
-                    f"{name}: token ids must lie in [0, {V}), got [{lo}, {hi}]"
-                )
-        return tokens
+class GMLPForMaskedLM(GMLPLanguageModel):
+    """BERT-style: every token reads the whole sequence (the paper's MLM models)."""
+
+    causal = False
 
 
-class GMLPForCausalLM(GMLPForMaskedLM):
-    """The same model with causal SGUs: logits at token i depend on tokens <= i only."""
+class GMLPForCausalLM(GMLPLanguageModel):
+    """Causal SGUs: the logits at token i depend on tokens <= i only."""
 
-    def __init__(self, cfg: GMLPConfig):
-        if not cfg.causal:
-            raise ValueError(
-                "GMLPForCausalLM: the config must have causal=True, got causal=False"
-            )
-        super().__init__(cfg)
+    causal = True
 
     def loss(self, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token cross-entropy of a (b, n + 1) batch of token ids."""
@@ -171,23 +125,9 @@ class GMLPForCausalLM(GMLPForMaskedLM):
         return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten())
 
     @torch.no_grad()
-    def generate(
-        self,
-        tokens: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
+    def generate(self, tokens, max_new_tokens, temperature=1.0, generator=None):
         """Sample max_new_tokens after a (b, n) prompt, reading its last seq_len."""
-        if not temperature > 0:  # NaN fails too
-            raise ValueError(
-                f"GMLPForCausalLM.generate: temperature must be > 0, got {temperature}"
-            )
-        if tokens.dim() != 2 or tokens.shape[1] == 0:
-            raise ValueError(
-                f"GMLPForCausalLM.generate: the prompt must be (batch, n) "
-                f"token ids with n >= 1, got shape {tuple(tokens.shape)}"
-            )
+        check_prompt(self, tokens, temperature)
         for _ in range(max_new_tokens):
             logits = self(tokens[:, -self.cfg.seq_len :])[:, -1] / temperature  # (b, V)
             next_token = torch.multinomial(logits.softmax(-1), 1, generator=generator)
@@ -204,10 +144,7 @@ class GMLPForImageClassification(nn.Module):
 
     def __init__(self, cfg: GMLPConfig):
         super().__init__()
-        if cfg.image_size is None:
-            raise ValueError(
-                "GMLPForImageClassification: the config needs an image_size, got None"
-            )
+        check_images_config(self, cfg)  # an image_size
         self.cfg = cfg
         p = cfg.patch_size
         # a p x p convolution with stride p = one linear map applied to every patch
@@ -216,12 +153,7 @@ class GMLPForImageClassification(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        c, s = self.cfg.in_chans, self.cfg.image_size
-        if images.dim() != 4 or tuple(images.shape[1:]) != (c, s, s):
-            raise ValueError(
-                f"GMLPForImageClassification: expected images of shape "
-                f"(batch, {c}, {s}, {s}), got {tuple(images.shape)}"
-            )
+        check_images(self, images)  # (b, in_chans, image_size, image_size)
         # (b, d, h, w) -> (b, n = h*w, d); contiguous, or blocks read a transposed view
         x = self.patch_embed(images).flatten(2).transpose(1, 2).contiguous()
         return self.head(self.gmlp(x).mean(dim=1))  # (b, C)

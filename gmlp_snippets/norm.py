@@ -4,7 +4,7 @@
 import torch
 from torch import nn
 
-from gmlp_snippets.config import check_positive, check_sizes
+from gmlp_snippets.checks import check_channels, check_positive, check_sizes
 
 # --8<-- [end:imports]
 
@@ -33,11 +33,7 @@ class LayerNorm(nn.Module):
         return (y * self.weight + self.bias).to(x.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.d:
-            raise ValueError(
-                f"LayerNorm: expected {self.d} channels in the last axis, "
-                f"got {x.shape[-1]} (shape {tuple(x.shape)})"
-            )
+        check_channels(self, x, self.d)
         # the same numbers as formula(x) in one fused kernel: on a CPU about 8x faster
         # than the five steps above, and autograd keeps far fewer tensors for backward
         return nn.functional.layer_norm(x, (self.d,), self.weight, self.bias, self.eps)

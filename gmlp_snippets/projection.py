@@ -4,7 +4,7 @@
 import torch
 from torch import nn
 
-from gmlp_snippets.config import check_sizes
+from gmlp_snippets.checks import check_channels, check_one_of, check_sizes
 
 # --8<-- [end:imports]
 
@@ -19,21 +19,13 @@ class ChannelProjection(nn.Module):
     def __init__(self, d_in: int, d_out: int, activation: str | None = "gelu"):
         super().__init__()
         check_sizes(self, d_in=d_in, d_out=d_out)
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"ChannelProjection.activation must be one of "
-                f"{list(ACTIVATIONS)}, got {activation!r}"
-            )
+        check_one_of(self, "activation", activation, list(ACTIVATIONS))
         self.d_in = d_in
         self.proj = nn.Linear(d_in, d_out)  # U (and its bias), shared by all n tokens
         self.act = ACTIVATIONS[activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.d_in:
-            raise ValueError(
-                f"ChannelProjection: expected {self.d_in} channels in the "
-                f"last axis, got {x.shape[-1]} (shape {tuple(x.shape)})"
-            )
+        check_channels(self, x, self.d_in)
         return self.act(self.proj(x))  # (b, n, d_in) -> (b, n, d_out)
 
 

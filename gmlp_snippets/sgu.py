@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gmlp_snippets.config import check_sizes
+from gmlp_snippets.checks import check_sgu_args, check_sgu_inputs, check_sizes
 from gmlp_snippets.norm import LayerNorm
 
 # --8<-- [end:imports]
@@ -21,7 +21,6 @@ class TinyAttention(nn.Module):
     def __init__(self, d_in: int, d_out: int, d_attn: int = 64, causal: bool = False):
         super().__init__()
         check_sizes(self, d_in=d_in, d_out=d_out, d_attn=d_attn)
-        self.d_attn = d_attn
         self.causal = causal
         self.qkv = nn.Linear(d_in, 3 * d_attn)
         self.proj = nn.Linear(d_attn, d_out)
@@ -39,22 +38,10 @@ class TinyAttention(nn.Module):
 class SpatialGatingUnit(nn.Module):
     """s(Z) = Z1 ⊙ f_{W,b}(norm(Z2)) with f_{W,b}(Z2) = W Z2 + b mixing the n tokens."""
 
-    def __init__(
-        self,
-        d_ffn: int,
-        seq_len: int,
-        causal: bool = False,
-        d_attn: int | None = None,
-        d_model: int | None = None,
-    ):
+    def __init__(self, d_ffn, seq_len, causal=False, d_attn=None, d_model=None):
         super().__init__()
-        check_sizes(self, d_ffn=d_ffn, seq_len=seq_len)
-        if d_ffn % 2:
-            raise ValueError(
-                f"SpatialGatingUnit.d_ffn must be even (Z is split in two "
-                f"halves), got {d_ffn}"
-            )
-        self.d_ffn, self.seq_len, self.causal = d_ffn, seq_len, causal
+        check_sgu_args(self, d_ffn, seq_len, d_attn, d_model)
+        self.seq_len, self.causal = seq_len, causal
         self.norm = LayerNorm(d_ffn // 2)
         # W: row i says how token i reads the tokens j; b: one per token
         self.weight = nn.Parameter(torch.empty(seq_len, seq_len))
@@ -62,9 +49,7 @@ class SpatialGatingUnit(nn.Module):
         # aMLP: a tiny attention over the block input x (d_model wide) joins the gate
         self.attn = None
         if d_attn is not None:
-            d_in = d_ffn if d_model is None else d_model
-            check_sizes(self, d_attn=d_attn, d_model=d_in)
-            self.attn = TinyAttention(d_in, d_ffn // 2, d_attn, causal)
+            self.attn = TinyAttention(d_model or d_ffn, d_ffn // 2, d_attn, causal)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -76,37 +61,22 @@ class SpatialGatingUnit(nn.Module):
 
     def forward(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         """z: (b, n, d_ffn) = σ(XU); x: the normalised block input (aMLP only)."""
-        self.check_inputs(z, x)
+        check_sgu_inputs(self, z, x)
         n = z.shape[1]  # seq_len, or fewer tokens in a causal model
         z1, z2 = z.chunk(2, dim=-1)  # (b, n, d_ffn/2) each
         z2 = self.norm(z2)
         w, b = self.weight[:n, :n], self.bias[:n, None]  # (n, n), (n, 1)
         if self.causal:
             w = w.tril()  # token i reads only tokens j <= i: zero W's upper triangle
-        # over the token axis: per sample one (n x n) @ (n x d_ffn/2) product, plus b
-        z2 = torch.baddbmm(b, w.expand(z.shape[0], n, n), z2)  # W Z2 + b
+        # W Z2 + b, as one batched product with b added in place (benchmarks/README.md:
+        # `w @ z2 + b` makes the training step slower)
+        z2 = torch.baddbmm(b, w.expand(z.shape[0], n, n), z2)  # (b, n, d_ffn/2)
         if self.attn is not None:
             z2 = z2 + self.attn(x)  # aMLP: the tiny attention joins the gate
         return z1 * z2  # (b, n, d_ffn/2)
 
-    def check_inputs(self, z: torch.Tensor, x: torch.Tensor | None) -> None:
-        """Raise a ValueError naming what is wrong with z or x (reads shapes only)."""
-        name, d, n = type(self).__name__, self.d_ffn, self.seq_len
-        if z.dim() != 3 or z.shape[-1] != d:
-            raise ValueError(
-                f"{name}: expected z of shape (batch, n, {d}), got {tuple(z.shape)}"
-            )
-        if z.shape[1] > n or (z.shape[1] < n and not self.causal):
-            need = f"<= {n}" if self.causal else f"exactly {n} (pad shorter inputs)"
-            raise ValueError(
-                f"{name}: expected a sequence length {need} (seq_len), got {z.shape[1]}"
-            )
-        if self.attn is not None and x is None:
-            raise ValueError(
-                f"{name}: this aMLP unit needs the block input x for its tiny attention"
-            )
-
     # --8<-- [end:sgu]
 
     def extra_repr(self) -> str:
-        return f"d_ffn={self.d_ffn}, seq_len={self.seq_len}, causal={self.causal}"
+        d_ffn = 2 * self.norm.d
+        return f"d_ffn={d_ffn}, seq_len={self.seq_len}, causal={self.causal}"

@@ -187,13 +187,11 @@ def layer(cls: type, *args, message: str, **kwargs):
         layer(
             TinyAttention, 8, 4, d_attn=0, message="d_attn must be an int >= 1, got 0"
         ),
-        layer(GMLPBlock, 0, 64, 16, message="d_model must be an int >= 1, got 0"),
-        layer(GMLPBlock, 32, 64, -1, message="seq_len must be an int >= 1, got -1"),
         layer(
-            GMLPBlock, 32, 64, 16, survival_prob=2.0, message="survival_prob must be a"
-        ),
-        layer(
-            GMLPBlock, 32, 64, 16, norm_eps=-1.0, message="norm_eps must be a number"
+            GMLPBlock,
+            GMLPConfig(d_model=32, d_ffn=64, seq_len=16, n_layers=1),
+            survival_prob=2.0,
+            message="survival_prob must be a number in (0, 1], got 2.0",
         ),
     ],
 )

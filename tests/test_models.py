@@ -107,7 +107,7 @@ def raises_naming(fn, *parts: str) -> None:
 
 
 def test_wrong_channel_size():
-    block = GMLPBlock(d_model=32, d_ffn=64, seq_len=16)
+    block = GMLPBlock(GMLPConfig(d_model=32, d_ffn=64, seq_len=16, n_layers=1))
     raises_naming(
         lambda: block(torch.randn(2, 16, 31)), "(batch, n, 32)", "(2, 16, 31)"
     )
@@ -123,9 +123,8 @@ def test_wrong_rank():
     raises_naming(
         lambda: vision()(torch.randn(3, 32, 32)), "(batch, 3, 32, 32)", "(3, 32, 32)"
     )
-    raises_naming(
-        lambda: GMLPBlock(32, 64, 16)(torch.randn(16, 32)), "(batch, n, 32)", "(16, 32)"
-    )
+    block = GMLPBlock(GMLPConfig(d_model=32, d_ffn=64, seq_len=16, n_layers=1))
+    raises_naming(lambda: block(torch.randn(16, 32)), "(batch, n, 32)", "(16, 32)")
 
 
 def test_too_long_sequence():
