@@ -57,7 +57,7 @@ def build(
     from nbformat import v4
 
     if text is None:
-        text = result.post.read_text(encoding="utf-8")
+        text = result.post.read_text(encoding="utf-8-sig")  # as hooks/posts.py: no BOM
     lines = text.split("\n")
     front = YAML_RE.match(text)
     first = front.group(0).count("\n") if front else 0

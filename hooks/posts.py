@@ -28,15 +28,19 @@ point it at fixtures). Every problem with a post stops the build with a message 
 names the real file (``posts/2024-02-02-blog-post-2.md``, never the mounted
 ``posts/posts/...`` page) and the field or line, and says what was expected:
 
-* bytes that are not UTF-8 (the byte, its offset, line and column);
-* bad front matter: none, invalid YAML, a date that is not on the calendar
-  (``2024-02-30``), a missing or wrong ``title``/``date``/``tags``/``permalink``/
-  ``published``, a field the blog plugin rejects (``draft``, ``slug``, ...), a
+* a post that is a symbolic link (its blocks would not be run);
+* bytes that are not UTF-8 (the byte, its offset, line and column); a BOM and CRLF
+  line ends are fine (read as MkDocs reads them);
+* bad front matter: none, invalid YAML, a field given twice (both lines), a date that
+  is not on the calendar (``2024-02-30``), a missing or wrong ``title``/``date``/
+  ``tags``/``permalink``/``published`` (HTML - ``<``, ``>``, and ``&`` in tags - is
+  refused in the title and tags, which the pages and feeds publish raw; a permalink
+  part such as ``..``), a field the blog plugin rejects (``draft``, ``slug``, ...), a
   permalink that clashes with another post or does not match the date;
 * a ``--8<--`` include outside a fenced code block (the included code would be
-  pasted into the page as Markdown), or one whose file or section is missing
-  (checked here with the site's own pymdownx.snippets settings, before any
-  conversion).
+  pasted into the page as Markdown), one whose file or section is missing, or one
+  whose file leads outside the repository through a symbolic link (checked here with
+  the site's own pymdownx.snippets settings, before any conversion).
 
 MkDocs' own messages about a post (broken links, "Error reading page") name the
 real file too: a logging filter puts it in place of the mounted path. Also, the
@@ -71,6 +75,8 @@ log = logging.getLogger("mkdocs.hooks.posts")
 _DATED_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-(?P<name>.+)$")
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
 _FIELD_LINE = re.compile(r"^(?P<field>[A-Za-z_][\w-]*)[ \t]*:")
+_SEGMENT = re.compile(r"[\w-]+(?:\.[\w-]+)*")  # one part of a permalink
+_HTML = re.compile(r"[<>]")
 # Loggers whose messages name a page by its src_uri; _RealPaths shows a post's real file
 # there.
 _LOGGERS = ("mkdocs.structure.pages", "mkdocs.commands.build", "mkdocs.material.blog")
@@ -181,13 +187,14 @@ def _blog_config(config):
 
 
 def _read_text(path: str, shown: str) -> str:
-    """The file as text; bytes that are not UTF-8 stop the build, naming where they
-    are."""
+    """The file as text, as MkDocs and the block reader see it: without a UTF-8 BOM
+    and with '\n' line ends (CRLF and CR too); bytes that are not UTF-8 stop the build,
+    naming where they are."""
     with open(path, "rb") as f:
         data = f.read()
     bom = len(b"\xef\xbb\xbf") if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return data[bom:].decode("utf-8")
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
         offset = bom + error.start
         line = data[:offset].count(b"\n") + 1
@@ -197,6 +204,7 @@ def _read_text(path: str, shown: str) -> str:
             f"(line {line}, "
             f"byte {column} of the line) {error.reason}; save the file as UTF-8"
         ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class _BadDate(yaml.constructor.ConstructorError):
@@ -209,9 +217,29 @@ class _BadDate(yaml.constructor.ConstructorError):
         self.value, self.reason = value, reason
 
 
+class _Twice(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping (YAML itself lets the last one win)."""
+
+    def __init__(self, key, first, second):
+        super().__init__(None, None, f"{key!r} is given twice", second)
+        self.key, self.lines = key, (first.line + 2, second.line + 2)  # file lines
+
+
 class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader whose calendar-impossible dates raise a YAMLError with their
-    place."""
+    """yaml.SafeLoader whose calendar-impossible dates and repeated keys raise a
+    YAMLError with their place."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: SafeLoader reports it
+                continue
+            if first is not key_node.start_mark:
+                raise _Twice(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
     def construct_yaml_timestamp(self, node):
         try:
@@ -225,6 +253,12 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_ti
 
 def _read_post(path: str, shown: str) -> _Post | None:
     """Parse and check one post's front matter; None when it is not published."""
+    if os.path.islink(path):
+        raise PluginError(
+            f"{shown}: is a symbolic link (to {os.readlink(path)}), and a linked post "
+            "would be published without running its blocks; put the post itself "
+            "in the posts folder"
+        )
     text = _read_text(path, shown)
     match = YAML_RE.match(text)
     if not match:
@@ -234,6 +268,11 @@ def _read_post(path: str, shown: str) -> _Post | None:
         )
     try:
         meta = yaml.load(match.group(1), _Loader) or {}
+    except _Twice as error:
+        raise PluginError(
+            f"{shown}: field '{error.key}' is given twice (lines {error.lines[0]} and "
+            f"{error.lines[1]} of the file); keep one of them"
+        ) from None
     except _BadDate as error:
         field, line = _field_at(match.group(1), error.problem_mark)
         raise PluginError(
@@ -261,6 +300,12 @@ def _read_post(path: str, shown: str) -> _Post | None:
             f"{shown}: field 'title' is missing or empty "
             "(e.g. title: 'Paper Explained 2')"
         )
+    if _HTML.search(title):
+        raise PluginError(
+            f"{shown}: field 'title' must be plain text, without '<' or '>' (HTML "
+            f"would be published raw in the page, the blog index and the feeds), "
+            f"not {title!r}"
+        )
     if "date" not in meta:
         raise PluginError(f"{shown}: field 'date' is missing (e.g. date: 2024-02-02)")
     if not isinstance(meta["date"], dt.date):
@@ -278,20 +323,22 @@ def _read_post(path: str, shown: str) -> _Post | None:
         raise PluginError(
             f"{shown}: field 'tags' must be a list of words, e.g. [Deep Learning]"
         )
+    for tag in tags or []:
+        if _HTML.search(tag) or "&" in tag:
+            raise PluginError(
+                f"{shown}: field 'tags' must hold plain words, without '<', '>' or "
+                f"'&' (they would be published raw in the pages and the feeds), "
+                f"not {tag!r}"
+            )
 
     permalink = meta.get("permalink")
     if permalink is None:
         stem = os.path.splitext(os.path.basename(path))[0]
         dated = _DATED_NAME.match(stem)
         name = dated.group("name") if dated else stem
-    elif isinstance(permalink, str) and re.fullmatch(r"(?:/[\w.-]+)+/?", permalink):
-        permalink = permalink.rstrip("/") + "/"
-        name = permalink.rstrip("/").rsplit("/", 1)[-1]
     else:
-        raise PluginError(
-            f"{shown}: field 'permalink' must look like /posts/2024/02/name/, "
-            f"not {permalink!r}"
-        )
+        name = _permalink_name(permalink, shown)
+        permalink = permalink.rstrip("/") + "/"
     _check_blog_fields(meta, path, shown)
     return _Post(
         path=shown,
@@ -302,6 +349,23 @@ def _read_post(path: str, shown: str) -> _Post | None:
         text=text,
         body_line=text.count("\n", 0, match.end()) + 1,
     )
+
+
+def _permalink_name(permalink, shown: str) -> str:
+    """The last segment of a permalink; anything but /name/name/... stops the build."""
+    expected = (
+        f"field 'permalink' must look like /posts/2024/02/name/, not {permalink!r}"
+    )
+    if not isinstance(permalink, str) or not permalink.startswith("/"):
+        raise PluginError(f"{shown}: {expected}")
+    segments = permalink[1:].removesuffix("/").split("/")
+    for segment in segments:
+        if not _SEGMENT.fullmatch(segment):
+            raise PluginError(
+                f"{shown}: {expected}: its part {segment!r} is not a name (letters, "
+                "digits, '-' and '_', with '.' only between them)"
+            )
+    return segments[-1]
 
 
 def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
@@ -408,16 +472,23 @@ def _check_includes(post: _Post, snippets, root: str) -> None:
                     f"{post.path}, line {post.body_line + number}: the include "
                     f"'{lines[number].strip()}' failed: {error}{hint}"
                 ) from None
+            # pymdownx checks the path, not where a symbolic link in it leads
+            target = _include_target(lines[number], snippets)
+            path = target and snippets.get_snippet_path(target["path"])
+            real = os.path.realpath(path) if path else None
+            if real and not real.startswith(os.path.join(os.path.realpath(root), "")):
+                raise PluginError(
+                    f"{post.path}, line {post.body_line + number}: the include "
+                    f"'{lines[number].strip()}' leads outside the repository, to "
+                    f"{real} (through a symbolic link); include files of the "
+                    "repository only"
+                )
 
 
 def _include_hint(error: Exception, line: str, snippets, root: str) -> str:
     """What the author can write instead: the sections the file has, or where paths
     start."""
-    match = snippets.RE_ALL_SNIPPETS.match(line)
-    path = (
-        match.group("snippet")[1:-1] if match and match.group("snippet") else line
-    )  # or a block's
-    target = snippets.parse_snippet_target(path.strip())
+    target = _include_target(line, snippets)
     if not target:
         return ""
     path = snippets.get_snippet_path(target["path"])
@@ -443,6 +514,14 @@ def _include_hint(error: Exception, line: str, snippets, root: str) -> str:
             else f"; {shown} has no '# --8<-- [start:<name>]' section markers"
         )
     return ""
+
+
+def _include_target(line: str, snippets) -> dict | None:
+    """What an include line (or a path line of a block include) names, as pymdownx
+    parses it: path, lines, section."""
+    match = snippets.RE_ALL_SNIPPETS.match(line)
+    path = match.group("snippet")[1:-1] if match and match.group("snippet") else line
+    return snippets.parse_snippet_target(path.strip())
 
 
 def _where(front_matter: str, error: yaml.YAMLError) -> str:
