@@ -33,10 +33,11 @@ names the real file (``posts/2024-02-02-blog-post-2.md``, never the mounted
   line ends are fine (read as MkDocs reads them);
 * bad front matter: none, invalid YAML, a field given twice (both lines), a date that
   is not on the calendar (``2024-02-30``), a missing or wrong ``title``/``date``/
-  ``tags``/``permalink``/``published`` (HTML - ``<``, ``>``, and ``&`` in tags - is
-  refused in the title and tags, which the pages and feeds publish raw; a permalink
-  part such as ``..``), a field the blog plugin rejects (``draft``, ``slug``, ...), a
-  permalink that clashes with another post or does not match the date;
+  ``tags``/``permalink``/``published`` (HTML - ``<``, ``>``, and ``&`` in tags, ``"``
+  in the description - is refused in the title, tags and description, which the pages
+  and feeds publish raw; a permalink part such as ``..``), a field the blog plugin
+  rejects (``draft``, ``slug``, ...), a permalink that clashes with another post or
+  does not match the date;
 * a ``--8<--`` include outside a fenced code block (the included code would be
   pasted into the page as Markdown), one whose file or section is missing, or one
   whose file leads outside the repository through a symbolic link (checked here with
@@ -305,6 +306,16 @@ def _read_post(path: str, shown: str) -> _Post | None:
             f"{shown}: field 'title' must be plain text, without '<' or '>' (HTML "
             f"would be published raw in the page, the blog index and the feeds), "
             f"not {title!r}"
+        )
+    description = meta.get("description")
+    if description is not None and not (
+        isinstance(description, str)
+        and not _HTML.search(description)
+        and '"' not in description
+    ):
+        raise PluginError(
+            f"{shown}: field 'description' must be plain text, without '<', '>' or "
+            f"'\"' (the page's <meta> tag prints it as it is), not {description!r}"
         )
     if "date" not in meta:
         raise PluginError(f"{shown}: field 'date' is missing (e.g. date: 2024-02-02)")

@@ -78,6 +78,11 @@ def _refused(tmp_path: Path, call, match: str) -> str:
             r"field 'title' must be plain text, without '<' or '>'",
         ),
         (
+            "title: t\ndescription: '\"><script>x()</script>'\ndate: 2024-01-01\n",
+            r"field 'description' must be plain text, without '<', '>' or '\"' "
+            r"\(the page's <meta> tag prints it as it is\)",
+        ),
+        (
             'title: t\ndate: 2024-01-01\ntags: [ok, "<img src=x onerror=alert(1)>"]\n',
             r"field 'tags' must hold plain words, without '<', '>' or '&' .*"
             r"not '<img src=x onerror=alert\(1\)>'",
