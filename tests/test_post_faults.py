@@ -120,6 +120,13 @@ def test_bad_front_matter_is_refused(tmp_path, front, match):
     )
 
 
+def test_a_merged_key_may_be_overridden(tmp_path):
+    """YAML's '<<: *base' is not a field given twice."""
+    front = "x: &base {a: 1, b: 2}\ny:\n  <<: *base\n  b: 3\n"
+    path = _post(tmp_path, f"{HEAD[:-4]}{front}---\n{BODY}")
+    assert hook._read_post(str(path), SHOWN).title == "t"
+
+
 @pytest.mark.parametrize(
     "encode",
     [
