@@ -7,10 +7,12 @@ the figures (explainer.figures) and the notebook pages (hooks/notebooks.py). The
   blank and comment-only lines (`source_digest`); a set of files hashes to `code_hash`;
   the model package is `package_sources()`;
 * `versions()`: the Python and library versions that decide a result;
-* `Store`: a JSON file of entries, read-tolerant (an unreadable file is kept aside,
-  named in a warning, and never written over), written atomically under a lock, one
-  entry at a time as each item finishes, pruned only when a build succeeded (pruned
-  entries go to an attic file beside it, so undoing an edit finds its result again);
+* `Store`: a JSON file of entries, each with a checksum of what was recorded; read
+  without side effects (an unreadable file or an entry that fails its checksum is not
+  used, named in a warning, and copied aside before it is written over), written
+  atomically under a lock, one entry at a time as each item finishes, pruned only when
+  a build succeeded (pruned entries go to an attic file beside it, so undoing an edit
+  finds its result again);
 * `run_python`: one executor - a fresh interpreter, an empty temporary working
   directory, the CPU only, fixed seeds, a timeout, output captured to a file and cut at
   a limit.
@@ -19,12 +21,12 @@ the figures (explainer.figures) and the notebook pages (hooks/notebooks.py). The
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -135,6 +137,23 @@ def positive_number(
 # ---- atomic writes -------------------------------------------------------------------
 
 
+def cannot_write(path: Path, error: OSError, setting: str = "") -> EngineError:
+    """The error for a write of `path` that failed: the file, the reason, the fix."""
+    folder = _shown(Path(path).parent)
+    if error.errno == errno.ENOSPC:
+        fix = "free some disk space and run again"
+    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = f"make {folder} writable" + (
+            f", or point {setting} at a writable folder" if setting else ""
+        )
+    else:
+        fix = f"check that {folder} is a writable folder"
+    return EngineError(
+        f"{_shown(path)}: could not be written ({error.strerror or error}); {fix}. "
+        "The file is unchanged."
+    )
+
+
 def temp_name(path: Path) -> Path:
     """The temporary sibling a write of `path` goes through (hidden, same folder)."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -144,7 +163,9 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write `path` through a temporary file in its folder, then os.replace it into
     place.
 
-    If `write` raises (or the process is interrupted), `path` keeps its old content.
+    If `write` raises (or the process is interrupted), `path` keeps its old content and
+    no temporary file is left; an OSError (full disk, read-only folder) becomes an
+    EngineError naming the file and the fix.
     """
     path = Path(path)
     tmp = temp_name(path)
@@ -154,8 +175,11 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise cannot_write(path, error) from None
         raise
 
 
@@ -169,7 +193,10 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     path = Path(path)
     if path.is_file() and path.read_bytes() == data:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise cannot_write(path, error) from None
     atomic_write_bytes(path, data)
     return True
 
@@ -195,26 +222,37 @@ def _alive(pid: int) -> bool:
 
 # ---- the store -----------------------------------------------------------------------
 
+CHECKSUM = "sha256"  # beside an entry's recorded fields: the checksum of them
+
+
+def checksum(entry: dict[str, Any]) -> str:
+    """sha256 of an entry's recorded fields (all but CHECKSUM), as canonical JSON."""
+    return key(**json.loads(json.dumps(_fields(entry))))
+
 
 class Store:
     """Entries {name: entry} in one JSON file, e.g. a post's outputs or the figure
     manifest.
 
-    File layout: ``{"format": N, <header fields>, <field>: {name: entry}}``, keys
-    sorted.
+    File layout: ``{"format": N, <header fields>, <field>: {name: entry}}``; every
+    entry carries ``sha256``, the checksum of its other fields as they were recorded.
 
-    * Reading: a missing file is an empty store. An unreadable one (bad JSON, wrong
-      format or shape) is moved aside to ``<name>.unreadable-<time>`` with a warning
-      that names both files and the error; the build goes on as with an empty store
-      (`recovered` says so). An entry that `valid` rejects is dropped with a warning (a
-      copy of the file is kept aside).
+    * Reading changes nothing and takes no lock (the file is only ever replaced
+      atomically). A missing file is an empty store. An unreadable one (bad JSON, wrong
+      format or shape) reads as empty and `unreadable` says why; an entry that `valid`
+      rejects or that does not match its checksum (edited by hand) is left out and
+      `rejected` says why; both with a warning naming the file (and entry).
     * Writing: `put` and `prune` take an exclusive lock (a ``.<name>.lock`` file beside
       it), re-read the file, change only their entries and replace the file atomically -
       so concurrent runs keep each other's entries, and a killed run keeps what it
-      recorded.
+      recorded. A file read in part or not at all is first copied aside
+      (``<name>.unreadable-<time>`` / ``<name>.bad-entries-<time>``), never written
+      over unseen. A write that fails (read-only folder, full disk) raises EngineError
+      naming the file and the fix (`setting`: what chooses the folder), and the file
+      stays as it was.
     * Pruning moves the dropped entries into an attic (``.<name>.attic.json`` beside it,
-      not committed), where `get` still finds them: undoing an edit costs no
-      re-execution.
+      not committed), where `get` still finds them (checked like the store's own):
+      undoing an edit costs no re-execution.
     """
 
     def __init__(
@@ -227,6 +265,7 @@ class Store:
         valid: Callable[[Any], bool] = lambda entry: isinstance(entry, dict),
         attic: bool = True,
         order: Callable[[str, Any], Any] | None = None,
+        setting: str = "",
     ):
         self.path = Path(path)
         self.field = field
@@ -234,7 +273,9 @@ class Store:
         self.header = dict(header or {})
         self.valid = valid
         self.order = order
-        self.recovered: Path | None = None  # where an unreadable file was moved
+        self.setting = setting
+        self.unreadable: str | None = None  # why the file could not be read
+        self.rejected: dict[str, str] = {}  # entries left out: name -> why
         self.attic_path = (
             self.path.with_name(f".{self.path.name}.attic.json") if attic else None
         )
@@ -245,11 +286,7 @@ class Store:
     @property
     def entries(self) -> dict[str, Any]:
         if self._entries is None:
-            if not self.path.exists():  # nothing to read: create nothing either
-                self._entries = {}
-            else:
-                with self._lock():
-                    self._entries = self._read()
+            self._entries = self._read()
         return self._entries
 
     def get(self, name: str) -> Any | None:
@@ -257,18 +294,40 @@ class Store:
         if entry is None and self.attic_path is not None:
             attic = _read_json(self.attic_path)
             found = attic.get(name) if isinstance(attic, dict) else None
-            if self.valid(found):
-                self.put(
-                    name, found
-                )  # back in the store: an undone edit costs no re-run
+            why = self._distrust(found) if found is not None else "missing"
+            if not why:
+                found = _fields(found)
+                self.put(name, found)  # back in the store: an undo costs no re-run
                 return found
+            if found is not None:
+                log.warning(
+                    "%s: entry %s %s; not used", _shown(self.attic_path), name, why
+                )
         return entry
 
+    def _distrust(self, entry: Any) -> str:
+        """Why a stored entry cannot be used ("" when it can)."""
+        if not isinstance(entry, dict) or not self.valid(_fields(entry)):
+            return "is of the wrong shape"
+        if CHECKSUM not in entry:
+            return f"has no {CHECKSUM} (recorded by an older build)"
+        if entry[CHECKSUM] != checksum(entry):
+            return f"does not match its {CHECKSUM} (changed after it was recorded)"
+        return ""
+
     def _read(self) -> dict[str, Any]:
+        """The file's usable entries; sets `unreadable` and `rejected`; writes
+        nothing."""
+        self.unreadable, self.rejected = None, {}
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
+        except OSError as error:
+            raise EngineError(
+                f"{_shown(self.path)}: cannot be read ({error.strerror}); expected "
+                "the store's JSON file there: move what is there away"
+            ) from None
         try:
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict):
@@ -281,43 +340,21 @@ class Store:
             if not isinstance(entries, dict):
                 raise ValueError(f"field {self.field!r} is not an object")
         except (ValueError, UnicodeDecodeError) as error:
-            aside = self._aside("unreadable", move=True)
-            self.recovered = aside
+            self.unreadable = str(error)
             log.warning(
-                "%s is unreadable (%s); it was moved to %s and is rebuilt from an "
-                "empty store",
+                "%s is unreadable (%s); it is read as an empty store",
                 _shown(self.path),
                 error,
-                _shown(aside),
             )
             return {}
-        bad = [name for name, entry in entries.items() if not self.valid(entry)]
-        if bad:
-            aside = self._aside("bad-entries", move=False)
-            log.warning(
-                "%s: dropped %d entr%s of the wrong shape (%s); a copy of the file "
-                "is kept at %s",
-                _shown(self.path),
-                len(bad),
-                "y" if len(bad) == 1 else "ies",
-                ", ".join(sorted(bad)[:3]),
-                _shown(aside),
-            )
-            entries = {k: v for k, v in entries.items() if k not in bad}
-        return entries
-
-    def _aside(self, why: str, move: bool) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.{why}-{stamp}")
-        n = 1
-        while aside.exists():
-            n += 1
-            aside = self.path.with_name(f"{self.path.name}.{why}-{stamp}-{n}")
-        if move:
-            os.replace(self.path, aside)
-        else:
-            shutil.copyfile(self.path, aside)
-        return aside
+        self.rejected = {
+            name: why
+            for name, entry in entries.items()
+            if (why := self._distrust(entry))
+        }
+        for name, why in sorted(self.rejected.items()):
+            log.warning("%s: entry %s %s; not used", _shown(self.path), name, why)
+        return {k: _fields(v) for k, v in entries.items() if k not in self.rejected}
 
     # writing
 
@@ -334,19 +371,20 @@ class Store:
 
     def prune(self, keep: Iterable[str]) -> list[str]:
         """Drop every entry not in `keep` (after a successful build); returns the
-        dropped names."""
+        dropped names. Nothing to drop: nothing is written, nor locked."""
         keep = set(keep)
+        if set(self._read()) <= keep:
+            return []
         with self._lock():
             entries = self._read()
             dropped = {k: v for k, v in entries.items() if k not in keep}
-            if dropped:
-                if self.attic_path is not None:
-                    attic = _read_json(self.attic_path)
-                    attic = attic if isinstance(attic, dict) else {}
-                    attic.update(dropped)
-                    atomic_write_bytes(self.attic_path, _dump(attic))
-                entries = {k: v for k, v in entries.items() if k in keep}
-                self._write(entries)
+            if dropped and self.attic_path is not None:
+                attic = _read_json(self.attic_path)
+                attic = attic if isinstance(attic, dict) else {}
+                attic.update({k: _stamped(v) for k, v in dropped.items()})
+                atomic_write_bytes(self.attic_path, _dump(attic))
+            entries = {k: v for k, v in entries.items() if k in keep}
+            self._write(entries)
             self._entries = entries
         return sorted(dropped)
 
@@ -358,21 +396,48 @@ class Store:
         data = {
             "format": self.format,
             **self.header,
-            self.field: {name: entries[name] for name in names},
+            self.field: {name: _stamped(entries[name]) for name in names},
         }
+        if self.unreadable or self.rejected:  # what was left out is kept aside
+            why = "unreadable" if self.unreadable else "bad-entries"
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            aside, n = self.path.with_name(f"{self.path.name}.{why}-{stamp}"), 1
+            while aside.exists():
+                n += 1
+                aside = self.path.with_name(f"{self.path.name}.{why}-{stamp}-{n}")
+            atomic_write_bytes(aside, self.path.read_bytes())
+            log.warning(
+                "%s %s; a copy of it is kept at %s",
+                _shown(self.path),
+                f"was unreadable ({self.unreadable}) and is rebuilt"
+                if self.unreadable
+                else f"had {len(self.rejected)} entries that were not used",
+                _shown(aside),
+            )
+            self.unreadable, self.rejected = None, {}
         write_if_changed(self.path, _dump(data, sort=False))
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        if not self.path.parent.is_dir():  # nothing to read, nothing to guard yet
+        """The exclusive lock of a write (a failure to take it names the fix)."""
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(f".{self.path.name}.lock")
-        with open(lock, "a") as handle:
+            handle = open(self.path.with_name(f".{self.path.name}.lock"), "a")
+        except OSError as error:
+            raise cannot_write(self.path, error, self.setting) from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            yield
+
+
+def _fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as recorded: without its checksum."""
+    return {k: v for k, v in entry.items() if k != CHECKSUM}
+
+
+def _stamped(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as stored: its recorded fields and their checksum."""
+    return {**_fields(entry), CHECKSUM: checksum(entry)}
 
 
 def _dump(data: Any, sort: bool = True) -> bytes:

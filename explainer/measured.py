@@ -9,6 +9,10 @@ measured (``measures``), and formatted with Python's format spec (``.3f``, ``,``
 
 A figure's caption also says how the figure was made: `provenance` gives the device,
 profile and training steps recorded for it.
+
+Only entries that match their checksum are used: an unreadable manifest stops the build
+(`read_entries`), and so does a token that reads an entry edited by hand; both messages
+say to restore the manifest from git or redraw with `make figures`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from explainer.engine import EngineError
+from explainer.engine import EngineError, _shown
 
 # {{ figure.gmlp_vs_transformer.gmlp.eval_loss_mean | .3f }}
 TOKEN = re.compile(
@@ -31,6 +35,8 @@ def lookup(entries: dict[str, Any], path: str) -> Any:
     """The value at `<figure>.<key>...` in the manifest entries; KeyError names what
     exists."""
     name, _, rest = path.partition(".")
+    if name in getattr(entries, "rejected", {}):
+        raise KeyError(entries.rejected[name])
     if name not in entries:
         raise KeyError(
             f"no figure {name!r} in the manifest "
@@ -87,7 +93,25 @@ def line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def read_entries(figures_dir: Path) -> dict[str, Any]:
-    from explainer.figures.cache import read_manifest
+class Entries(dict):
+    """The manifest's entries that can be used; `rejected`: why each other one
+    cannot."""
 
-    return read_manifest(Path(figures_dir))
+    rejected: dict[str, str]
+
+
+def read_entries(figures_dir: Path) -> Entries:
+    """The figure entries of the manifest in `figures_dir` ({} when there is none);
+    EngineError, saying how to restore it, when it is unreadable."""
+    from explainer.figures.cache import manifest, restore
+
+    store = manifest(Path(figures_dir))
+    entries = Entries(store.entries)
+    shown, fix = _shown(store.path), restore(store.path)
+    if store.unreadable:
+        raise EngineError(f"{shown} is unreadable ({store.unreadable}); {fix}")
+    entries.rejected = {
+        name: f"the entry of figure {name!r} in {shown} {why}; {fix}"
+        for name, why in store.rejected.items()
+    }
+    return entries

@@ -40,12 +40,16 @@ class Output:
     omitted_lines: int = 0
 
 
+def _count(value, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 def _valid(entry) -> bool:
     return (
         isinstance(entry, dict)
         and isinstance(entry.get("output"), str)
-        and isinstance(entry.get("line"), int)
-        and isinstance(entry.get("omitted_lines", 0), int)
+        and _count(entry.get("line"), 1)
+        and _count(entry.get("omitted_lines", 0), 0)
     )
 
 
@@ -58,6 +62,7 @@ def store_for(post: Path, outputs_dir: Path) -> Store:
         header={"hint": HINT, "post": engine._shown(post)},
         valid=_valid,
         order=lambda name, entry: entry.get("line", 0),
+        setting="GMLP_OUTPUTS_DIR (extra.outputs_dir)",
     )
 
 
@@ -100,6 +105,12 @@ class PostOutputs:
     outputs: list[Output | None]
 
 
+def first_line(result: PostOutputs, name: str) -> int:
+    """The line an entry records: that of the first block with its key (identical
+    blocks share one entry, so a build never flips it between them)."""
+    return result.blocks[result.keys.index(name)].line
+
+
 def failure(block: Block, run: engine.Run) -> str:
     return (
         f"the Python block at {block.where} failed: {run.error}\n"
@@ -139,9 +150,9 @@ def collect(
             )
             if name and entry is None:
                 todo.append((result, index))
-            elif entry is not None and entry.get("line") != blocks[index].line:
+            elif entry is not None and entry.get("line") != first_line(result, name):
                 # the block moved: keep the store's line numbers true for its readers
-                store.put(name, {**entry, "line": blocks[index].line})
+                store.put(name, {**entry, "line": first_line(result, name)})
         results.append(result)
 
     def run(item: tuple[PostOutputs, int]) -> str | None:
@@ -155,7 +166,7 @@ def collect(
             result.store.put(
                 result.keys[index],
                 {
-                    "line": block.line,
+                    "line": first_line(result, result.keys[index]),
                     "output": done.output,
                     "omitted_lines": done.omitted_lines,
                     "seconds": round(done.seconds, 1),

@@ -16,7 +16,10 @@ test fixtures whose figures are placeholders).
 On every page, ``on_page_markdown`` also puts numbers from the manifest into the prose
 (``{{ figure.<name>.<key> | .3f }}``, see explainer/measured.py; an unknown key stops
 the build naming the file and line) and ends each figure's caption with how the figure
-was made (device, profile, training steps), read from the manifest.
+was made (device, profile, training steps), read from the manifest. The build never
+writes the manifest: one that is unreadable, or an entry a number comes from that fails
+its checksum, stops the build saying to restore it from git or redraw with
+``make figures``.
 """
 
 from __future__ import annotations
@@ -78,10 +81,14 @@ def on_pre_build(config) -> None:
     global _entries
     root = os.path.dirname(config.config_file_path)
     extra = dict(config.extra or {})
-    # read once per build; every page's numbers and captions come from it
-    _entries = measured.read_entries(
-        Path(root) / extra.get("assets_dir", "assets") / FIGURES_SUBDIR
-    )
+    # read once per build (changing nothing); every page's numbers and captions come
+    # from it, so an unreadable manifest stops the build, saying how to restore it
+    try:
+        _entries = measured.read_entries(
+            Path(root) / extra.get("assets_dir", "assets") / FIGURES_SUBDIR
+        )
+    except EngineError as error:
+        raise PluginError(str(error)) from None
     setting = str(extra.get("figures_check", True)).strip().lower()
     if setting not in _OFF | _ON:
         raise PluginError(

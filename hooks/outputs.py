@@ -9,7 +9,9 @@ under it.
   committed so Colab can open it from GitHub) and publishes it at
   ``downloads/<post>.ipynb``.
 * ``on_page_markdown`` puts each output under its block ("Kết quả") and, at the end of
-  the post, links the notebook (and Colab, when the GitHub repository is known).
+  the post, links the notebook (and Colab, when the GitHub repository is known). It runs
+  after the hooks that edit the prose (measured numbers, root-absolute links), so an
+  output is shown exactly as the block printed it.
 * ``on_post_build`` prunes the stored outputs of blocks that no longer exist - only
   after a build that succeeded.
 
@@ -27,6 +29,7 @@ EXEC_TIMEOUT (seconds per block, default 300), EXEC_WORKERS (blocks run at once,
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 import sys
 from pathlib import Path
@@ -59,9 +62,13 @@ INSTALL = "<!-- install-from-repository -->"
 
 def _folders(config) -> tuple[Path, Path]:
     root = Path(config.config_file_path).parent
-    return (
-        root / config.extra.get("posts_dir", "posts")
-    ).resolve(), root / config.extra.get("outputs_dir", "outputs")
+    outputs_dir = root / config.extra.get("outputs_dir", "outputs")
+    if outputs_dir.exists() and not outputs_dir.is_dir():
+        raise PluginError(
+            "GMLP_OUTPUTS_DIR (extra.outputs_dir) must be a folder, "
+            f"but {outputs_dir} is a file"
+        )
+    return (root / config.extra.get("posts_dir", "posts")).resolve(), outputs_dir
 
 
 @event_priority(
@@ -101,7 +108,11 @@ def on_files(files, config):
         stored = outputs_dir / name
         write_if_changed(stored, text.encode("utf-8"))
         files.append(File.generated(config, f"{DOWNLOADS}/{name}", content=text))
-        links = [f"[Tải bài này dưới dạng notebook ({name})](/{DOWNLOADS}/{name})"]
+        # relative to the post's source: this hook runs after hooks/assets.py
+        download = posixpath.relpath(
+            f"{DOWNLOADS}/{name}", posixpath.dirname(file.src_uri) or "."
+        )
+        links = [f"[Tải bài này dưới dạng notebook ({name})]({download})"]
         if repo:
             path = (
                 stored.resolve().relative_to(root.resolve())
@@ -114,9 +125,9 @@ def on_files(files, config):
     return files
 
 
-@event_priority(
-    20
-)  # on the post as written: before hooks/posts.py shifts its headings (10)
+# after hooks/posts.py (10) and the prose edits of hooks/assets.py and hooks/figures.py
+# (0): what a block printed is never rewritten; before the blog plugin (-50)
+@event_priority(-10)
 def on_page_markdown(markdown, page, config, files):
     result = _results.get(page.file.src_uri)
     if result is None:

@@ -9,8 +9,9 @@ import shlex
 import sys
 import time
 
+from explainer.engine import EngineError
 from explainer.figures.cache import HINT, check
-from explainer.figures.registry import FIGURES
+from explainer.figures.registry import FIGURES, resolve
 from explainer.figures.runner import (
     DEFAULT_OUT,
     DEVICES,
@@ -18,6 +19,28 @@ from explainer.figures.runner import (
     Result,
     build,
 )
+
+SEEDS = 2**32  # numpy takes seeds in [0, 2**32)
+
+
+def seed(text: str) -> int:
+    """--seed: a whole number that torch and numpy both accept."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < SEEDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to {SEEDS - 1}, got {text!r}"
+        )
+    return value
+
+
+def folder(text: str) -> str:
+    """--out: a folder, never the empty string (which would be the current one)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r}")
+    return text
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,10 +82,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         default=DEFAULT_OUT,
+        type=folder,
         metavar="DIR",
         help=f"output folder (default {DEFAULT_OUT})",
     )
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument(
+        "--seed", type=seed, help=f"random seed, 0 to {SEEDS - 1} (default 0)"
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -116,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         for fig in FIGURES:
             print(f"{fig.name:<20} {' '.join(fig.files)}")
         return 0
+    try:
+        resolve(args.only)
+    except KeyError as err:
+        p.error(f"argument --only: {err.args[0]}")
     if args.check:
         problems = check(args.out, args.only)
         for problem in problems:
@@ -138,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except FigureArgumentError as err:
         p.error(str(err))
+    except EngineError as err:  # a write failed (full disk, ...): nothing half-written
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(summary(results, time.perf_counter() - start))
     return 0
 

@@ -5,8 +5,8 @@ a figure is `engine.code_hash` over the source files it declares
 (registry.Figure.sources), so a comment or a snippet marker does not make a figure
 stale. The *cache key* adds what else decides the pixels: the torch and matplotlib
 versions, the device kind, the profile and the seed. The manifest is an `engine.Store`
-(atomic, locked, one entry recorded per figure as it is drawn, an unreadable file kept
-aside).
+(atomic, locked, one entry recorded per figure as it is drawn, each with a checksum;
+reading it changes nothing).
 
 The staleness check (`check`) compares code hashes only: a figure made on a GPU with the
 `full` profile stays valid on a CPU machine as long as its code has not changed.
@@ -26,6 +26,14 @@ from explainer.figures.registry import FIGURES, Figure, resolve
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 2  # 2: sources named relative to the repository
 HINT = "run `make figures` (python -m explainer.figures) to regenerate"
+
+
+def restore(path: Path) -> str:
+    """What to do about a manifest that cannot be trusted."""
+    return (
+        f"restore it from git (git checkout -- {engine._shown(path)}), "
+        "or redraw with `make figures FIGURES_ARGS=--force`"
+    )
 
 
 # ---- hashing -------------------------------------------------------------------------
@@ -77,6 +85,7 @@ def manifest(out_dir: Path) -> engine.Store:
         header={"hint": HINT},
         valid=_valid_entry,
         attic=False,
+        setting="--out",
     )
 
 
@@ -88,8 +97,8 @@ def remove_stale_temps(out_dir: Path) -> None:
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:
-    """The manifest's figure entries ({} when there is none; an unreadable one is kept
-    aside)."""
+    """The manifest's figure entries that can be used ({} when there is none or it is
+    unreadable)."""
     return dict(manifest(out_dir).entries)
 
 
@@ -116,7 +125,8 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
 
     `names` are figure names or file names (None = every figure). A figure is a problem
     when the manifest does not list it, one of its files is missing or was changed after
-    it was made, or the code it was made from (its declared sources) has changed since.
+    it was made, or the code it was made from (its declared sources) has changed since;
+    an unreadable manifest or an entry that fails its checksum says how to restore it.
     Device, profile and library versions do not matter here: a GPU `full` figure is
     valid on a CPU.
     """
@@ -133,12 +143,21 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
             f"{out_dir / MANIFEST} is missing "
             f"({', '.join(f.name for f in figures)} unchecked)"
         ]
-    manifest = read_manifest(out_dir)
+    store = manifest(out_dir)
+    entries = store.entries
+    fix = restore(store.path)
+    if store.unreadable:
+        return [f"{out_dir / MANIFEST} is unreadable ({store.unreadable}); {fix}"]
     problems = []
     for fig in figures:
-        entry = manifest.get(fig.name)
+        entry = entries.get(fig.name)
         if not isinstance(entry, dict):
-            problems.append(f"{fig.name}: not in {MANIFEST}")
+            why = store.rejected.get(fig.name)
+            problems.append(
+                f"{fig.name}: its entry in {MANIFEST} {why}; {fix}"
+                if why
+                else f"{fig.name}: not in {MANIFEST}"
+            )
             continue
         recorded_files = entry.get("files") or {}
         for file in fig.files:

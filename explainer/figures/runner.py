@@ -3,12 +3,13 @@
 What is rebuilt (see `decide`):
 
 * a figure that is new, whose files are missing or were changed, or whose code changed;
+* a figure whose manifest entry cannot be verified (the manifest is unreadable, or the
+  entry fails its checksum): nothing is known of how it was made, so it is redrawn;
 * with --force, every selected figure;
 * a figure whose cache key differs (torch/matplotlib version, device kind, profile,
   seed). Exception, so a CPU run never silently replaces GPU work: a figure whose code
   is unchanged and that was made with a larger profile or on a GPU is kept unless
-  --force is given. So is a figure file that exists unrecorded while an unreadable
-  manifest lies aside.
+  --force is given.
 
 Each figure is recorded in the manifest as soon as it is drawn (a killed run keeps what
 it finished), under the manifest's lock (concurrent runs keep each other's entries);
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -143,6 +145,12 @@ def validate(
                     f"but {str(parent)!r} is a file"
                 )
             break
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        raise FigureArgumentError(
+            f"argument --out: {str(existing)!r} is not writable (a read-only file "
+            "system, or no permission); make it writable, or pass --out another folder"
+        )
     import torch
 
     cuda = torch.cuda.is_available()
@@ -179,19 +187,11 @@ def decide(
     kind: str,
     seed: int,
     force: bool,
-    unreadable_aside: bool = False,
 ) -> tuple[bool, str]:
     """(rebuild?, why) for one figure; see the module docstring for the rules."""
     if force:
         return True, "--force"
     if not entry:
-        present = [name for name in fig.files if (out_dir / name).is_file()]
-        if present and unreadable_aside:
-            return False, (
-                f"kept: {present[0]} is not recorded "
-                "and the old manifest was unreadable "
-                f"(kept aside as {cache.MANIFEST}.unreadable-*); --force redraws it"
-            )
         return True, "new"
     if not cache.files_intact(out_dir, entry, fig):
         return True, "file missing or changed"
@@ -245,7 +245,6 @@ def build(
 
     store = cache.manifest(out)
     manifest = store.entries
-    unreadable_aside = any(out.glob(f"{cache.MANIFEST}.unreadable-*"))
     vers = cache.versions()
     plans = []
     for fig in figures:
@@ -253,9 +252,9 @@ def build(
         code = engine.code_hash(digests)
         key = cache.cache_key(code, vers, kind, profile, seed)
         entry = manifest.get(fig.name)
-        rebuild, why = decide(
-            fig, entry, out, code, key, profile, kind, seed, force, unreadable_aside
-        )
+        rebuild, why = decide(fig, entry, out, code, key, profile, kind, seed, force)
+        if why == "new" and (store.unreadable or fig.name in store.rejected):
+            why = "its manifest entry could not be verified"
         plans.append((fig, entry, digests, code, key, rebuild, why))
 
     results = [
