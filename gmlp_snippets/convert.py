@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gmlp_snippets.model import GMLPForImageClassification, GMLPForMaskedLM
+from gmlp_snippets.model import GMLPForImageClassification, GMLPLanguageModel
 
-Model = GMLPForMaskedLM | GMLPForImageClassification
+Model = GMLPLanguageModel | GMLPForImageClassification
 
 
 def _same(t: torch.Tensor) -> torch.Tensor:
