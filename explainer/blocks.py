@@ -3,8 +3,11 @@ pymdownx.snippets.
 
 A post includes package code with ``--8<-- "gmlp_snippets/<file>.py:<section>"`` inside
 a fenced block. The extension itself (configured as in mkdocs.yml) expands them, so a
-block's code here is byte for byte what the page shows. A block is run by the build
-unless the line just before its opening fence is ``<!-- no-run: <reason> -->``.
+block's code here is byte for byte what the page shows. Only the blocks the page shows
+as code are blocks: Python-Markdown with mkdocs.yml's extensions decides, so a fence in
+an HTML comment, or one that an indented code block shows as text, is none. A block is
+run by the build unless the line just before its opening fence is
+``<!-- no-run: <reason> -->`` (any case).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from explainer.engine import REPO, EngineError, _shown
-from explainer.markdown import fences
+from explainer.markdown import Fence, fences
 
 PYTHON = {"python", "py", "python3"}
-_NO_RUN = re.compile(r"^\s*<!--\s*no-run\s*:(?P<reason>.*?)-->\s*$")
-_NO_RUN_LOOSE = re.compile(r"<!--\s*no-?run\b", re.IGNORECASE)
+_NO_RUN = re.compile(r"^\s*<!--\s*no[\W_]?run\s*:(?P<reason>.*?)-->\s*$", re.I)
+_NO_RUN_LOOSE = re.compile(r"<!--\s*no[\W_]?run\b", re.I)  # meant as one
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,47 @@ def _snippets(root: str):
     return md.preprocessors["snippet"]
 
 
+@lru_cache(maxsize=4)
+def _renderer(root: str):
+    """Python-Markdown with the extensions of mkdocs.yml (and MkDocs' own), without
+    includes and with plain HTML code blocks: to see which fences are shown as code."""
+    import markdown
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("", lambda loader, suffix, node: None)  # !relative...
+    config = Path(root, "mkdocs.yml")
+    listed = yaml.load(config.read_text("utf-8"), Loader) if config.is_file() else {}
+    names = ["toc", "tables", "fenced_code", "pymdownx.highlight"] + [
+        next(iter(item)) if isinstance(item, dict) else str(item)
+        for item in (listed or {}).get("markdown_extensions") or []
+    ]
+    return markdown.Markdown(
+        extensions=[n for n in dict.fromkeys(names) if n != "pymdownx.snippets"],
+        extension_configs={"pymdownx.highlight": {"use_pygments": False}},
+    )
+
+
+def python_fences(lines: list[str], root: Path = REPO) -> list[Fence]:
+    """The Python fences among a page's `lines` that the page shows as code blocks."""
+    found = [fence for fence in fences(lines) if fence.lang in PYTHON]
+    marked = list(lines)
+    if marked and marked[0].rstrip() == "---":  # front matter: not Markdown
+        end = next((i for i, x in enumerate(marked[1:], 1) if x.rstrip() == "---"), 0)
+        marked[: end + 1] = [""] * (end + 1)
+    for number, fence in reversed(list(enumerate(found))):
+        end = len(lines) if fence.end is None else fence.end
+        marked[fence.start + 1 : end] = [f"{fence.indent}gmlpblock{number}x"]
+    html = _renderer(str(root)).reset().convert("\n".join(marked))
+    html = re.sub(r"<!--.*?-->", "", html, flags=re.S)  # what a comment hides
+    shown = set(
+        map(int, re.findall(r'<code class="language-[^"]*">gmlpblock(\d+)x', html))
+    )
+    return [fence for number, fence in enumerate(found) if number in shown]
+
+
 def expand(lines: list[str], where: str, root: Path = REPO) -> list[str]:
     """`lines` with their snippet includes expanded; a missing file or section names
     `where`."""
@@ -89,13 +133,14 @@ def read_blocks(path: Path, root: Path = REPO, text: str | None = None) -> list[
     if text is None:
         text = path.read_text(encoding="utf-8")
     lines = text.split("\n")
-    blocks = []
     for fence in fences(lines):
-        if fence.lang not in PYTHON:
-            continue
+        if fence.lang in PYTHON and fence.end is None:
+            raise EngineError(
+                f"{shown}:{fence.start + 1}: this code fence is never closed"
+            )
+    blocks = []
+    for fence in python_fences(lines, root):
         line = fence.start + 1
-        if fence.end is None:
-            raise EngineError(f"{shown}:{line}: this code fence is never closed")
         body = lines[fence.start + 1 : fence.end]
         code = textwrap.dedent("\n".join(expand(body, f"{shown}:{line}", root))) + "\n"
         includes, handwritten = [], []

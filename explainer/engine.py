@@ -27,10 +27,14 @@ import hashlib
 import json
 import logging
 import os
+import re
+import select
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -465,6 +469,10 @@ def _shown(path: Path) -> str:
 
 MAX_OUTPUT_LINES = 200  # a longer output is cut (the page says so)
 MAX_OUTPUT_BYTES = 64_000
+MAX_OUTPUT_READ = 16_000_000  # a block printing more is stopped (and fails)
+_ENVIRONMENT = ("PATH", "LANG")  # what a block gets of the build's environment (+ LC_*)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # shown as \xNN: not \t, \n
+_LINUX = sys.platform.startswith("linux")
 
 # Run the script as __main__ with fixed seeds (torch's default generator is already
 # fixed).
@@ -475,17 +483,66 @@ _BOOT = (
     "runpy.run_path(path, run_name='__main__')\n"
 )
 
+# On Linux the block's interpreter is started by this launcher: a child subreaper
+# (prctl PR_SET_CHILD_SUBREAPER), so every process the block starts, even one that
+# double-forks or leaves its session, stays below it. When the block ends, when the
+# build asks (SIGTERM) or when the build dies (PR_SET_PDEATHSIG), it kills and reaps
+# all of them. argv: the build's pid, the boot code, the script.
+_LAUNCH = r"""
+import ctypes, os, signal, sys
+prctl = ctypes.CDLL(None, use_errno=True).prctl
+prctl(36, 1, 0, 0, 0)
+prctl(1, signal.SIGTERM, 0, 0, 0)
+def reap(*_):
+    me = str(os.getpid())
+    while True:
+        kids = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[1] == me:
+                        kids.append(int(pid))
+            except (OSError, IndexError):
+                pass
+        if not kids:
+            return
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+signal.signal(signal.SIGTERM, lambda *_: (reap(), os._exit(143)))
+if os.getppid() != int(sys.argv[1]):
+    os._exit(143)
+block = os.fork()
+if block == 0:
+    prctl(1, signal.SIGKILL, 0, 0, 0)
+    os.execv(sys.executable, [sys.executable, "-c", *sys.argv[2:]])
+code = os.waitstatus_to_exitcode(os.waitpid(block, 0)[1])
+reap()
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+os._exit(code)
+"""
+
 
 @dataclass(frozen=True)
 class Run:
     """What one execution printed (stdout and stderr, interleaved) and how it ended."""
 
-    returncode: int | None  # None: killed at the timeout
+    returncode: int | None  # None: stopped by the build (timeout, output, interrupt)
     output: str  # cut to MAX_OUTPUT_LINES / MAX_OUTPUT_BYTES
-    omitted_lines: int  # lines cut from the end (0: complete)
+    omitted_lines: int  # whole lines cut from the end (0: complete, or cut mid-line)
     seconds: float
     timeout: float
     error: str = ""  # why the run failed: "" when it succeeded
+    omitted_bytes: int = 0  # bytes cut from the end (0: complete)
+    escaped: int = 0  # control characters shown as \xNN
 
     @property
     def ok(self) -> bool:
@@ -495,25 +552,73 @@ class Run:
         return "\n".join(self.output.rstrip("\n").split("\n")[-lines:])
 
 
+class _Captured:
+    """The first MAX_OUTPUT_BYTES of an output, and counts of all of it."""
+
+    def __init__(self) -> None:
+        self.head, self.total, self.newlines, self.last = bytearray(), 0, 0, b""
+
+    def add(self, chunk: bytes) -> None:
+        self.head += chunk[: max(0, MAX_OUTPUT_BYTES - len(self.head))]
+        self.total += len(chunk)
+        self.newlines += chunk.count(b"\n")
+        self.last = chunk[-1:] or self.last
+
+    def cut(self) -> tuple[bytes, int]:
+        """What is shown (whole lines when it can) and how many lines are left out
+        (0 when the cut falls inside a line: then only bytes can be counted)."""
+        data, end, pos = bytes(self.head), len(self.head), -1
+        for _ in range(MAX_OUTPUT_LINES):
+            pos = data.find(b"\n", pos + 1)
+            if pos < 0:
+                break
+        if pos >= 0 and pos + 1 < self.total:  # more than MAX_OUTPUT_LINES lines
+            end = pos + 1
+        elif end < self.total and b"\n" in data:  # past the byte limit: whole lines
+            end = data.rfind(b"\n") + 1
+        kept = data[:end]
+        if end == self.total or not kept.endswith(b"\n"):
+            return kept, 0
+        return kept, self.newlines - kept.count(b"\n") + (self.last != b"\n")
+
+
+def remove_dead_runs(folder: Path) -> None:
+    """Remove the explainer-run-<pid>-* folders of builds that are gone (killed)."""
+    for path in Path(folder).glob("explainer-run-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def run_python(
-    code: str, timeout: float, name: str = "block.py", env: dict[str, str] | None = None
+    code: str,
+    timeout: float,
+    name: str = "block.py",
+    env: dict[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> Run:
     """Run `code` in a fresh interpreter, in an empty temporary folder, on the CPU.
 
-    Nothing it writes outlives the call (working folder, HOME and TMPDIR are temporary).
+    Nothing it writes in its folders outlives the call (working folder, HOME and TMPDIR
+    are temporary); it sees only PATH, LANG and LC_* of the environment; no process it
+    starts outlives it (Linux); its output is read as it comes and it is stopped past
+    MAX_OUTPUT_READ bytes, past `timeout` seconds, or when `stop` is set.
     """
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="explainer-run-") as tmp:
+    remove_dead_runs(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=f"explainer-run-{os.getpid()}-") as tmp:
         tmp = Path(tmp)
         for sub in ("src", "work", "home", "tmp"):
             (tmp / sub).mkdir()
         script = tmp / "src" / name
         script.write_text(code, encoding="utf-8")
         environ = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
-            ),
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k in _ENVIRONMENT or k.startswith("LC_")
+            },
+            "PYTHONPATH": str(REPO),
             "CUDA_VISIBLE_DEVICES": "",  # the reader's laptop: CPU only
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",  # same sums on every machine
@@ -527,49 +632,93 @@ def run_python(
             "TMPDIR": str(tmp / "tmp"),
             **(env or {}),
         }
-        with open(tmp / "output", "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(script)],
-                cwd=tmp / "work",
-                env=environ,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        command = [sys.executable, "-c", _BOOT, str(script)]
+        if _LINUX:
+            command[2:2] = [_LAUNCH, str(os.getpid())]
+        captured = _Captured()
+        with subprocess.Popen(
+            command,
+            cwd=tmp / "work",
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ) as proc:
             try:
-                returncode: int | None = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                returncode = None
-        with open(tmp / "output", "rb") as out:
-            raw = out.read(MAX_OUTPUT_BYTES + 1)
-            rest = out.read()
+                why = _watch(proc, captured, time.monotonic() + timeout, stop)
+            finally:
+                _end(proc)
     seconds = time.perf_counter() - start
+    kept, omitted_lines = captured.cut()
     error = ""
     try:
-        text = raw[:MAX_OUTPUT_BYTES].decode("utf-8")
+        text = kept.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start >= MAX_OUTPUT_BYTES - 3:  # a character cut at the limit
-            text = raw[: exc.start].decode("utf-8")
+        if exc.start >= len(kept) - 3 and len(kept) < captured.total:  # cut inside
+            kept = kept[: exc.start]  # a character: drop its start
+            text = kept.decode("utf-8")
         else:
-            text = raw.decode("utf-8", errors="backslashreplace")
+            text = kept.decode("utf-8", errors="backslashreplace")
             error = (
                 f"it printed bytes that are not UTF-8 (byte {exc.start} of its output: "
-                f"{raw[exc.start : exc.start + 4]!r}); "
+                f"{kept[exc.start : exc.start + 4]!r}); "
                 "print text, or decode bytes first"
             )
-    lines = text.split("\n")
-    omitted = max(0, len(lines) - MAX_OUTPUT_LINES)
-    lines = lines[:MAX_OUTPUT_LINES]
-    if len(raw) > MAX_OUTPUT_BYTES or omitted:
-        total = (raw + rest).count(b"\n") + 1
-        omitted = max(omitted, total - len(lines))
-    output = "\n".join(lines)
-    if returncode is None:
+    omitted_bytes = captured.total - len(kept)
+    text, escaped = _CONTROL.subn(lambda m: f"\\x{ord(m.group()):02x}", text)
+    returncode = None if why else proc.returncode
+    if why == "timeout":
         error = f"it ran past its timeout of {timeout:g} s"
+    elif why == "output":
+        error = (
+            f"it printed more than {MAX_OUTPUT_READ / 1e6:g} MB and was stopped (the "
+            f"page shows at most {MAX_OUTPUT_LINES} lines or {MAX_OUTPUT_BYTES / 1e3:g}"
+            " KB of it: print less)"
+        )
+    elif why == "stopped":
+        error = "it was stopped: the build was interrupted"
     elif returncode != 0:
         error = f"it exited with status {returncode}"
-    return Run(returncode, output, omitted, seconds, timeout, error)
+    return Run(
+        returncode, text, omitted_lines, seconds, timeout, error, omitted_bytes, escaped
+    )
+
+
+def _watch(
+    proc: subprocess.Popen,
+    captured: _Captured,
+    deadline: float,
+    stop: threading.Event | None,
+) -> str:
+    """Read the output as it comes until the run ends; "" or why it must be stopped."""
+    fd, reading = proc.stdout.fileno(), True
+    while True:
+        if stop is not None and stop.is_set():
+            return "stopped"
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout"
+        exited = proc.poll() is not None
+        if reading and select.select([fd], [], [], 0 if exited else min(left, 0.1))[0]:
+            chunk = os.read(fd, 1 << 16)
+            reading = bool(chunk)
+            captured.add(chunk)
+            if captured.total > MAX_OUTPUT_READ:
+                return "output"
+        elif exited:
+            return ""
+        elif not reading:
+            time.sleep(min(left, 0.05))
+
+
+def _end(proc: subprocess.Popen) -> None:
+    """Stop what is left of a run: the launcher kills the block's processes on SIGTERM;
+    then the process group is killed (all there is off Linux)."""
+    if proc.poll() is None and _LINUX:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import html
 import os
+import subprocess
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ LABEL = "Kết quả"  # shown above every output
 class Output:
     text: str
     omitted_lines: int = 0
+    omitted_bytes: int = 0  # a cut inside a line counts bytes only (omitted_lines 0)
+    escaped: int = 0  # control characters shown as \xNN
 
 
 def _count(value, least: int) -> bool:
@@ -49,7 +53,7 @@ def _valid(entry) -> bool:
         isinstance(entry, dict)
         and isinstance(entry.get("output"), str)
         and _count(entry.get("line"), 1)
-        and _count(entry.get("omitted_lines", 0), 0)
+        and all(_count(entry.get(name, 0), 0) for name in _COUNTS)
     )
 
 
@@ -118,6 +122,48 @@ def failure(block: Block, run: engine.Run) -> str:
     )
 
 
+_COUNTS = ("omitted_lines", "omitted_bytes", "escaped")  # an entry's notes, as Run's
+
+
+def _output(entry: dict) -> Output:
+    return Output(entry["output"], *(entry.get(name, 0) for name in _COUNTS))
+
+
+def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, tuple | None] | None:
+    """(mtime, size) of each file of the work tree at `root` that git does not ignore,
+    except under the `skip` folders; None when it is not a git work tree."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout.decode("utf-8", "surrogateescape")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    tree: dict[str, tuple | None] = {}
+    for name in filter(None, listed.split("\0")):
+        if not name.startswith(skip):
+            try:
+                stat = os.lstat(Path(root, name))
+                tree[name] = (stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                tree[name] = None
+    return tree
+
+
+def _changes(before: dict, after: dict) -> list[str]:
+    """The files that differ between two `_tree`s, each with what happened to it."""
+    changes = []
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name), after.get(name)
+        if old != new:
+            what = "new" if old is None else "deleted" if new is None else "changed"
+            changes.append(f"{name} ({what})")
+    return changes
+
+
 def collect(
     posts: Iterable[Path],
     outputs_dir: Path,
@@ -129,7 +175,10 @@ def collect(
     """Read every post's blocks, reuse stored outputs, run the others (in parallel).
 
     With rerun=True every block runs (the determinism test). Raises EngineError naming
-    every failed block; the blocks that succeeded are recorded first.
+    every failed block; the blocks that succeeded are recorded first. The git work tree
+    at `root` (but the outputs) must be unchanged after each block: if not, the blocks
+    that ran then are named with the files and not recorded, and the others stopped. On
+    KeyboardInterrupt the running blocks are stopped and nothing of them is recorded.
     """
     seconds, count = settings(timeout, workers)
     package, versions = engine.package_hash(root), engine.versions("torch")
@@ -143,11 +192,7 @@ def collect(
         result = PostOutputs(Path(post), store, blocks, keys, outs)
         for index, name in enumerate(keys):
             entry = store.get(name) if name and not rerun else None
-            outs.append(
-                Output(entry["output"], entry.get("omitted_lines", 0))
-                if entry
-                else None
-            )
+            outs.append(_output(entry) if entry else None)
             if name and entry is None:
                 todo.append((result, index))
             elif entry is not None and entry.get("line") != first_line(result, name):
@@ -155,30 +200,64 @@ def collect(
                 store.put(name, {**entry, "line": first_line(result, name)})
         results.append(result)
 
+    stop, lock, running, changed = threading.Event(), threading.Lock(), [], []
+    skip = tuple(
+        f"{folder.resolve().relative_to(Path(root).resolve()).as_posix()}/"
+        for folder in {Path(outputs_dir), Path(root, DEFAULT_DIR)}
+        if folder.resolve().is_relative_to(Path(root).resolve())
+    )
+    before = _tree(root, skip) if todo else None
+
     def run(item: tuple[PostOutputs, int]) -> str | None:
         result, index = item
         block = result.blocks[index]
-        done = engine.run_python(block.code, seconds, name=f"line_{block.line}.py")
+        if stop.is_set():
+            return None
+        with lock:
+            running.append(block.where)
+        try:
+            done = engine.run_python(
+                block.code, seconds, name=f"line_{block.line}.py", stop=stop
+            )
+            with lock:
+                files = _changes(before, _tree(root, skip) or before) if before else []
+                if files and not changed:
+                    changed.append(
+                        f"the repository's files changed while the Python block(s) at "
+                        f"{', '.join(running)} ran: {', '.join(files[:10])}. A block "
+                        "must write only in its working folder (a temporary one); its "
+                        "output was not stored. If you changed these files yourself "
+                        "meanwhile, build again."
+                    )
+                    stop.set()  # the other blocks: nothing is stored after a change
+        finally:
+            with lock:
+                running.remove(block.where)
+        if stop.is_set():  # interrupted, or the tree changed: nothing of it is stored
+            return None
         if not done.ok:
             return failure(block, done)
-        result.outputs[index] = Output(done.output, done.omitted_lines)
+        entry = {
+            "line": first_line(result, result.keys[index]),
+            "output": done.output,
+            **{name: getattr(done, name) for name in _COUNTS},
+            "seconds": round(done.seconds, 1),
+        }
+        result.outputs[index] = _output(entry)
         if not rerun:
-            result.store.put(
-                result.keys[index],
-                {
-                    "line": first_line(result, result.keys[index]),
-                    "output": done.output,
-                    "omitted_lines": done.omitted_lines,
-                    "seconds": round(done.seconds, 1),
-                },
-            )
+            result.store.put(result.keys[index], entry)
         return None
 
     if todo:
         with ThreadPoolExecutor(max_workers=count) as pool:
-            failures = [message for message in pool.map(run, todo) if message]
-        if failures:
-            raise EngineError("\n\n".join(failures))
+            try:
+                failures = [message for message in pool.map(run, todo) if message]
+            except BaseException:  # Ctrl-C: stop the running blocks now
+                stop.set()
+                pool.shutdown(cancel_futures=True)
+                raise
+        if failures or changed:
+            raise EngineError("\n\n".join(changed + failures))
     return results
 
 

@@ -43,9 +43,9 @@ sys.path.insert(
 )  # the repository: explainer/
 
 from explainer import notebook, outputs  # noqa: E402
-from explainer.blocks import PYTHON  # noqa: E402
+from explainer.blocks import python_fences  # noqa: E402
 from explainer.engine import EngineError, write_if_changed  # noqa: E402
-from explainer.markdown import fences, map_prose  # noqa: E402
+from explainer.markdown import map_prose  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.outputs")
 
@@ -133,7 +133,7 @@ def on_page_markdown(markdown, page, config, files):
     if result is None:
         return None
     lines = markdown.split("\n")
-    shown = [f for f in fences(lines) if f.lang in PYTHON]
+    shown = python_fences(lines)  # the fences shown as code, as read_blocks
     if [("\n".join(lines[f.start + 1 : f.end])) for f in shown] != [
         b.source for b in result.blocks
     ]:
