@@ -101,12 +101,12 @@ def on_files(files, config):
     for file, result in zip(mounted, results, strict=True):
         _results[file.src_uri] = result
         name = f"{result.post.stem}.ipynb"
+        stored = outputs_dir / name
         try:
             text = notebook.render_post(result, figures_dir)
+            write_if_changed(stored, text.encode("utf-8"))  # a failure names the fix
         except EngineError as error:
             raise PluginError(str(error)) from None
-        stored = outputs_dir / name
-        write_if_changed(stored, text.encode("utf-8"))
         files.append(File.generated(config, f"{DOWNLOADS}/{name}", content=text))
         # relative to the post's source: this hook runs after hooks/assets.py
         download = posixpath.relpath(
@@ -182,4 +182,7 @@ def install_from_repository(markdown: str, repo: str) -> str:
 
 def on_post_build(config):
     """The build succeeded: forget the outputs of blocks that are gone."""
-    outputs.prune(_results.values())
+    try:
+        outputs.prune(_results.values())
+    except EngineError as error:  # a write that failed: named, the store unchanged
+        raise PluginError(str(error)) from None
