@@ -298,12 +298,10 @@ class Store:
         if entry is None and self.attic_path is not None:
             attic = _read_json(self.attic_path)
             found = attic.get(name) if isinstance(attic, dict) else None
-            why = self._distrust(found) if found is not None else "missing"
-            if not why:
-                found = _fields(found)
-                self.put(name, found)  # back in the store: an undo costs no re-run
-                return found
-            if found is not None:
+            if found is not None and not (why := self._distrust(found)):
+                entry = _fields(found)
+                self.put(name, entry)  # back in the store: an undo costs no re-run
+            elif found is not None:
                 log.warning(
                     "%s: entry %s %s; not used", _shown(self.attic_path), name, why
                 )
