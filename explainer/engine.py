@@ -14,8 +14,8 @@ the figures (explainer.figures) and the notebook pages (hooks/notebooks.py). The
   a build succeeded (pruned entries go to an attic file beside it, so undoing an edit
   finds its result again);
 * `run_python`: one executor - a fresh interpreter, an empty temporary working
-  directory, the CPU only, fixed seeds, a timeout, output captured to a file and cut at
-  a limit.
+  directory, an allow-listed environment, the CPU only, fixed seeds, a timeout, no
+  process left behind (Linux), output read as it comes and cut at a limit.
 """
 
 from __future__ import annotations
