@@ -13,6 +13,11 @@ references.
   ``<a id="ref-id"></a>**[Label]**`` of the "Tài liệu tham khảo" list, with the same
   label; every entry is cited at least once; every entry names an arXiv id (with a
   matching link) or a venue and year, or links its code.
+- Claims: nothing is published as unverified ("chưa kiểm chứng"); no number measured by
+  our figure runs (assets/img/blog2/manifest.json) is retyped in the prose instead of
+  written as a ``{{ figure... }}`` token.
+- Exercises: each ``??? question "..."`` holds a collapsed ``??? success "Đáp án"``
+  with text in it, so the answer stays folded until the reader opens it.
 
 Each checker returns a list of problems; the last tests feed them small broken texts, so
 a checker that stops finding problems fails here too.
@@ -20,6 +25,7 @@ a checker that stops finding problems fails here too.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -229,6 +235,97 @@ def citation_problems(text: str) -> list[str]:
     return problems
 
 
+UNVERIFIED = "chưa kiểm chứng"
+_TOKEN = re.compile(r"\{\{.*?\}\}")
+_QUESTION = re.compile(r'^\?\?\?(?P<open>\+?) question "(?P<title>[^"]+)"\s*$')
+_ANSWER = re.compile(r'^    \?\?\?(?P<open>\+?) success "Đáp án"\s*$')
+MIN_EXERCISES = 5
+
+
+def unverified_problems(text: str) -> list[str]:
+    """Lines that publish a claim as unverified."""
+    return [
+        f"line {number}: says {UNVERIFIED!r}: verify the claim and cite it, or cut it"
+        for number, line in enumerate(text.split("\n"), 1)
+        if UNVERIFIED in line.lower()
+    ]
+
+
+def _floats(value, path=()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _floats(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _floats(item, (*path, str(i)))
+    elif isinstance(value, float) and value not in (0.0, 1.0):
+        yield path, value
+
+
+def retyped_measure_problems(text: str, manifest: dict) -> list[str]:
+    """Measured numbers of the manifest written out in the prose instead of a token.
+
+    A measure is found as the build's formats would print it (3 or 4 decimals, as
+    stored) and, for shares and ratios, as a percentage; integers and the values 0 and
+    1 are left out (sizes and settings, not measurements)."""
+    lines = [(n, _TOKEN.sub(" ", line)) for n, line in prose_lines(text)]
+    problems = []
+    for figure, entry in manifest.get("figures", {}).items():
+        for path, value in _floats(entry.get("measures", {}), (figure,)):
+            shown = {f"{value:.3f}", f"{value:.4f}", repr(value)}
+            if any("share" in part or "ratio" in part for part in path):
+                shown |= {f"{value:.0%}", f"{value:.1%}"}
+            for form in sorted(shown):
+                pattern = re.compile(
+                    r"(?<![\d.,])" + re.escape(form) + r"(?![\d%]|[.,]\d)"
+                )
+                for number, line in lines:
+                    if pattern.search(line):
+                        key = ".".join(path)
+                        problems.append(
+                            f"line {number}: {form} is figure.{key} retyped; "
+                            f"write {{{{ figure.{key} | ... }}}}"
+                        )
+    return problems
+
+
+def exercise_problems(text: str, minimum: int = MIN_EXERCISES) -> list[str]:
+    """Every exercise is a collapsed question holding a collapsed, non-empty answer."""
+    lines = [line for _, line in prose_lines(text)]
+    numbers = [n for n, _ in prose_lines(text)]
+    problems, count = [], 0
+    for k, line in enumerate(lines):
+        question = _QUESTION.match(line)
+        if question is None:
+            continue
+        count += 1
+        where = f"line {numbers[k]} ({question['title']!r})"
+        if question["open"]:
+            problems.append(f"{where}: '???+' opens the exercise; use '???'")
+        body = []
+        for inner in lines[k + 1 :]:
+            if inner.strip() and not inner.startswith("    "):
+                break
+            body.append(inner)
+        answers = [i for i, inner in enumerate(body) if _ANSWER.match(inner)]
+        if len(answers) != 1:
+            problems.append(
+                f"{where}: needs exactly one nested '    ??? success \"Đáp án\"', "
+                f"found {len(answers)}"
+            )
+            continue
+        if _ANSWER.match(body[answers[0]])["open"]:
+            problems.append(f"{where}: the answer is shown open ('???+'); use '???'")
+        answer_text = [
+            inner for inner in body[answers[0] + 1 :] if inner.startswith("        ")
+        ]
+        if not any(inner.strip() for inner in answer_text):
+            problems.append(f"{where}: the answer block is empty")
+    if count < minimum:
+        problems.append(f"{count} exercises ('??? question'), expected {minimum}")
+    return problems
+
+
 # ---- the post ------------------------------------------------------------------------
 
 
@@ -302,6 +399,20 @@ def test_images_render_without_md_in_html(post):
     images = [line for _, line in prose_lines(post) if _IMAGE.match(line)]
     assert html.count("<img ") == len(images)
     assert "![" not in html
+
+
+def test_no_claim_is_published_as_unverified(post):
+    assert unverified_problems(post) == []
+
+
+def test_measured_numbers_are_tokens_not_retyped(post):
+    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    assert list(_floats(manifest["figures"]["spatial_weights"]["measures"]))
+    assert retyped_measure_problems(post, manifest) == []
+
+
+def test_exercises_fold_their_answers(post):
+    assert exercise_problems(post) == []
 
 
 # ---- the checkers catch broken posts -------------------------------------------------
@@ -444,3 +555,90 @@ def test_code_blocks_are_not_read_as_prose():
         "nothere" not in p and "x.png" not in p
         for p in figure_problems(GOOD, ORIGINAL) + citation_problems(GOOD)
     )
+
+
+# ---- claims and exercises ------------------------------------------------------------
+
+MANIFEST_SMALL = {
+    "figures": {
+        "spatial_weights": {
+            "measures": {"k": 4, "locality_share": [0.7722, 0.3956], "score": 1.0}
+        },
+        "tiny_lm": {"measures": {"final_eval_loss": 1.6704}},
+    }
+}
+CLAIMS = """\
+Ở khối đầu, {{ figure.spatial_weights.locality_share.0 | .0% }} nằm gần đường chéo,
+loss {{ figure.tiny_lm.final_eval_loss | .3f }}, với k = 4 và 77 khối.
+
+```python
+print("77% 1.670")
+```
+"""
+EXERCISE = """\
+??? question "Bài 1: Một câu hỏi"
+
+    Đề bài.
+
+    ??? success "Đáp án"
+
+        Lời giải.
+
+Đoạn văn sau bài tập.
+"""
+
+
+def test_the_small_claims_and_exercise_pass():
+    assert unverified_problems(CLAIMS) == []
+    assert retyped_measure_problems(CLAIMS, MANIFEST_SMALL) == []
+    assert exercise_problems(EXERCISE, minimum=1) == []
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (
+            "{{ figure.spatial_weights.locality_share.0 | .0% }}",
+            "77%",
+            "locality_share.0",
+        ),
+        ("{{ figure.spatial_weights.locality_share.0 | .0% }}", "77.2%", "retyped"),
+        ("{{ figure.tiny_lm.final_eval_loss | .3f }}", "1.670", "final_eval_loss"),
+        ("{{ figure.tiny_lm.final_eval_loss | .3f }}", "1.6704", "final_eval_loss"),
+    ],
+)
+def test_retyped_measure_checker_catches(old, new, expected):
+    assert CLAIMS.count(old) == 1
+    problems = retyped_measure_problems(CLAIMS.replace(old, new), MANIFEST_SMALL)
+    assert any(expected in p for p in problems), problems
+
+
+def test_unverified_checker_catches():
+    broken = CLAIMS + "\nĐoạn này mọi người coi như Chưa kiểm chứng nha.\n"
+    problems = unverified_problems(broken)
+    assert len(problems) == 1 and "chưa kiểm chứng" in problems[0], problems
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ('??? question "Bài 1', '???+ question "Bài 1', "opens the exercise"),
+        ('    ??? success "Đáp án"', '    ???+ success "Đáp án"', "shown open"),
+        ('    ??? success "Đáp án"', '    !!! success "Đáp án"', "found 0"),
+        ('    ??? success "Đáp án"\n\n        Lời giải.\n', "", "found 0"),
+        ("        Lời giải.\n", "", "empty"),
+        (
+            "    Đề bài.\n",
+            '    Đề bài.\n\n    ??? success "Đáp án"\n\n        Hai lời giải.\n',
+            "found 2",
+        ),
+    ],
+)
+def test_exercise_checker_catches(old, new, expected):
+    assert EXERCISE.count(old) == 1
+    problems = exercise_problems(EXERCISE.replace(old, new), minimum=1)
+    assert any(expected in p for p in problems), problems
+
+
+def test_exercise_checker_counts_the_exercises():
+    assert any("expected 5" in p for p in exercise_problems(EXERCISE))
