@@ -16,7 +16,7 @@ from pathlib import Path
 from mkdocs.utils.meta import YAML_RE
 
 from explainer.markdown import fences
-from explainer.outputs import PostOutputs
+from explainer.outputs import PostOutputs, notes
 
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
 
@@ -85,14 +85,8 @@ def build(
         count += 1
         outputs = []
         if output is not None and output.text:
-            note = (
-                f"\n… ({output.omitted_lines} more lines cut)"
-                if output.omitted_lines
-                else ""
-            )
-            outputs.append(
-                v4.new_output("stream", name="stdout", text=output.text + note)
-            )
+            text = "\n".join([output.text, *notes(output)])  # the page's notes too
+            outputs.append(v4.new_output("stream", name="stdout", text=text))
         cells.append(
             v4.new_code_cell(
                 block.code.rstrip("\n"),

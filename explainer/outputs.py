@@ -271,6 +271,21 @@ def prune(results: Iterable[PostOutputs]) -> None:
 # ---- on the page ---------------------------------------------------------------------
 
 
+def notes(output: Output) -> list[str]:
+    """What the shown output is not: cut lines or bytes, escaped control characters."""
+    found = []
+    if output.omitted_lines:
+        found.append(f"… còn {output.omitted_lines} dòng nữa, đã được cắt bớt.")
+    elif output.omitted_bytes:
+        found.append(
+            f"… còn {output.omitted_bytes} byte nữa (dòng cuối bị cắt giữa chừng), "
+            "đã được cắt bớt."
+        )
+    if output.escaped:
+        found.append(f"{output.escaped} ký tự điều khiển được hiện dưới dạng \\xNN.")
+    return found
+
+
 def render(output: Output, indent: str = "") -> str:
     """The HTML shown under a block: nothing for an empty output."""
     if not output.text.strip():
@@ -280,12 +295,7 @@ def render(output: Output, indent: str = "") -> str:
     text = "&#10;".join(
         html.escape(line, quote=False) for line in output.text.rstrip("\n").split("\n")
     )
-    note = ""
-    if output.omitted_lines:
-        note = (
-            f'<p class="exec-output__note">… còn {output.omitted_lines} dòng nữa, '
-            "đã được cắt bớt.</p>"
-        )
+    note = "".join(f'<p class="exec-output__note">{n}</p>' for n in notes(output))
     body = [
         '<div class="exec-output">',
         f'<p class="exec-output__label">{LABEL}</p>',

@@ -267,6 +267,12 @@ def test_a_long_output_is_cut_and_says_what_was_cut(code, shown, lines, cut):
     assert run.ok, run.error
     assert run.output == shown
     assert (run.omitted_lines, run.omitted_bytes) == (lines, cut)
+    shown_notes = outputs.notes(outputs.Output(run.output, lines, cut))
+    assert shown_notes == [
+        f"… còn {lines} dòng nữa, đã được cắt bớt."
+        if lines
+        else f"… còn {cut} byte nữa (dòng cuối bị cắt giữa chừng), đã được cắt bớt."
+    ]
 
 
 def test_an_endless_printer_is_stopped_at_the_cap_and_nothing_is_stored(tmp_path):
@@ -290,6 +296,9 @@ def test_control_characters_are_shown_escaped_with_a_count(tmp_path):
     assert result.outputs[0].text == expected and result.outputs[0].escaped == 5
     [entry] = stored(tmp_path / "store")
     assert entry["output"] == expected and entry["escaped"] == 5
+    html = outputs.render(result.outputs[0])
+    assert "5 ký tự điều khiển được hiện dưới dạng \\xNN." in html
+    assert not any(chr(c) in html for c in (0, 7, 0x1B, 0x9B))
 
 
 # ---- only what the reader sees runs --------------------------------------------------
