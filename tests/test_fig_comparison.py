@@ -1,7 +1,8 @@
-"""The gMLP-vs-Transformer figure is a fair comparison: the Transformer keeps the
-standard proportions (d_ff = 4 d_model) and is sized by width or depth to the gMLP's
-parameter count, both models see the same tokens, several seeds are run, and the verdict
-follows the numbers. Everything trains at the hidden `test` profile (seconds)."""
+"""The gMLP-vs-Transformer figure controls what it says it controls: the Transformer
+keeps the standard proportions (d_ff = 4 d_model) and is sized by width or depth to the
+gMLP's parameter count, both models see the same tokens, each gets its best learning
+rate from the same sweep, several seeds are run, and the verdict follows the numbers.
+Everything trains at the hidden `test` profile (seconds)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,27 @@ from pathlib import Path
 import pytest
 import torch
 
+from explainer.figures import cache, corpus, training, transformer
 from explainer.figures import fig_gmlp_vs_transformer as comparison
-from explainer.figures import training, transformer
 from explainer.figures.registry import BY_NAME
 from explainer.figures.runner import FigureContext, _runtime
 from gmlp_snippets.model import GMLPForCausalLM
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def committed() -> dict:
+    """The measures of the committed figure."""
+    return cache.read_manifest(REPO / "assets" / "img" / "blog2")[
+        "gmlp_vs_transformer"
+    ]["measures"]
+
+
+def argmin_rate(sweep: dict, name: str) -> float:
+    """The rate of the lowest recorded loss of `name` in a manifest's sweep (None:
+    diverged)."""
+    finite = [(v, lr) for v, lr in zip(sweep[name], sweep["rates"], strict=True) if v]
+    return min(finite)[1]
 
 
 def gmlp_params(profile: str) -> int:
@@ -86,9 +103,38 @@ def test_verdict(gap, pooled, expected):
     assert comparison.verdict(gap, pooled) == expected
 
 
-def test_held_out_windows_predict_every_byte_once():
-    from explainer.figures import corpus
+@pytest.mark.parametrize(
+    "losses, expected",
+    [
+        ([2.0, 1.5, 1.7], 3e-3),
+        ([2.0, 1.5, 1.5], 3e-3),  # a tie: the lower rate
+        ([None, 1.9, 1.5], 1e-2),  # a diverged run is never chosen
+    ],
+)
+def test_best_rate(losses, expected):
+    assert comparison.best_rate([1e-3, 3e-3, 1e-2], losses) == expected
 
+
+def test_best_rate_refuses_a_sweep_where_every_run_diverged():
+    with pytest.raises(ValueError, match=r"every learning rate of \[0.001, 0.003\]"):
+        comparison.best_rate([1e-3, 3e-3], [None, None])
+
+
+def test_the_training_run_keeps_the_weights_of_each_evaluation():
+    s = training.settings("test")
+    torch.manual_seed(0)
+    model = GMLPForCausalLM(training.gmlp_config(s))
+    run = training.train_lm(model, s, torch.device("cpu"), 0)
+    assert len(run.states) == len(run.eval_steps) == s.steps // s.eval_every
+    final = model.state_dict()
+    assert all(torch.equal(run.states[-1][k], v) for k, v in final.items())
+    # copies, not views of the live weights: the first evaluation's differ from the last
+    key = "gmlp.blocks.0.sgu.weight"
+    assert not torch.equal(run.states[0][key], final[key])
+    assert not torch.equal(run.init_state[key], run.states[0][key])
+
+
+def test_held_out_windows_predict_every_byte_once():
     held_out = corpus.split()[1]
     w = comparison.held_out_windows(16, "cpu")
     assert w.shape[1] == 17
@@ -139,6 +185,7 @@ def test_the_measures_are_complete_and_consistent(drawn):
     assert m["seeds"] == [0, 1, 2]
     assert (m["steps"], m["batch"], m["seq_len"]) == (s.steps, s.batch, s.seq_len)
     assert m["tokens_seen"] == s.steps * s.batch * s.seq_len
+    assert m["train_passes"] == round(m["tokens_seen"] / len(corpus.split()[0]), 4)
     g, t = m["gmlp"], m["transformer"]
     assert (g["d_model"], g["d_ffn"], g["n_layers"]) == (s.d_model, s.d_ffn, s.n_layers)
     assert t["d_ff"] == 4 * t["d_model"] and t["d_model"] % t["n_heads"] == 0
@@ -146,6 +193,7 @@ def test_the_measures_are_complete_and_consistent(drawn):
     assert m["param_ratio"] == round(t["params"] / g["params"], 4)
     for model in (g, t):
         assert len(model["eval_loss"]) == len(model["train_loss"]) == 3
+        assert len(model["eval_curve_mean"]) == len(m["curve_steps"])
         assert model["eval_loss_mean"] == pytest.approx(
             sum(model["eval_loss"]) / 3, abs=2e-4
         )
@@ -169,12 +217,86 @@ def test_the_measures_are_complete_and_consistent(drawn):
     assert (ctx.out_dir / "gmlp_vs_transformer.png").is_file()
 
 
-def test_the_gmlp_of_the_run_seed_is_the_shared_run(drawn):
+def test_each_model_runs_at_the_best_rate_of_the_same_recorded_sweep(drawn):
+    ctx, _ = drawn
+    m = ctx.measures
+    sweep = m["lr_sweep"]
+    size = comparison.transformer_size(ctx, m["gmlp"]["params"])
+    assert sweep["rates"] == list(comparison.LR_GRID["test"]) and sweep["seed"] == 0
+    for name in ("gmlp", "transformer"):
+        losses = sweep[name]
+        assert len(losses) == len(sweep["rates"])
+        assert m[name]["lr"] == argmin_rate(sweep, name)
+        assert sweep["at_edge"][name] == (
+            m[name]["lr"] in (sweep["rates"][0], sweep["rates"][-1])
+        )
+        # the first seed's run of the comparison is the sweep's run at that rate
+        run = comparison.trained(ctx, name, 0, m[name]["lr"], size)  # memoised
+        assert m[name]["train_loss"][0] == round(run.final_train_loss, 4)
+        assert losses[sweep["rates"].index(m[name]["lr"])] == m[name]["train_loss"][0]
+        assert run.settings.lr == m[name]["lr"]
+
+
+def test_the_sweep_includes_the_run_the_other_figures_share(drawn):
     ctx, shared = drawn
-    assert ctx.measures["gmlp"]["train_loss"][0] == round(shared.final_train_loss, 4)
+    sweep = ctx.measures["lr_sweep"]
+    s = training.settings("test")
+    assert shared.settings.lr == s.lr
+    assert sweep["gmlp"][sweep["rates"].index(s.lr)] == round(
+        shared.final_train_loss, 4
+    )
+
+
+def test_the_locality_is_that_of_the_first_seed_gmlp_as_it_learns(drawn):
+    from explainer.figures.fig_spatial_weights import locality
+
+    ctx, _ = drawn
+    m = ctx.measures
+    loc, s = m["locality"], training.settings("test")
+    run = comparison.trained(ctx, "gmlp", 0, m["gmlp"]["lr"], None)
+    assert loc["steps"] == [0, *m["curve_steps"]] == [0, *run.eval_steps]
+    states = [run.init_state, *run.states]
+    for share, state in zip(loc["share"], states, strict=True):
+        blocks = [
+            locality(state[f"gmlp.blocks.{i}.sgu.weight"].double().tril(), loc["k"])
+            for i in range(s.n_layers)
+        ]
+        assert share == round(sum(b[0] for b in blocks) / s.n_layers, 4)
+        assert loc["uniform"] == round(blocks[0][1], 4)
+    assert 0 < loc["uniform"] < 1 and loc["k"] == max(2, s.seq_len // 16)
+    assert (loc["init_share"], loc["early_share"], loc["final_share"]) == (
+        loc["share"][0],
+        loc["share"][1],
+        loc["share"][-1],
+    )
+    assert loc["early_step"] == loc["steps"][1] == s.eval_every
+
+
+def test_the_gmlp_of_the_first_seed_is_scored_on_the_whole_held_out_text(drawn):
+    ctx, _ = drawn
+    run = comparison.trained(ctx, "gmlp", 0, ctx.measures["gmlp"]["lr"], None)
     windows = comparison.held_out_windows(training.settings("test").seq_len, ctx.device)
     assert ctx.measures["gmlp"]["eval_loss"][0] == round(
-        comparison.held_out_loss(shared.model, windows), 4
+        comparison.held_out_loss(run.model, windows), 4
     )
     # and the other seeds differ from it (they are other runs)
     assert len(set(ctx.measures["gmlp"]["eval_loss"])) == 3
+
+
+def test_the_committed_figure_ran_each_model_at_the_best_rate_of_its_sweep():
+    m = committed()
+    sweep = m["lr_sweep"]
+    assert len(sweep["rates"]) >= 3 and sweep["seed"] == m["seeds"][0]
+    for name in ("gmlp", "transformer"):
+        assert len(sweep[name]) == len(sweep["rates"])
+        assert m[name]["lr"] == argmin_rate(sweep, name)
+        assert (
+            sweep[name][sweep["rates"].index(m[name]["lr"])]
+            == (m[name]["train_loss"][0])
+        )  # the first seed's run is the sweep's
+
+
+def test_the_post_says_the_chosen_rates_are_inside_the_sweep_only_if_they_are():
+    post = (REPO / "posts" / "2024-02-02-blog-post-2.md").read_text(encoding="utf-8")
+    if "giữa lưới" in post:  # "each best rate lies inside the grid, not at an end"
+        assert not any(committed()["lr_sweep"]["at_edge"].values())

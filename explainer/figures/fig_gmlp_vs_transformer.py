@@ -1,7 +1,7 @@
 """gmlp_vs_transformer.png - the small gMLP language model against a Transformer of the
 same size, on the same task: byte-level next-token prediction on the pydoc corpus.
 
-What makes it fair:
+What is controlled:
 
 * parameters matched within a few percent with standard proportions: the Transformer
   keeps d_ff = 4 d_model and 4 heads, and its width (or, if that matches better, its
@@ -9,53 +9,91 @@ What makes it fair:
   says which;
 * the same tokens: for a seed, both models are trained on the same batches, for the same
   steps, with the same optimiser and schedule (`training.train_lm` with the same
-  settings and seed);
-* several seeds (initialisation and batch order): each is run for both models; the final
-  loss of every run is measured on the whole held-out text (the same bytes for every
-  run), and the figure shows each seed and the mean. The winner is named only if the
-  mean gap is at least twice the pooled seed-to-seed standard deviation, otherwise it is
-  a tie.
+  settings but the learning rate, and the same seed);
+* a learning rate tuned for each: both models are trained at every rate of
+  `LR_GRID[profile]` with the first seed, the same steps and batches, and each keeps
+  the rate of its lowest final training loss (the mean of the last eval_every steps).
+  That loss is on training windows, never on the held-out text the comparison scores,
+  and at the quick profile the runs see each training byte about 1.4 times, so it is
+  not yet a memorisation score (at the full profile, about 19 times, it may favour
+  a rate that memorises);
+* several seeds (initialisation and batch order): each is run for both models at their
+  rates (the first seed's run is the sweep's); the final loss of every run is measured
+  on the whole held-out text (the same bytes for every run), and the figure shows each
+  seed and the mean. The winner is named only if the mean gap is at least twice the
+  pooled seed-to-seed standard deviation, otherwise it is a tie.
 
-The gMLP of ctx.seed is the run the other figures share (`training.trained_gmlp`); the
-other seeds are trained here only. At this scale the comparison says little about the
-paper's claims; the figure gives the sizes, steps, tokens and seeds so the reader can
-judge.
+Not controlled: the recipe other than the rate (warm-up, schedule, clipping, weight
+decay, batch, steps) is the profile's, tuned for neither; the sweep has one seed;
+and the scale is a toy. The manifest also records how local the first seed's gMLP W is
+at each evaluation (`locality`, the measure of spatial_weights.png), to see whether the
+locality appears early, when the gMLP pulls ahead.
+
+The gMLP at the profile's own rate and ctx.seed is the run the other figures share
+(`training.trained_gmlp`), one of the sweep's; the other runs are trained here only.
+At this scale the comparison says little about the paper's claims; the figure gives the
+sizes, steps, tokens, rates and seeds so the reader can judge.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import matplotlib.ticker
 import numpy as np
 import torch
 
 from explainer.figures import corpus, style, training, transformer
+from explainer.figures.fig_spatial_weights import locality
 from gmlp_snippets.model import GMLPForCausalLM
 
 N_HEADS = 4
 N_SEEDS = 3
 VOCAB = 256
 TIE_SIGMAS = 2.0  # a gap smaller than this many pooled standard deviations is a tie
+# the learning rates each model is trained with (first seed) before the comparison:
+# steps of about 3x around the profile's own rate (training.SETTINGS), which is one
+LR_GRID = {
+    "test": (1e-3, 3e-3, 1e-2, 3e-2),
+    "quick": (1e-3, 3e-3, 1e-2, 3e-2),
+    "full": (6e-4, 2e-3, 6e-3, 2e-2),
+}
 
 
 def seeds_of(ctx) -> list[int]:
     return [ctx.seed + i for i in range(N_SEEDS)]
 
 
-def trained_gmlp(ctx, seed: int) -> training.TrainedLM:
-    """The shared run for ctx.seed; the same recipe with another seed otherwise (trained
-    here only)."""
-    if seed == ctx.seed:
-        return training.trained_gmlp(ctx)
+def trained(
+    ctx, model: str, seed: int, lr: float, size: transformer.Match
+) -> training.TrainedLM:
+    """`model` ("gmlp" or "transformer", of `size`) trained with the profile's recipe
+    at learning rate `lr` from `seed`, once per run. The gMLP at the profile's rate and
+    ctx.seed is the run the other figures share."""
     s = training.settings(ctx.profile)
+    if model == "gmlp" and seed == ctx.seed and lr == s.lr:
+        return training.trained_gmlp(ctx)
+    s = replace(s, lr=lr)
 
     def build() -> training.TrainedLM:
         torch.manual_seed(seed)
-        model = GMLPForCausalLM(training.gmlp_config(s)).to(ctx.device)
-        return training.train_lm(model, s, ctx.device, seed, ctx)
+        net = (
+            GMLPForCausalLM(training.gmlp_config(s))
+            if model == "gmlp"
+            else size.build(VOCAB, s.seq_len)
+        )
+        return training.train_lm(net.to(ctx.device), s, ctx.device, seed, ctx)
 
-    return training.memo(("gmlp-extra-seed", ctx.profile, str(ctx.device), seed), build)
+    key = (
+        model,
+        ctx.profile,
+        str(ctx.device),
+        seed,
+        lr,
+        size if model != "gmlp" else None,
+    )
+    return training.memo(key, build)
 
 
 def transformer_size(ctx, target_params: int) -> transformer.Match:
@@ -65,24 +103,15 @@ def transformer_size(ctx, target_params: int) -> transformer.Match:
     )
 
 
-def trained_transformer(ctx, size: transformer.Match, seed: int) -> training.TrainedLM:
-    s = training.settings(ctx.profile)
-
-    def build() -> training.TrainedLM:
-        torch.manual_seed(seed)
-        model = size.build(VOCAB, s.seq_len).to(ctx.device)
-        return training.train_lm(model, s, ctx.device, seed, ctx)
-
-    key = (
-        "transformer",
-        ctx.profile,
-        str(ctx.device),
-        seed,
-        size.d_model,
-        size.n_layers,
-        size.d_ff,
-    )
-    return training.memo(key, build)
+def best_rate(rates: list[float], losses: list[float | None]) -> float:
+    """The rate of the lowest loss (None: the run diverged); the lower rate on a
+    tie."""
+    finite = [
+        (loss, lr) for lr, loss in zip(rates, losses, strict=True) if loss is not None
+    ]
+    if not finite:
+        raise ValueError(f"every learning rate of {rates} diverged")
+    return min(finite)[1]
 
 
 def held_out_windows(seq_len: int, device) -> torch.Tensor:
@@ -173,6 +202,20 @@ class Comparison:
     loss: dict[str, list[float]]  # {"gmlp" | "transformer": held-out loss per seed}
     eval_bytes: int
     bigram: float  # the byte-pair counting baseline on the same bytes
+    rates: list[float]  # the learning rates tried, for both models
+    # {"gmlp" | "transformer": final training loss per rate, seed seeds[0]}; None:
+    # the run diverged
+    sweep: dict[str, list[float | None]]
+    # share of |W| within k tokens (mean over the blocks) of the seeds[0] gMLP, at
+    # initialisation and at each evaluation; the same share for an even |W|
+    locality: list[float]
+    k: int
+    uniform: float
+
+    @property
+    def lr(self) -> dict[str, float]:
+        """The rate each model's comparison runs use: its best in the sweep."""
+        return {k: best_rate(self.rates, v) for k, v in self.sweep.items()}
 
     @property
     def mean(self) -> dict[str, float]:
@@ -203,11 +246,38 @@ class Comparison:
 
 def make(ctx) -> None:
     s = training.settings(ctx.profile)
-    seeds = seeds_of(ctx)
-    ctx.progress(2 * len(seeds) * s.steps)
-    gmlps = [trained_gmlp(ctx, seed) for seed in seeds]
-    size = transformer_size(ctx, gmlps[0].params)
-    bases = [trained_transformer(ctx, size, seed) for seed in seeds]
+    seeds, rates = seeds_of(ctx), list(LR_GRID[ctx.profile])
+    ctx.progress(2 * (len(rates) + len(seeds) - 1) * s.steps)
+    # the sweep: every rate with the first seed, the same budget for both models
+    tried = {"gmlp": [trained(ctx, "gmlp", seeds[0], lr, None) for lr in rates]}
+    size = transformer_size(ctx, tried["gmlp"][0].params)
+    tried["transformer"] = [
+        trained(ctx, "transformer", seeds[0], lr, size) for lr in rates
+    ]
+    sweep = {
+        name: [
+            r4(r.final_train_loss) if math.isfinite(r.final_train_loss) else None
+            for r in runs
+        ]
+        for name, runs in tried.items()
+    }
+    # the comparison: each model at its best rate, every seed (the first seed's run is
+    # the sweep's)
+    lr = {name: best_rate(rates, losses) for name, losses in sweep.items()}
+    runs = {
+        name: [tried[name][rates.index(lr[name])]]
+        + [trained(ctx, name, seed, lr[name], size) for seed in seeds[1:]]
+        for name in tried
+    }
+    gmlps, bases = runs["gmlp"], runs["transformer"]
+    k = max(2, s.seq_len // 16)  # as spatial_weights.png
+    shares = [
+        [
+            locality(state[f"gmlp.blocks.{i}.sgu.weight"].double().tril(), k)
+            for i in range(s.n_layers)
+        ]
+        for state in (gmlps[0].init_state, *gmlps[0].states)
+    ]
     windows = held_out_windows(s.seq_len, ctx.device)
     loss = {
         "gmlp": [held_out_loss(r.model, windows) for r in gmlps],
@@ -222,6 +292,11 @@ def make(ctx) -> None:
         loss,
         eval_bytes=int(windows.shape[0] * s.seq_len),
         bigram=bigram_loss(windows),
+        rates=rates,
+        sweep=sweep,
+        locality=[float(np.mean([share for share, _ in blocks])) for blocks in shares],
+        k=k,
+        uniform=shares[0][0][1],
     )
     draw(ctx, c)
     ctx.measures.update(measures(c))
@@ -233,6 +308,7 @@ def measures(c: Comparison) -> dict:
 
     def model_measures(runs, name) -> dict:
         return {
+            "lr": c.lr[name],
             "eval_loss": [r4(x) for x in c.loss[name]],
             "eval_loss_mean": r4(mean[name]),
             "eval_loss_std": r4(std[name]),
@@ -241,6 +317,10 @@ def measures(c: Comparison) -> dict:
             "train_loss": [r4(r.final_train_loss) for r in runs],
             "train_loss_mean": r4(np.mean([r.final_train_loss for r in runs])),
             "train_seconds": [round(r.seconds, 1) for r in runs],
+            # the held-out curve drawn on the left (random windows), mean of the seeds
+            "eval_curve_mean": [
+                r4(x) for x in np.mean([r.eval_loss for r in runs], axis=0)
+            ],
         }
 
     return {
@@ -250,7 +330,30 @@ def measures(c: Comparison) -> dict:
         "batch": s.batch,
         "seq_len": s.seq_len,
         "tokens_seen": c.tokens_seen,
+        # how many times each run sees the training text, on average
+        "train_passes": r4(c.tokens_seen / corpus.split()[0].numel()),
         "eval_bytes": c.eval_bytes,
+        "lr_sweep": {
+            "seed": c.seeds[0],
+            "rates": c.rates,
+            "criterion": f"mean training loss of the last {s.eval_every} steps",
+            **c.sweep,
+            "at_edge": {
+                name: c.lr[name] in (c.rates[0], c.rates[-1]) for name in c.sweep
+            },
+        },
+        "curve_steps": c.gmlps[0].eval_steps,
+        "locality": {
+            "k": c.k,
+            "uniform": r4(c.uniform),
+            "steps": [0, *c.gmlps[0].eval_steps],
+            "share": [r4(x) for x in c.locality],
+            # at initialisation, at the first evaluation, at the end
+            "init_share": r4(c.locality[0]),
+            "early_step": c.gmlps[0].eval_steps[0],
+            "early_share": r4(c.locality[1]),
+            "final_share": r4(c.locality[-1]),
+        },
         "gmlp": {
             "params": c.gmlps[0].params,
             "d_model": s.d_model,
@@ -284,8 +387,8 @@ def measures(c: Comparison) -> dict:
 def draw(ctx, c: Comparison) -> None:
     s, size, seeds, gmlps, bases = c.s, c.size, c.seeds, c.gmlps, c.bases
     loss, mean, std, bigram = c.loss, c.mean, c.std, c.bigram
-    fig, (ax, bx) = style.plt.subplots(
-        1, 2, figsize=(9.6, 4.6), gridspec_kw={"width_ratios": [2.5, 1]}
+    fig, (ax, bx, cx) = style.plt.subplots(
+        1, 3, figsize=(11.6, 4.6), gridspec_kw={"width_ratios": [2.3, 1, 1]}
     )
     window = max(s.eval_every // 2, 1)
     steps = np.arange(1, s.steps + 1)
@@ -334,11 +437,41 @@ def draw(ctx, c: Comparison) -> None:
         va="bottom",
         fontsize=8,
     )
+    # how local the gMLP's W is as it learns (right axis)
+    lx = ax.twinx()
+    lx.plot(
+        [0, *gmlps[0].eval_steps],
+        c.locality,
+        "s--",
+        color=style.GREEN,
+        lw=1.2,
+        ms=3,
+        label=f"gMLP seed {seeds[0]}: phần |W| trong {c.k} token sát chéo (trục phải)",
+    )
+    lx.axhline(c.uniform, color=style.GREEN, lw=0.8, ls=":")
+    lx.text(
+        0.05 * s.steps,
+        c.uniform,
+        f"|W| trải đều: {c.uniform:.0%}",
+        ha="left",
+        va="top",
+        fontsize=7.5,
+        color=style.GREEN,
+    )
+    # room above 100% so the line stays under the legend
+    lx.set_ylim(0, 1.25)
+    lx.set_yticks([0, 0.25, 0.5, 0.75, 1])
+    lx.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    lx.spines["right"].set_visible(True)
+    lx.spines["right"].set_color(style.GREEN)
+    lx.tick_params(axis="y", colors=style.GREEN, labelsize=8)
+    lx.set_ylabel("phần |W| sát chéo (gMLP)", color=style.GREEN, fontsize=9)
     ax.set_xlabel("bước huấn luyện")
     ax.set_ylabel("cross-entropy (nats / byte)")
     ax.set_ylim(max(low - 0.2, 0), math.log(VOCAB) + 0.3)
     ax.set_xlim(0, s.steps)
-    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1, 0.9))
+    handles = ax.get_legend_handles_labels()[0] + lx.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=8, loc="upper right", bbox_to_anchor=(1, 0.93))
     ax.set_title(
         f"Đường loss (held-out trong lúc học: {s.eval_batches * s.batch} "
         "đoạn ngẫu nhiên, mỗi seed một bộ)",
@@ -404,6 +537,34 @@ def draw(ctx, c: Comparison) -> None:
         fontsize=9,
     )
 
+    # far right: the learning-rate sweep (first seed), the chosen rate ringed
+    for key, _, name, colour in runs:
+        rates, losses = zip(
+            *((lr, v) for lr, v in zip(c.rates, c.sweep[key], strict=True) if v),
+            strict=True,
+        )  # a diverged run (None) is left out
+        cx.plot(rates, losses, "o-", color=colour, lw=1.4, ms=4, label=name)
+        cx.scatter(
+            [c.lr[key]],
+            [c.sweep[key][c.rates.index(c.lr[key])]],
+            s=110,
+            facecolors="none",
+            edgecolors=colour,
+            lw=1.6,
+            zorder=4,
+        )
+    cx.set_xscale("log")
+    cx.set_xticks(c.rates, [f"{lr:g}" for lr in c.rates], fontsize=8)
+    cx.minorticks_off()
+    cx.set_xlabel("learning rate (đỉnh)")
+    cx.set_ylabel(f"loss train cuối ({s.eval_every} bước cuối)")
+    cx.legend(fontsize=8)
+    cx.set_title(
+        f"Dò learning rate: seed {seeds[0]},\n{s.steps} bước mỗi mức, như nhau\n"
+        "cho hai mô hình; vòng = mức được chọn",
+        fontsize=9,
+    )
+
     changed = {
         "width": f"độ rộng d đổi từ {s.d_model} thành {size.d_model}",
         "depth": f"số lớp đổi từ {s.n_layers} thành {size.n_layers}",
@@ -418,7 +579,9 @@ def draw(ctx, c: Comparison) -> None:
         f"Khớp số tham số bằng cách giữ d_ff = 4d, {changed}. "
         f"Cùng dữ liệu: {s.steps} bước × batch {s.batch} × "
         f"n = {s.seq_len} = {thousands(c.tokens_seen)} token mỗi lần chạy,\n"
-        "cùng AdamW và lịch learning rate; "
+        "cùng AdamW và lịch learning rate; learning rate của mỗi mô hình là mức tốt "
+        f"nhất của nó khi dò (ô phải): gMLP {c.lr['gmlp']:g}, "
+        f"Transformer {c.lr['transformer']:g};\n"
         f"seed {', '.join(map(str, seeds))}; byte-level trên văn bản pydoc, "
         "đánh giá trên "
         f"{thousands(c.eval_bytes)} byte để riêng (quy mô đồ chơi)",

@@ -82,7 +82,11 @@ FIGURES: tuple[Figure, ...] = (
         "gmlp_vs_transformer",
         "fig_gmlp_vs_transformer",
         ("gmlp_vs_transformer.png",),
-        uses=(*LM_SOURCES, "explainer/figures/transformer.py"),
+        uses=(
+            *LM_SOURCES,
+            "explainer/figures/transformer.py",
+            "explainer/figures/fig_spatial_weights.py",  # its locality measure
+        ),
     ),
     # not a picture: that model's weights, for the post's live widget (gmlp-widget.js)
     Figure("tiny_lm", "fig_tiny_lm", ("tiny_lm.bin", "tiny_lm.json"), uses=LM_SOURCES),

@@ -88,7 +88,8 @@ SETTINGS = {
 
 @dataclass
 class TrainedLM:
-    """A trained model, its weights at initialisation and its loss curves."""
+    """A trained model, its weights at initialisation and at each evaluation, and its
+    loss curves."""
 
     model: nn.Module
     init_state: dict[str, torch.Tensor]
@@ -97,6 +98,7 @@ class TrainedLM:
     train_loss: list[float] = field(default_factory=list)  # every step
     eval_steps: list[int] = field(default_factory=list)
     eval_loss: list[float] = field(default_factory=list)  # held-out, at eval_steps
+    states: list[dict[str, torch.Tensor]] = field(default_factory=list)  # at eval_steps
     seconds: float = 0.0
 
     @property
@@ -172,10 +174,7 @@ def train_lm(
     )
     eval_tokens = corpus.windows(held_out, eval_starts, s.seq_len + 1).split(s.batch)
 
-    init_state = {
-        k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
-    }
-    result = TrainedLM(model, init_state, s, count_params(model))
+    result = TrainedLM(model, cpu_state(model), s, count_params(model))
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -216,11 +215,17 @@ def train_lm(
             losses.clear()
             result.eval_steps.append(step)
             result.eval_loss.append(evaluate(model, eval_tokens, loss_of))
+            result.states.append(cpu_state(model))
         if ctx is not None:
             ctx.advance()
     result.seconds = time.perf_counter() - start
     model.eval()
     return result
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the model's weights (a few hundred KB at these sizes)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 @torch.no_grad()
