@@ -265,14 +265,15 @@ def _floats(value, path=()):
 def retyped_measure_problems(text: str, manifest: dict) -> list[str]:
     """Measured numbers of the manifest written out in the prose instead of a token.
 
-    A measure is found as the build's formats would print it (3 or 4 decimals, as
-    stored) and, for shares and ratios, as a percentage; integers and the values 0 and
-    1 are left out (sizes and settings, not measurements)."""
+    A measure is found as the build's formats would print it (3 or 4 decimals, as the
+    manifest stores it) and, for shares and ratios, as a percentage; integers and the
+    values 0 and 1 are left out (sizes and settings, not measurements), and so are
+    shorter forms such as 0.01, which settings (learning rates) share with the prose."""
     lines = [(n, _TOKEN.sub(" ", line)) for n, line in prose_lines(text)]
     problems = []
     for figure, entry in manifest.get("figures", {}).items():
         for path, value in _floats(entry.get("measures", {}), (figure,)):
-            shown = {f"{value:.3f}", f"{value:.4f}", repr(value)}
+            shown = {f"{value:.3f}", f"{value:.4f}"}
             if any("share" in part or "ratio" in part for part in path):
                 shown |= {f"{value:.0%}", f"{value:.1%}"}
             for form in sorted(shown):
