@@ -320,3 +320,5 @@ def test_the_post_mounts_it(browser, site_build):
         with _page(browser, site_build.url + POST) as page:
             root = page.locator(".sgu-explorable[data-sgu-mounted]")
             assert root.count() == 1 and root.locator("table").count() == 6
+            page.evaluate(SCROLL_TO)
+            shot(page, "sgu-explorable-post")

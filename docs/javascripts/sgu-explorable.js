@@ -83,12 +83,12 @@
 
   const CHOICES = [
     ["identity", "W = I: mỗi token đọc chính nó",
-      "Mỗi token chỉ đọc chính nó: f(Z2) = norm(Z2) + 1, chưa trộn token nào với token nào."],
+      "Mỗi token chỉ đọc chính nó: f(Z₂) = norm(Z₂) + 1, chưa trộn token nào với token nào."],
     ["shift", "Dịch 1: token i đọc token i − 1",
-      "Hàng i của f(Z2) là hàng i − 1 của norm(Z2) cộng 1: thông tin trôi xuống một token. " +
-      "Token 0 không có ai đứng trước nên f = b = 1, s(Z) = Z1."],
+      "Hàng i của f(Z₂) là hàng i − 1 của norm(Z₂) cộng 1: thông tin trôi xuống một token. " +
+      "Token 0 không có ai đứng trước nên f = b = 1, s(Z) = Z₁."],
     ["average", "Trung bình token i − 1, i, i + 1",
-      "Mỗi token lấy trung bình norm(Z2) của chính nó và hai token kề bên (token đầu và cuối " +
+      "Mỗi token lấy trung bình norm(Z₂) của chính nó và hai token kề bên (token đầu và cuối " +
       "chỉ có một token kề: trung bình 2). Không causal nên token i nhìn cả token i + 1."],
     ["random", "Ngẫu nhiên (seed cố định)",
       "W ngẫu nhiên trong [−0.5, 0.5]: token nào cũng trộn tất cả các token, kể cả các token phía sau."],
@@ -145,11 +145,11 @@
     const note = el("p", { class: "sgu-explorable__note", role: "status", "aria-live": "polite" })
     const grids = {
       w: table("W (hàng i: token i đọc token j)", N, N, "j"),
-      z2n: table("norm(Z2)", N, D_FFN / 2, "c"),
-      f: table("f(Z2) = W·norm(Z2) + b", N, D_FFN / 2, "c", "sgu-explorable__f"),
-      f2: table("f(Z2)", N, D_FFN / 2, "c", "sgu-explorable__f"), // f again, in the second row
-      z1: table("Z1", N, D_FFN / 2, "c"),
-      s: table("s(Z) = Z1 ⊙ f(Z2)", N, D_FFN / 2, "c"),
+      z2n: table("norm(Z₂)", N, D_FFN / 2, "c"),
+      f: table("", N, D_FFN / 2, "c", "sgu-explorable__f"), // captions: by the gate
+      f2: table("", N, D_FFN / 2, "c", "sgu-explorable__f"), // f again, in the second row
+      z1: table("Z₁", N, D_FFN / 2, "c"),
+      s: table("s(Z) = Z₁ ⊙ f(Z₂)", N, D_FFN / 2, "c"),
     }
     // an operator and the table after it stay together when a row wraps
     const term = (text, grid) => el("div", { class: "sgu-explorable__term" },
@@ -157,14 +157,14 @@
     root.replaceChildren(
       el("p", { class: "sgu-explorable__title", text: "Tự tay vặn Spatial Gating Unit" }),
       el("p", { class: "sgu-explorable__note", text:
-        `Một chuỗi ${N} token, Z có ${D_FFN} kênh (cố định, mình sinh sẵn), chia đôi thành Z1 và Z2, ` +
+        `Một chuỗi ${N} token, Z có ${D_FFN} kênh (cố định, mình sinh sẵn), chia đôi thành Z₁ và Z₂, ` +
         "mỗi nửa 4 kênh; b = 1 cho mọi token, như package. Mỗi hàng là một token, mỗi cột một kênh; " +
         "đỏ là dương, xanh là âm, rê chuột vào ô để xem số đầy đủ." }),
       el("fieldset", { class: "sgu-explorable__controls" }, el("legend", { text: "Chọn W" }), ...radios),
       el("div", { class: "sgu-explorable__controls" },
         el("label", { class: "sgu-explorable__choice", for: gate.id }, gate, " Bật cổng"),
         el("span", { class: "sgu-explorable__note", text:
-          "Bật: s(Z) = Z1 ⊙ (W·norm(Z2) + b). Tắt: s(Z) = Z1, coi như f = 1 ở mọi ô, giống lúc " +
+          "Bật: s(Z) = Z₁ ⊙ (W·norm(Z₂) + b). Tắt: s(Z) = Z₁, coi như f = 1 ở mọi ô, giống lúc " +
           "khởi tạo (W ≈ 0, b = 1)." })),
       note,
       el("div", { class: "sgu-explorable__row" },
@@ -177,15 +177,17 @@
       const w = W[choice]
       const out = compute(Z, w, 1, gate.checked)
       fill(grids.w, w, 1, "W")
-      fill(grids.z2n, out.z2n, 2, "norm(Z2)")
-      fill(grids.f, out.f, 2, "f(Z2)")
-      fill(grids.f2, out.f, 2, "f(Z2)")
-      fill(grids.z1, out.z1, 2, "Z1")
+      fill(grids.z2n, out.z2n, 2, "norm(Z₂)")
+      fill(grids.f, out.f, 2, "f(Z₂)")
+      fill(grids.f2, out.f, 2, "f(Z₂)")
+      fill(grids.z1, out.z1, 2, "Z₁")
       fill(grids.s, out.s, 2, "s(Z)")
       root.classList.toggle("is-gate-off", !gate.checked)
+      grids.f.node.caption.textContent = gate.checked ? "f(Z₂) = W·norm(Z₂) + b" : "f = 1 (cổng tắt)"
+      grids.f2.node.caption.textContent = gate.checked ? "f(Z₂)" : "f = 1 (cổng tắt)"
       note.textContent = gate.checked
         ? CHOICES.find(([value]) => value === choice)[2]
-        : "Cổng đang tắt: f = 1 ở mọi ô nên s(Z) = Z1, W chọn gì cũng vậy."
+        : "Cổng đang tắt: f = 1 ở mọi ô nên s(Z) = Z₁, W chọn gì cũng vậy."
     }
     root.addEventListener("change", update)
     update()
