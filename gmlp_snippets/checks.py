@@ -95,7 +95,7 @@ def check_sgu_args(owner, d_ffn, seq_len, d_attn, d_model) -> None:
 def check_sgu_inputs(sgu, z: torch.Tensor, x: torch.Tensor | None) -> None:
     """z is (batch, n, d_ffn), n = seq_len (or fewer if causal); x given for aMLP."""
     name, n = _name(sgu), sgu.seq_len
-    check_tokens_by_channels(sgu, z, 2 * sgu.norm.d, "z")
+    check_tokens_by_channels(sgu, z, sgu.d_ffn, "z")
     if z.shape[1] > n or (z.shape[1] < n and not sgu.causal):
         need = f"<= {n}" if sgu.causal else f"exactly {n} (pad shorter inputs)"
         raise ValueError(

@@ -41,7 +41,7 @@ class SpatialGatingUnit(nn.Module):
     def __init__(self, d_ffn, seq_len, causal=False, d_attn=None, d_model=None):
         super().__init__()
         check_sgu_args(self, d_ffn, seq_len, d_attn, d_model)
-        self.seq_len, self.causal = seq_len, causal
+        self.d_ffn, self.seq_len, self.causal = d_ffn, seq_len, causal
         self.norm = LayerNorm(d_ffn // 2)
         # W: row i says how token i reads the tokens j; b: one per token
         self.weight = nn.Parameter(torch.empty(seq_len, seq_len))
@@ -76,5 +76,4 @@ class SpatialGatingUnit(nn.Module):
     # --8<-- [end:sgu]
 
     def extra_repr(self) -> str:
-        d_ffn = 2 * self.norm.d
-        return f"d_ffn={d_ffn}, seq_len={self.seq_len}, causal={self.causal}"
+        return f"d_ffn={self.d_ffn}, seq_len={self.seq_len}, causal={self.causal}"
