@@ -24,9 +24,9 @@ PACKAGE = "gmlp_snippets"
 # (module file, section) in the order a reader meets them; later ones use earlier ones
 SECTIONS: list[tuple[str, str]] = [
     ("checks.py", "checks"),
-    ("config.py", "config"),
     ("norm.py", "layernorm"),
     ("projection.py", "projection"),
+    ("config.py", "config"),  # its presets are checked against projection's ACTIVATIONS
     ("sgu.py", "tiny_attention"),
     ("sgu.py", "sgu"),
     ("model.py", "block"),

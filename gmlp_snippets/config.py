@@ -4,11 +4,8 @@ A wrong field fails at construction with a message naming it (gmlp_snippets/chec
 never later inside a matrix product; the models built from a config check nothing again.
 """
 
-from __future__ import annotations
-
-import dataclasses
-
 # --8<-- [start:imports]
+import dataclasses
 from dataclasses import dataclass
 
 from gmlp_snippets.checks import check_config
@@ -39,14 +36,13 @@ class GMLPConfig:
     patch_size: int = 16
     in_chans: int = 3
     num_classes: int = 1000
-    # --8<-- [end:config]
 
     def __post_init__(self) -> None:
         """Reject a field outside its range, naming the field and the range."""
         check_config(self, sorted(k for k in ACTIVATIONS if k is not None))
 
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> GMLPConfig:
+    def from_preset(cls, name: str, **overrides) -> "GMLPConfig":
         """A copy of a named preset (see PRESETS), with any field overridden."""
         if name not in PRESETS:
             raise KeyError(
@@ -96,3 +92,6 @@ PRESETS: dict[str, GMLPConfig] = {
         d_model=64, d_ffn=256, seq_len=64, n_layers=4, causal=True, vocab_size=256
     ),
 }
+
+
+# --8<-- [end:config]

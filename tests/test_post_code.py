@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from explainer import outputs
+from explainer import engine, export, outputs
 from explainer.blocks import Block, read_blocks
 from explainer.engine import EngineError
 
@@ -283,3 +284,35 @@ def test_handwritten_code_does_not_copy_the_package(block: Block):
     assert not copied, (
         f"{block.where}: hand-written lines repeat gmlp_snippets code: {min(copied)}"
     )
+
+
+# ---------------------------------------------------------------------------
+# a reader without the repository: the one-file gmlp.py and `from gmlp import ...`
+
+_FROM_PACKAGE = re.compile(r"^from gmlp_snippets(\.\w+)? import", re.MULTILINE)
+
+
+def test_every_block_prints_the_same_with_the_one_file_gmlp_py(tmp_path):
+    """What the post tells a reader to do when the package is not installed: put gmlp.py
+    beside the code and import from `gmlp`. Every block must then print what the page
+    shows, with gmlp_snippets out of reach."""
+    (tmp_path / "gmlp.py").write_text(export.render(), encoding="utf-8")
+    store = outputs.store_for(POST, STORE)
+    package, versions = engine.package_hash(), engine.versions("torch")
+    runs = [b for b in POST_BLOCKS if b.runs]
+    stored = [store.entries.get(outputs.block_key(b, package, versions)) for b in runs]
+    assert None not in stored, "the store is out of date: run `make build`"
+
+    def run(block: Block) -> engine.Run:
+        code = _FROM_PACKAGE.sub("from gmlp import", block.code)
+        assert "gmlp_snippets" not in code, f"{block.where}: imports the package"
+        return engine.run_python(code, 300, env={"PYTHONPATH": str(tmp_path)})
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, runs))
+    problems = [
+        f"{block.where}: {result.error or 'prints something else'}\n{result.tail()}"
+        for block, entry, result in zip(runs, stored, results, strict=True)
+        if not result.ok or result.output != entry["output"]
+    ]
+    assert not problems, "\n\n".join(problems)
