@@ -287,3 +287,43 @@ def contrast(fg, bg) -> float:
 
     hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
     return (hi + 0.05) / (lo + 0.05)
+
+
+# every visible text under a selector: its colour and the first opaque background behind
+_TEXT_COLOURS = """(texts) => {
+    const nums = (s) => s.match(/[\\d.]+/g).map(Number)
+    const clear = (s) => /^rgba\\(.*, 0\\)$/.test(s)
+    const page = nums(getComputedStyle(document.body).backgroundColor).slice(0, 3)
+    return [...document.querySelectorAll(texts)]
+        .filter(e => e.textContent.trim() && e.offsetParent)
+        .map(e => {
+            let box = e
+            let back = 'rgba(0, 0, 0, 0)'
+            while (box && clear(back)) {
+                back = getComputedStyle(box).backgroundColor
+                box = box.parentElement
+            }
+            return { text: e.textContent.slice(0, 30), page,
+                     fg: nums(getComputedStyle(e).color).slice(0, 4),
+                     bg: clear(back) ? page : nums(back).slice(0, 4) }
+        })
+}"""
+
+
+def low_contrast(page, texts: str, minimum: float) -> tuple[int, list]:
+    """(how many texts match the CSS selector `texts`, those whose WCAG contrast is
+    below minimum as (text, ratio)); a translucent background is blended over the
+    page's."""
+    items = page.evaluate(_TEXT_COLOURS, texts)
+    low = []
+    for item in items:
+        bg = item["bg"]
+        if len(bg) == 4:
+            a = bg[3]
+            bg = [
+                a * c + (1 - a) * p for c, p in zip(bg[:3], item["page"], strict=True)
+            ]
+        ratio = contrast(item["fg"], bg)
+        if ratio < minimum:
+            low.append((item["text"], round(ratio, 2)))
+    return len(items), low

@@ -18,8 +18,8 @@ import pytest
 from conftest import (
     REPO,
     SUB_PATH,
-    contrast,
     guarded_page,
+    low_contrast,
     require_chromium,
     serving,
     shot,
@@ -65,27 +65,8 @@ WIDTHS = """() => ({
         .map(r => r.scrollWidth - r.clientWidth),
 })"""
 
-# every visible text of the explorable: its colour, its background (maybe translucent)
-# and the page's
-COLOURS = """() => {
-    const nums = (s) => s.match(/[\\d.]+/g).map(Number)
-    const clear = (s) => /^rgba\\(.*, 0\\)$/.test(s)
-    const page = nums(getComputedStyle(document.body).backgroundColor).slice(0, 3)
-    const texts = '.sgu-explorable :is(p, legend, label, span, caption, th, td)'
-    return [...document.querySelectorAll(texts)]
-        .filter(e => e.textContent.trim() && e.offsetParent)
-        .map(e => {
-            let box = e
-            let back = 'rgba(0, 0, 0, 0)'
-            while (box && clear(back)) {
-                back = getComputedStyle(box).backgroundColor
-                box = box.parentElement
-            }
-            return { text: e.textContent.slice(0, 30), page,
-                     fg: nums(getComputedStyle(e).color).slice(0, 4),
-                     bg: clear(back) ? page : nums(back).slice(0, 4) }
-        })
-}"""
+# every text of the explorable, for its contrast
+TEXTS = ".sgu-explorable :is(p, legend, label, span, caption, th, td)"
 
 
 def _package(z, w, b) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,18 +262,10 @@ def test_the_explorable_reads_in_light_dark_and_on_a_phone(
         page.evaluate(SCROLL_TO)
         shot(page, f"sgu-explorable-{name}")
         widths = page.evaluate(WIDTHS)
-        low = []
-        for item in page.evaluate(COLOURS):
-            bg, page_bg = item["bg"], item["page"]
-            if len(bg) == 4:  # a translucent cell over the page
-                a = bg[3]
-                bg = [a * c + (1 - a) * p for c, p in zip(bg[:3], page_bg, strict=True)]
-            ratio = contrast(item["fg"], bg)
-            if ratio < 4.5:
-                low.append((item["text"], round(ratio, 2)))
+        count, low = low_contrast(page, TEXTS, 4.5)
     assert widths["page"] <= widths["viewport"], widths
     assert widths["rows"] == [0, 0], widths  # no table cut off in its row
-    assert low == [], f"{scheme}: low contrast {low}"
+    assert count and low == [], f"{scheme}: low contrast {low}"
 
 
 def test_instant_navigation_mounts_it_once(browser, server):

@@ -18,7 +18,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import REPO, contrast, guarded_page, require_chromium, serving, shot
+from conftest import (
+    REPO,
+    guarded_page,
+    low_contrast,
+    require_chromium,
+    serving,
+    shot,
+)
 
 JS = REPO / "docs" / "javascripts" / "gmlp-widget.js"
 CSS = REPO / "docs" / "stylesheets" / "widget.css"
@@ -120,26 +127,7 @@ WIDTHS = """() => ({
                       .map(e => e.getBoundingClientRect().right)),
 })"""
 
-# text colour and the background it is drawn on, for every visible text of the widget
-COLOURS = """() => {
-    const nums = (s) => s.match(/[\\d.]+/g).map(Number)
-    const page = nums(getComputedStyle(document.body).backgroundColor).slice(0, 3)
-    const clear = (s) => /^rgba\\(.*, 0\\)$/.test(s)
-    const texts = '.gmlp-widget :is(p, label, output, span, textarea)'
-    return [...document.querySelectorAll(texts)]
-        .filter(e => e.textContent.trim() && e.offsetParent)
-        .map(e => {
-            let box = e
-            let back = 'rgba(0, 0, 0, 0)'
-            while (box && clear(back)) {
-                back = getComputedStyle(box).backgroundColor
-                box = box.parentElement
-            }
-            return { text: e.textContent.slice(0, 30),
-                     fg: nums(getComputedStyle(e).color).slice(0, 4),
-                     bg: clear(back) ? page : nums(back).slice(0, 3) }
-        })
-}"""
+TEXTS = ".gmlp-widget :is(p, label, output, span, textarea)"  # every text it shows
 
 
 # ---- the export ----------------------------------------------------------------------
@@ -453,10 +441,8 @@ def test_readable_in_both_palettes_and_at_phone_width(tab):
         sizes = tab.evaluate(WIDTHS)
         assert sizes["page"] <= sizes["viewport"], (scheme, width, sizes)
         assert sizes["widest"] <= sizes["viewport"] + 0.5, (scheme, width, sizes)
-        colours = tab.evaluate(COLOURS)
-        low = [(c["text"], round(contrast(c["fg"], c["bg"]), 2)) for c in colours]
-        low = [(text, ratio) for text, ratio in low if ratio < 3.0]
-        assert colours and not low, (scheme, low)
+        count, low = low_contrast(tab, TEXTS, 3.0)
+        assert count and not low, (scheme, low)
         shot(tab, f"widget-{scheme}-{width}", full_page=True)
 
 
