@@ -129,7 +129,7 @@ def test_outputs_show_under_their_blocks(tab, scheme, width):
         assert contrast(box["fg"], box["bg"]) >= 4.5, box
     assert boxes[0]["pageWidth"] <= boxes[0]["viewport"], "an output widens the page"
     causal = next(b for b in boxes if "token bị sửa" in b["text"])
-    assert "token 0: 0.0000" in causal["text"] and "print(" in causal["code"]
+    assert "token 0: đúng bằng 0" in causal["text"] and "print(" in causal["code"]
     tab.locator("article .exec-output").nth(2).scroll_into_view_if_needed()
     shot(tab, f"outputs-{scheme}-{width}")
 
