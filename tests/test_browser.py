@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import contrast, guarded_page, require_chromium, serving, shot
+from conftest import contrast, guarded_page, serving, shot
 
 POST = "posts/2024/02/blog-post-2/"
 
 pytestmark = [pytest.mark.browser, pytest.mark.site]
-
-require_chromium()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from conftest import (
     SUB_PATH,
     guarded_page,
     low_contrast,
-    require_chromium,
     serving,
     shot,
 )
@@ -33,7 +32,6 @@ TOLERANCE = 1e-5
 
 pytestmark = [pytest.mark.browser]
 
-require_chromium()
 torch = pytest.importorskip("torch")
 
 from gmlp_snippets import SpatialGatingUnit  # noqa: E402

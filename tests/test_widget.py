@@ -22,7 +22,6 @@ from conftest import (
     REPO,
     guarded_page,
     low_contrast,
-    require_chromium,
     serving,
     shot,
 )
@@ -36,7 +35,6 @@ TOLERANCE = 1e-4
 
 pytestmark = [pytest.mark.browser]
 
-require_chromium()
 torch = pytest.importorskip("torch")
 
 from explainer.figures import build, fig_tiny_lm, training  # noqa: E402
