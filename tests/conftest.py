@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +25,35 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 SUB_PATH = "gmlp-explained"  # the site is served under /<repo>/, as on GitHub Pages
+
+
+# ---- one helper each, for every room ----------------------------------------------
+
+
+def raises_naming(error: type[Exception], fn: Callable[[], object], *parts: str) -> str:
+    """fn() raises error, and each part (the field, what it expected) is in its text."""
+    with pytest.raises(error) as caught:
+        fn()
+    message = str(caught.value)
+    for part in parts:
+        assert part in message, f"{part!r} not in {message!r}"
+    return message
+
+
+def n_params(model) -> int:
+    """The number of parameters of a torch module (shared tensors counted once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def snapshot(folder: Path, mtimes: bool = True) -> dict[str, object]:
+    """Every file under folder by relative path: (mtime, bytes), or bytes alone."""
+    return {
+        p.relative_to(folder).as_posix(): (
+            (p.stat().st_mtime_ns, p.read_bytes()) if mtimes else p.read_bytes()
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @dataclass

@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import article_html
+from conftest import REPO, article_html
 
 from explainer import engine, outputs
 from explainer.engine import EngineError
 
 pytestmark = pytest.mark.faults
-REPO = Path(__file__).resolve().parents[1]
 HEAD = "---\ntitle: Một bài thử\ndate: 2024-01-01\n---\n\nMở đầu.\n\n"
 LINUX = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="processes are contained on Linux"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import raises_naming
 from g_mlp_pytorch import gMLP
 from torch import nn
 
@@ -37,16 +38,6 @@ from gmlp_snippets import (
 pytestmark = pytest.mark.faults
 
 Params = dict[str, torch.Tensor]
-
-
-def raises_naming(error: type[Exception], fn: Callable[[], object], *parts: str) -> str:
-    """fn() raises error, and each part (the field, what it expected) is in its text."""
-    with pytest.raises(error) as caught:
-        fn()
-    message = str(caught.value)
-    for part in parts:
-        assert part in message, f"{part!r} not in {message!r}"
-    return message
 
 
 def named(cases: list[tuple], id_of: Callable[..., str]) -> list:

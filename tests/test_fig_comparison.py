@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 
 from explainer.figures import cache, corpus, training, transformer
 from explainer.figures import fig_gmlp_vs_transformer as comparison
 from explainer.figures.registry import BY_NAME
 from explainer.figures.runner import FigureContext, _runtime
 from gmlp_snippets.model import GMLPForCausalLM
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def committed() -> dict:

@@ -14,13 +14,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import load_module
+from conftest import REPO, load_module, snapshot
 
 from explainer import engine
 from explainer.figures import FIGURES, MANIFEST, build, cache, check, runner
 from explainer.figures.__main__ import main
 
-REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets" / "img" / "blog2"
 MAX_BYTES = 150_000  # the page must stay fast
 CHEAP = ["whitevsblack", "gmlp", "layernorm", "activations"]
@@ -32,10 +31,6 @@ def png_size(path: Path) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
     assert data[12:16] == b"IHDR"
     return struct.unpack(">II", data[16:24])
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def statuses(results) -> dict[str, str]:
@@ -194,7 +189,7 @@ def test_force_rebuilds_only_what_is_asked(copy):
 def test_bytes_are_stable_on_cpu(built, tmp_path):
     again = tmp_path / "again"
     build(again, profile="test", device="cpu", progress=False)
-    first, second = snapshot(built), snapshot(again)
+    first, second = snapshot(built, mtimes=False), snapshot(again, mtimes=False)
     for name in first:
         if name != MANIFEST:
             assert first[name] == second[name], (

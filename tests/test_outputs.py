@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import article_html, load_module
+from conftest import REPO, article_html, load_module
 
 from explainer import engine, notebook, outputs
 from explainer.engine import EngineError, Store
 
-REPO = Path(__file__).resolve().parents[1]
 POST = REPO / "posts" / "2024-02-02-blog-post-2.md"
 HEAD = "---\ntitle: Một bài thử\ndate: 2024-01-01\n---\n\nMở đầu.\n\n"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import n_params
 from g_mlp_pytorch import gMLP, gMLPVision
 from torch import nn
 
@@ -187,8 +188,8 @@ def test_gmlp_s16_matches_g_mlp_pytorch():
     the same logits."""
     cfg = GMLPConfig.from_preset("gmlp-s16")
     theirs, ours = vision_pair(224, 16, 256, 30, 6, 1000, cfg)
-    n_theirs = sum(p.numel() for p in theirs.parameters())
-    n_ours = sum(p.numel() for p in ours.parameters())
+    n_theirs = n_params(theirs)
+    n_ours = n_params(ours)
     assert n_theirs == n_ours == 19_422_656
     images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -382,8 +383,8 @@ def test_timm_gmlp_s16_keys_and_parameter_count():
     assert len(sd) == 4 + 30 * 10 + 2
     assert "blocks.29.mlp_channels.gate.proj.weight" in sd
     load_timm_state_dict(ours, sd)
-    n_timm = sum(p.numel() for p in timm_model.parameters())
-    assert n_timm == sum(p.numel() for p in ours.parameters()) == 19_422_656
+    n_timm = n_params(timm_model)
+    assert n_timm == n_params(ours) == 19_422_656
     w = sd["blocks.7.mlp_channels.gate.proj.weight"]
     assert torch.equal(ours.gmlp.blocks[7].sgu.weight, w)
 

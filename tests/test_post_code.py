@@ -22,12 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from explainer import engine, export, outputs
 from explainer.blocks import Block, read_blocks
 from explainer.engine import EngineError
 
-REPO = Path(__file__).resolve().parents[1]
 POSTS = REPO / "posts"
 POST = POSTS / "2024-02-02-blog-post-2.md"
 PACKAGE = REPO / "gmlp_snippets"

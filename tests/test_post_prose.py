@@ -30,8 +30,8 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 POST = REPO / "posts" / "2024-02-02-blog-post-2.md"
 RESTORED = REPO / "restoration" / "restored.txt"
 MANIFEST = REPO / "assets" / "img" / "blog2" / "manifest.json"

@@ -8,9 +8,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import load_module
+from conftest import REPO, load_module
 
-REPO = Path(__file__).resolve().parents[1]
 RESTORATION = REPO / "restoration"
 SCRIPT = RESTORATION / "restore.py"
 SEED = RESTORATION / "seed.txt"

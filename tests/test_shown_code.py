@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from explainer import export
 
-REPO = Path(__file__).resolve().parents[1]
 INCLUDE = re.compile(r'--8<-- "gmlp_snippets/([\w/]+\.py):(\w+)"')
 
 

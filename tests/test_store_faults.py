@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import load_module
+from conftest import REPO, load_module, snapshot
 
 from explainer import engine, measured, outputs
 from explainer.engine import EngineError
@@ -27,7 +27,6 @@ from explainer.figures.__main__ import main
 
 pytestmark = pytest.mark.faults
 
-REPO = Path(__file__).resolve().parents[1]
 HEAD = "---\ntitle: Một bài thử\ndate: 2024-01-01\n---\n\nMở đầu.\n\n"
 PRINTS = (
     "{{ figure.gmlp.n }}",
@@ -49,16 +48,6 @@ def collect(post: Path, store: Path) -> outputs.PostOutputs:
     return outputs.collect([post], store, workers=1)[0]
 
 
-def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
-    """Every file under `folder`: (mtime, bytes) by relative path."""
-    return {
-        p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
-@pytest.fixture(autouse=True)
 def steady_checkout(monkeypatch):
     """Other files of the checkout may change while a block here runs; that check of
     `collect` is not what these cases are about."""

@@ -8,6 +8,7 @@ synthetic-layout test in test_parity.py covers the converter everywhere.
 
 import pytest
 import torch
+from conftest import n_params
 
 from gmlp_snippets import GMLPConfig, GMLPForImageClassification, load_timm_state_dict
 
@@ -39,8 +40,8 @@ def test_timm_gmlp_same_params_same_outputs(name, preset):
                 value.normal_(std=0.02)
     ours = GMLPForImageClassification(GMLPConfig.from_preset(preset, norm_eps=1e-6))
     ours.eval()
-    n_theirs = sum(p.numel() for p in theirs.parameters())
-    assert sum(p.numel() for p in ours.parameters()) == n_theirs
+    n_theirs = n_params(theirs)
+    assert n_params(ours) == n_theirs
     load_timm_state_dict(ours, theirs.state_dict())
     images = torch.randn(2, 3, 224, 224)
     with torch.no_grad():

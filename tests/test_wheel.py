@@ -18,8 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -18,13 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import (
-    REPO,
-    guarded_page,
-    low_contrast,
-    serving,
-    shot,
-)
+from conftest import REPO, guarded_page, low_contrast, n_params, serving, shot
 
 JS = REPO / "docs" / "javascripts" / "gmlp-widget.js"
 CSS = REPO / "docs" / "stylesheets" / "widget.css"
@@ -218,7 +212,7 @@ def test_export_is_byte_stable_and_self_describing(www, tmp_path):
     manifest = json.loads((first / "manifest.json").read_text())["figures"]["tiny_lm"]
     assert manifest["measures"]["bin_bytes"] == len(blob)
     model = fig_tiny_lm.read_model(first / fig_tiny_lm.META)  # the package's model
-    assert sum(p.numel() for p in model.parameters()) == doc["params"]
+    assert n_params(model) == doc["params"]
 
 
 def test_the_real_size_fits_in_600_kb():
