@@ -162,6 +162,15 @@ def mkdocs():
     return run_mkdocs
 
 
+def sub_path_site(tmp: Path) -> tuple[Path, str, int]:
+    """Where to build a site served under /<SUB_PATH>/ on a free port: (its folder under
+    tmp/www, its URL, the port); serve tmp/www on that port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return tmp / "www" / SUB_PATH, f"http://127.0.0.1:{port}/{SUB_PATH}/", port
+
+
 @pytest.fixture(scope="session")
 def site_build(tmp_path_factory) -> SiteBuild:
     """The real posts plus an unpublished fixture post, built --strict under a
@@ -176,11 +185,7 @@ def site_build(tmp_path_factory) -> SiteBuild:
         REPO / "outputs", tmp / "outputs"
     )  # stored outputs: nothing re-runs
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/{SUB_PATH}/"
-    site = tmp / "www" / SUB_PATH
+    site, url, port = sub_path_site(tmp)
     result = run_mkdocs(
         "build",
         "--strict",

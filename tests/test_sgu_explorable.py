@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,6 +21,7 @@ from conftest import (
     low_contrast,
     serving,
     shot,
+    sub_path_site,
 )
 
 JS = REPO / "docs" / "javascripts" / "sgu-explorable.js"
@@ -181,11 +181,7 @@ def server(mkdocs, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sgu-site")
     (tmp / "posts").mkdir()
     (tmp / "posts" / "2024-02-02-sgu.md").write_text(SMALL_POST, encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/{SUB_PATH}/"
-    site = tmp / "www" / SUB_PATH
+    site, url, port = sub_path_site(tmp)
     built = mkdocs(
         "build",
         "--site-dir",
