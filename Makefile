@@ -19,14 +19,14 @@ LOCK_TOOLS ?= pip-tools==7.6.2 pip==26.3
 LOCK_ARGS  ?=
 
 # Every Python package is installed at the version in $(LOCK) (`make lock` writes it).
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml engine/pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c $(LOCK) pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q -c $(LOCK) $(TORCH)
-	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[docs,test]"
+	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[docs,test]" -e ./engine
 	touch $@
 
-venv: $(STAMP)  ## create/update .venv with the package, docs and test extras
+venv: $(STAMP)  ## create/update .venv: the package with its docs and test extras, and the engine (editable)
 
 lock:  ## re-resolve requirements/constraints.txt from pyproject.toml (LOCK_ARGS=--upgrade: newest versions)
 	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)

@@ -52,9 +52,7 @@ _REMOTE = re.compile(
 
 def _dependency_hash(root: Path) -> str:
     """The package's code and the versions, by the engine's one rule."""
-    return engine.key(
-        package=engine.package_hash(root), versions=engine.versions("torch")
-    )[:16]
+    return engine.key(**engine.recipe("import gmlp_snippets", root))[:16]
 
 
 def _drop_broken_cache_entries(cache_dir: Path) -> None:

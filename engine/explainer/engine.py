@@ -20,6 +20,7 @@ the figures (explainer.figures) and the notebook pages (hooks/notebooks.py). The
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno
 import fcntl
@@ -44,10 +45,7 @@ from typing import IO, Any
 
 log = logging.getLogger("explainer")
 
-REPO = Path(__file__).resolve().parents[1]
-PACKAGE = (
-    "gmlp_snippets"  # the model package: what a block, a figure or a notebook imports
-)
+REPO = Path.cwd().resolve()  # the repository: where make, mkdocs and the tests run
 
 
 class EngineError(RuntimeError):
@@ -55,7 +53,7 @@ class EngineError(RuntimeError):
     fault."""
 
 
-# ---- what decides a result -----------------------------------------------------------
+# ---- what decides a result: the one key recipe ---------------------------------------
 
 
 def normalized_source(text: str) -> str:
@@ -82,16 +80,72 @@ def code_hash(digests: dict[str, str]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def package_sources(root: Path = REPO) -> list[str]:
-    """Repository-relative paths of the model package's code (what a block can
-    import)."""
-    return sorted(
-        p.relative_to(root).as_posix() for p in (root / PACKAGE).rglob("*.py")
-    )
+def _module_files(name: str, base: Path) -> list[Path]:
+    """The files `import name` runs when name's top package lives under `base`: each
+    package's __init__.py and the module itself; [] when it is not there."""
+    found, folder = [], base
+    for part in name.split("."):
+        if (folder / part / "__init__.py").is_file():
+            folder = folder / part
+            found.append(folder / "__init__.py")
+        elif (folder / f"{part}.py").is_file():
+            return [*found, folder / f"{part}.py"]
+        else:
+            return found if found and found[-1].parent == folder else []
+    return found
 
 
-def package_hash(root: Path = REPO) -> str:
-    return code_hash(source_digests(package_sources(root), root))
+def local_imports(code: str, root: Path = REPO, path: Path | None = None) -> list[str]:
+    """Repository-relative paths of the local modules `code` imports, transitively:
+    any package or module at the repository root, and (for a file at `path`) its
+    relative imports. A module that cannot be parsed counts as itself only."""
+    root = Path(root).resolve()
+    seen: dict[Path, None] = {}
+    todo: list[tuple[str, Path | None]] = [(code, path)]
+    while todo:
+        text, where = todo.pop()
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names: list[tuple[str, Path]] = []
+            if isinstance(node, ast.Import):
+                names = [(alias.name, root) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [(f"{node.module}.{a.name}", root) for a in node.names]
+                names.append((node.module, root))
+            elif isinstance(node, ast.ImportFrom) and where is not None:
+                base = Path(where).resolve().parents[node.level - 1]
+                stem = f"{node.module}." if node.module else ""
+                names = [(f"{stem}{a.name}", base) for a in node.names]
+                names += [(node.module, base)] if node.module else []
+            for name, base in names:
+                for file in _module_files(name, base):
+                    if file not in seen and file.is_relative_to(root):
+                        seen[file] = None
+                        todo.append((file.read_text(encoding="utf-8"), file))
+    if path is not None:
+        seen[Path(path).resolve()] = None
+    return sorted({f.relative_to(root).as_posix() for f in seen})
+
+
+def recipe(
+    code: str,
+    root: Path = REPO,
+    path: Path | None = None,
+    dists: Iterable[str] = ("torch",),
+    **settings: Any,
+) -> dict[str, Any]:
+    """Everything that decides what running `code` gives, as recorded beside a result:
+    the code (for a file at `path`: its normalized source, in `sources`), the digest of
+    every local module it imports (`local_imports`), the versions of Python and of
+    `dists`, and the `settings`. `key(**recipe(...))` is the key of a block's output, a
+    figure or a notebook page: what is keyed is what is recorded."""
+    parts: dict[str, Any] = {} if path is not None else {"code": code}
+    parts["sources"] = source_digests(local_imports(code, root, path), root)
+    parts["versions"] = versions(*dists)
+    return {**parts, **settings}
 
 
 def versions(*dists: str) -> dict[str, str]:

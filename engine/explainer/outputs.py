@@ -31,7 +31,8 @@ DEFAULT_TIMEOUT = 300.0  # seconds per block
 HINT = (
     "written by the site build (make build / make serve): "
     "each block's output, keyed on "
-    "its code, the gmlp_snippets code and the Python and torch versions"
+    "its code, the local modules it imports (sources) and the Python and torch "
+    "versions"
 )
 LABEL = "Kết quả"  # shown above every output
 
@@ -70,8 +71,10 @@ def store_for(post: Path, outputs_dir: Path) -> Store:
     )
 
 
-def block_key(block: Block, package: str, versions: dict[str, str]) -> str:
-    return engine.key(code=block.code, package=package, versions=versions)
+def block_recipe(block: Block, root: Path = REPO) -> dict:
+    """What decides a block's output (engine.recipe): its code, the local modules it
+    imports and the Python and torch versions; recorded in its entry."""
+    return engine.recipe(block.code, root)
 
 
 def settings(timeout=None, workers=None) -> tuple[float, int]:
@@ -181,13 +184,15 @@ def collect(
     KeyboardInterrupt the running blocks are stopped and nothing of them is recorded.
     """
     seconds, count = settings(timeout, workers)
-    package, versions = engine.package_hash(root), engine.versions("torch")
     results: list[PostOutputs] = []
+    recorded: dict[str, dict] = {}  # key -> the recipe it was made from
     todo: list[tuple[PostOutputs, int]] = []
     for post in posts:
         blocks = read_blocks(Path(post), root)
         store = store_for(post, outputs_dir)
-        keys = [block_key(b, package, versions) if b.runs else None for b in blocks]
+        recipes = [block_recipe(b, root) if b.runs else None for b in blocks]
+        keys = [engine.key(**r) if r else None for r in recipes]
+        recorded.update({k: r for k, r in zip(keys, recipes, strict=True) if k})
         outs: list[Output | None] = []
         result = PostOutputs(Path(post), store, blocks, keys, outs)
         for index, name in enumerate(keys):
@@ -242,6 +247,7 @@ def collect(
             "output": done.output,
             **{name: getattr(done, name) for name in _COUNTS},
             "seconds": round(done.seconds, 1),
+            **{k: v for k, v in recorded[result.keys[index]].items() if k != "code"},
         }
         result.outputs[index] = _output(entry)
         if not rerun:
