@@ -1,29 +1,32 @@
-"""The Python blocks of a post, as a reader copies them: includes expanded by
-pymdownx.snippets.
+"""The Python blocks of a post, as the page shows them and a reader copies them.
 
-A post includes package code with ``--8<-- "gmlp_snippets/<file>.py:<section>"`` inside
-a fenced block. The extension itself (configured as in mkdocs.yml) expands them, so a
-block's code here is byte for byte what the page shows. Only the blocks the page shows
-as code are blocks: Python-Markdown with mkdocs.yml's extensions decides, so a fence in
-an HTML comment, or one that an indented code block shows as text, is none. A block is
-run by the build unless the line just before its opening fence is
+The site's own Markdown decides what a block is: the post is converted once with the
+site's extensions (mkdocs.yml's, as MkDocs loaded them), and a superfences custom fence
+collects each Python block it meets, with its includes already expanded by the site's
+pymdownx.snippets. So a fence in an HTML comment, or one that an indented code block
+shows as text, is no block, and a block's code is byte for byte what the page shows.
+On the page the same custom fence shows each block and its output (explainer.plugin).
+A block is run unless the line just before its opening fence is
 ``<!-- no-run: <reason> -->`` (any case).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from explainer.engine import REPO, EngineError, _shown
-from explainer.markdown import Fence, fences
+from explainer.markdown import fences
 
-PYTHON = {"python", "py", "python3"}
+PYTHON = ("python", "py", "python3")
 _NO_RUN = re.compile(r"^\s*<!--\s*no[\W_]?run\s*:(?P<reason>.*?)-->\s*$", re.I)
 _NO_RUN_LOOSE = re.compile(r"<!--\s*no[\W_]?run\b", re.I)  # meant as one
+_TAG = "explainer_block"  # the option that numbers a fence in the reading pass
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,7 @@ class Block:
     source: str  # the body as written (includes not expanded)
     code: str  # the body with includes expanded and dedented: what a reader copies
     includes: tuple[str, ...]  # the --8<-- lines of the body
-    handwritten: tuple[
-        tuple[int, str], ...
-    ]  # (line in the post, text) of the other lines
+    handwritten: tuple[tuple[int, str], ...]  # (line in the post, text) of the others
     no_run: str | None = None  # why the block is not run, when the author says so
 
     @property
@@ -47,121 +48,160 @@ class Block:
         return self.no_run is None
 
 
-@lru_cache(maxsize=4)
-def _snippets(root: str):
-    import markdown
+def block_code(src: str) -> str:
+    """A fence's code as superfences hands it over, as it is run and keyed."""
+    return textwrap.dedent(src).rstrip("\n") + "\n"
 
-    md = markdown.Markdown(
-        extensions=["pymdownx.snippets"],
-        extension_configs={
-            "pymdownx.snippets": {
-                "base_path": [root],
-                "check_paths": True,
-                "restrict_base_path": True,
-            }
-        },
+
+@dataclass(frozen=True)
+class Markdown:
+    """The site's Markdown: its extensions and their settings, as MkDocs loaded them."""
+
+    extensions: tuple[Any, ...]
+    configs: dict[str, dict]
+
+    @classmethod
+    @functools.cache
+    def of_site(cls, root: Path = REPO) -> Markdown:
+        """The Markdown of the site at `root` (its mkdocs.yml, loaded by MkDocs), for
+        the engine used without a build; without a mkdocs.yml: superfences and
+        snippets with the settings the site uses."""
+        config_file = Path(root, "mkdocs.yml")
+        if config_file.is_file():
+            from mkdocs.config import load_config
+
+            config = load_config(str(config_file))
+            return cls(tuple(config.markdown_extensions), dict(config.mdx_configs))
+        snippets = {"base_path": [str(root)], "check_paths": True}
+        return cls(
+            ("pymdownx.superfences", "pymdownx.snippets", "md_in_html"),
+            {"pymdownx.snippets": {**snippets, "restrict_base_path": True}},
+        )
+
+    def converter(self, fence: Callable[..., str], validator=None):
+        """A Python-Markdown instance of the site whose Python fences go to `fence`."""
+        import markdown
+        from pymdownx.superfences import highlight_validator
+
+        configs = {name: dict(value) for name, value in self.configs.items()}
+        superfences = configs.setdefault("pymdownx.superfences", {})
+        superfences["custom_fences"] = [
+            *(
+                f
+                for f in superfences.get("custom_fences", [])
+                if f["name"] not in PYTHON
+            ),
+            *(
+                {
+                    "name": name,
+                    "class": name,
+                    "format": fence,
+                    "validator": validator or highlight_validator,
+                }
+                for name in PYTHON
+            ),
+        ]
+        extensions = list(self.extensions)
+        if "pymdownx.superfences" not in extensions:
+            extensions.append("pymdownx.superfences")
+        return markdown.Markdown(extensions=extensions, extension_configs=configs)
+
+    @functools.cached_property
+    def snippets(self):
+        """The site's pymdownx.snippets preprocessor (None without the extension)."""
+        if "pymdownx.snippets" not in self.extensions:
+            return None
+        import markdown
+
+        md = markdown.Markdown(
+            extensions=["pymdownx.snippets"],
+            extension_configs={"pymdownx.snippets": self.configs["pymdownx.snippets"]},
+        )
+        return md.preprocessors["snippet"]
+
+
+def show(src: str, language: str, class_name: str, options: dict, md, **kwargs) -> str:
+    """A Python fence highlighted as superfences shows any other fence."""
+    return md.preprocessors["fenced_code_block"].highlight(
+        src=src, language=language, options=options, md=md, **kwargs
     )
-    return md.preprocessors["snippet"]
 
 
-@lru_cache(maxsize=4)
-def _renderer(root: str):
-    """Python-Markdown with the extensions of mkdocs.yml (and MkDocs' own), without
-    includes and with plain HTML code blocks: to see which fences are shown as code."""
-    import markdown
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("", lambda loader, suffix, node: None)  # !relative...
-    config = Path(root, "mkdocs.yml")
-    listed = yaml.load(config.read_text("utf-8"), Loader) if config.is_file() else {}
-    names = ["toc", "tables", "fenced_code", "pymdownx.highlight"] + [
-        next(iter(item)) if isinstance(item, dict) else str(item)
-        for item in (listed or {}).get("markdown_extensions") or []
-    ]
-    return markdown.Markdown(
-        extensions=[n for n in dict.fromkeys(names) if n != "pymdownx.snippets"],
-        extension_configs={"pymdownx.highlight": {"use_pygments": False}},
-    )
+def _numbered(line: str, number: int) -> str:
+    """An opening fence line with the option that numbers it."""
+    option = f' {_TAG}="{number}"'
+    stripped = line.rstrip()
+    if stripped.endswith("}"):
+        return stripped[:-1] + option + "}"
+    return stripped + option
 
 
-def python_fences(lines: list[str], root: Path = REPO) -> list[Fence]:
-    """The Python fences among a page's `lines` that the page shows as code blocks."""
-    found = [fence for fence in fences(lines) if fence.lang in PYTHON]
-    marked = list(lines)
-    if marked and marked[0].rstrip() == "---":  # front matter: not Markdown
-        end = next((i for i, x in enumerate(marked[1:], 1) if x.rstrip() == "---"), 0)
-        marked[: end + 1] = [""] * (end + 1)
-    for number, fence in reversed(list(enumerate(found))):
-        end = len(lines) if fence.end is None else fence.end
-        marked[fence.start + 1 : end] = [f"{fence.indent}gmlpblock{number}x"]
-    html = _renderer(str(root)).reset().convert("\n".join(marked))
-    html = re.sub(r"<!--.*?-->", "", html, flags=re.S)  # what a comment hides
-    shown = set(
-        map(int, re.findall(r'<code class="language-[^"]*">gmlpblock(\d+)x', html))
-    )
-    return [fence for number, fence in enumerate(found) if number in shown]
-
-
-def expand(lines: list[str], where: str, root: Path = REPO) -> list[str]:
-    """`lines` with their snippet includes expanded; a missing file or section names
-    `where`."""
-    from pymdownx.snippets import SnippetMissingError
-
-    try:
-        return _snippets(str(root)).run(list(lines))
-    except SnippetMissingError as error:
-        raise EngineError(f"{where}: {error}") from None
-
-
-def is_include(line: str, root: Path = REPO) -> bool:
-    """Whether pymdownx.snippets treats this one line as an include."""
-    from pymdownx.snippets import SnippetMissingError
-
-    try:
-        return _snippets(str(root)).run([line]) != [line]
-    except SnippetMissingError:
-        return True
-
-
-def read_blocks(path: Path, root: Path = REPO, text: str | None = None) -> list[Block]:
-    """The Python blocks of the Markdown file `path`, in order."""
+def read_blocks(
+    path: Path, root: Path = REPO, text: str | None = None, md: Markdown | None = None
+) -> list[Block]:
+    """The Python blocks of the Markdown file `path` that the page shows, in order."""
     path = Path(path)
     shown = _shown(path)
-    if text is None:
-        text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8") if text is None else text
     lines = text.split("\n")
-    for fence in fences(lines):
-        if fence.lang in PYTHON and fence.end is None:
+    candidates = [fence for fence in fences(lines) if fence.lang in PYTHON]
+    for fence in candidates:
+        if fence.end is None:
             raise EngineError(
                 f"{shown}:{fence.start + 1}: this code fence is never closed"
             )
+    numbered = list(lines)
+    if numbered and numbered[0].rstrip() == "---":  # front matter: not Markdown
+        end = next((i for i, x in enumerate(numbered[1:], 1) if x.rstrip() == "---"), 0)
+        numbered[: end + 1] = [""] * (end + 1)
+    for number, fence in enumerate(candidates):
+        numbered[fence.start] = _numbered(lines[fence.start], number)
+
+    found: dict[int, str] = {}
+
+    def number_of(language, inputs, options, attrs, md) -> bool:
+        options[_TAG] = inputs.pop(_TAG, None)
+        return True
+
+    def collect(src, language, class_name, options, md, **kwargs) -> str:
+        if options.get(_TAG) is not None:
+            found[int(options[_TAG])] = src
+        return ""
+
+    from pymdownx.snippets import SnippetMissingError
+
+    md = md or Markdown.of_site(root)
+    try:
+        md.converter(collect, number_of).convert("\n".join(numbered))
+    except SnippetMissingError as error:
+        raise EngineError(f"{shown}: {error}") from None
+    snippet = _snippet_line()
     blocks = []
-    for fence in python_fences(lines, root):
-        line = fence.start + 1
+    for number in sorted(found):
+        fence = candidates[number]
         body = lines[fence.start + 1 : fence.end]
-        code = textwrap.dedent("\n".join(expand(body, f"{shown}:{line}", root))) + "\n"
-        includes, handwritten = [], []
-        for number, text_line in enumerate(body, start=fence.start + 2):
-            (
-                includes.append(text_line.strip())
-                if is_include(text_line, root)
-                else handwritten.append((number, text_line))
-            )
+        first = fence.start + 2
         blocks.append(
             Block(
                 shown,
-                line,
+                fence.start + 1,
                 "\n".join(body),
-                code,
-                tuple(includes),
-                tuple(handwritten),
+                block_code(found[number]),
+                tuple(x.strip() for x in body if snippet.match(x)),
+                tuple(
+                    (n, x) for n, x in enumerate(body, first) if not snippet.match(x)
+                ),
                 _no_run(lines, fence.start, shown),
             )
         )
     return blocks
+
+
+def _snippet_line() -> re.Pattern:
+    """pymdownx.snippets' own pattern of an include line (or block marker)."""
+    from pymdownx.snippets import SnippetPreprocessor
+
+    return SnippetPreprocessor.RE_ALL_SNIPPETS
 
 
 def _no_run(lines: list[str], start: int, shown: str) -> str | None:

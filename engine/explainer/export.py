@@ -1,46 +1,45 @@
-"""Write gmlp.py: the whole model in one torch-only file, from the package's sections.
+"""A post's one-file download (e.g. gmlp.py): its package's shown sections in one file.
 
-    python -m explainer.export --out gmlp.py     # write it
-    python -m explainer.export --check gmlp.py   # exit 1 if the package differs
+A post asks for it in its front matter::
 
-The file is generated, never edited by hand: the sections are the ones the post shows,
-read by pymdownx.snippets exactly as the post includes them (explainer.blocks.expand).
-The site serves it as /gmlp.py (hooks/downloads.py).
+    download:
+      file: gmlp.py                                  # served at the site root
+      title: gMLP ... in one file                    # the file's docstring
+      sections: [gmlp_snippets/norm.py:layernorm, ...]   # in the reader's order
+
+Each section is read by the site's pymdownx.snippets exactly as the post includes it,
+and the `imports` sections of the same modules give the file's imports (minus the
+package's own). The site serves it (explainer.plugin), and
+
+    python -m explainer download POST --out FILE     # write it
+    python -m explainer download POST --check FILE   # exit 1 if it differs
+
+writes or checks a copy.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import sys
+import textwrap
 from pathlib import Path
 
-from explainer.blocks import expand
-from explainer.engine import REPO
-
-PACKAGE = "gmlp_snippets"
-
-# (module file, section) in the order a reader meets them; later ones use earlier ones
-SECTIONS: list[tuple[str, str]] = [
-    ("checks.py", "checks"),
-    ("norm.py", "layernorm"),
-    ("projection.py", "projection"),
-    ("config.py", "config"),  # its presets are checked against projection's ACTIVATIONS
-    ("sgu.py", "tiny_attention"),
-    ("sgu.py", "sgu"),
-    ("model.py", "block"),
-    ("model.py", "backbone"),
-    ("model.py", "lm"),
-    ("model.py", "vision"),
-]
+from explainer import engine, posts
+from explainer.blocks import Markdown
+from explainer.engine import REPO, EngineError
 
 
-def read_section(file: str, name: str, root: Path = REPO) -> str:
-    """Section `name` of gmlp_snippets/<file>, as `--8<-- "gmlp_snippets/<file>:<name>"`
-    includes it in a post (a missing file or section raises EngineError naming both)."""
-    target = f"{PACKAGE}/{file}:{name}"
-    return "\n".join(expand([f'--8<-- "{target}"'], target, root)).strip("\n")
+def read_section(target: str, root: Path = REPO, md: Markdown | None = None) -> str:
+    """A section `<file>:<name>` as `--8<-- "<file>:<name>"` includes it in a post (a
+    missing file or section raises EngineError naming both)."""
+    from pymdownx.snippets import SnippetMissingError
+
+    snippets = (md or Markdown.of_site(root)).snippets
+    try:
+        return "\n".join(snippets.run([f'--8<-- "{target}"'])).strip("\n")
+    except SnippetMissingError as error:
+        raise EngineError(f"{target}: {error}") from None
 
 
 def _statements(text: str) -> list[str]:
@@ -58,39 +57,53 @@ def _statements(text: str) -> list[str]:
     return statements
 
 
-def _imports(root: Path) -> list[str]:
+def _imports(sections: list[str], package: str, root: Path, md) -> list[str]:
     """Every import of the modules' `imports` sections, minus the package's own."""
     seen: list[str] = []
-    for file in dict.fromkeys(f for f, _ in SECTIONS):
-        for statement in _statements(read_section(file, "imports", root)):
-            if not statement.startswith("from gmlp_snippets") and statement not in seen:
+    for file in dict.fromkeys(target.rsplit(":", 1)[0] for target in sections):
+        for statement in _statements(read_section(f"{file}:imports", root, md)):
+            if not statement.startswith(f"from {package}") and statement not in seen:
                 seen.append(statement)
 
     def order(line: str) -> tuple[bool, str]:  # `import x` before `from x import y`
         return line.startswith("from "), line
 
-    stdlib = sorted((line for line in seen if "torch" not in line), key=order)
-    third_party = sorted((line for line in seen if "torch" in line), key=order)
-    return stdlib + [""] + third_party
+    stdlib = [x for x in seen if x.split()[1].split(".")[0] in sys.stdlib_module_names]
+    others = [x for x in seen if x not in stdlib]
+    return sorted(stdlib, key=order) + [""] + sorted(others, key=order)
 
 
-def render(root: Path = REPO) -> str:
-    """The text of gmlp.py."""
-    # read, not imported: importing the package would import torch (seconds per build)
-    init = (root / PACKAGE / "__init__.py").read_text(encoding="utf-8")
-    __version__ = re.search(r'^__version__ = "([^"]+)"', init, re.M).group(1)
-
+def render(
+    download: dict, root: Path = REPO, where: str = "", md: Markdown | None = None
+) -> str:
+    """The text of a post's download (its front matter's `download`)."""
+    if not (
+        isinstance(download, dict)
+        and isinstance(download.get("file"), str)
+        and isinstance(download.get("sections"), list)
+        and download["sections"]
+    ):
+        raise EngineError(
+            f"{where}: field 'download' must give 'file' (e.g. gmlp.py), 'title' and "
+            "'sections' (a list of <package>/<file>.py:<section>)"
+        )
+    sections = [str(target) for target in download["sections"]]
+    package = sections[0].split("/", 1)[0]
+    # read, not imported: importing the package would import its dependencies
+    init = (Path(root) / package / "__init__.py").read_text(encoding="utf-8")
+    version = re.search(r'^__version__ = "([^"]+)"', init, re.M)
+    imports = _imports(sections, package, root, md)
+    needs = sorted(
+        {x.split()[1].split(".")[0] for x in imports[imports.index("") + 1 :]}
+    )
     header = (
-        '"""gMLP (Liu, Dai, So, Le, "Pay Attention to MLPs", 2021) in one file:\n'
-        "config, LayerNorm, channel projection, Spatial Gating Unit (causal, tiny\n"
-        "attention), block, backbone and heads.\n\n"
-        f"Generated from gmlp_snippets {__version__} by\n"
-        "`python -m explainer.export`; needs only torch.\n"
+        f'"""{textwrap.fill(str(download.get("title", download["file"])), 80)}\n\n'
+        f"Generated from {package} {version.group(1) if version else ''} "
+        f"by the site build; needs only {', '.join(needs)}.\n"
         '"""\n'
     )
-    sections = [read_section(file, name, root) for file, name in SECTIONS]
-    imports = "\n".join(_imports(root))
-    return header + "\n" + imports + "\n\n\n" + "\n\n\n".join(sections) + "\n"
+    body = [read_section(target, root, md) for target in sections]
+    return header + "\n" + "\n".join(imports) + "\n\n\n" + "\n\n\n".join(body) + "\n"
 
 
 def _write(parser: argparse.ArgumentParser, out: Path, text: str) -> None:
@@ -101,20 +114,17 @@ def _write(parser: argparse.ArgumentParser, out: Path, text: str) -> None:
         parser.error(f"--out: {out.parent} is not an existing directory")
     if out.exists() and not out.stat().st_mode & 0o222:
         parser.error(f"--out: {out} is read-only (make it writable or choose another)")
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)  # atomic: a reader never sees half a file
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        parser.error(f"--out: cannot write {out}: {error.strerror or error}")
+        engine.atomic_write_bytes(out, text.encode("utf-8"))  # never half a file
+    except EngineError as error:
+        parser.error(f"--out: {error}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m explainer.export", description=__doc__.splitlines()[0]
+        prog="python -m explainer download", description=__doc__.splitlines()[0]
     )
+    parser.add_argument("post", type=Path, help="the post whose download to write")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--out", type=Path, help="write gmlp.py here")
     group.add_argument(
@@ -123,12 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         help="fail if this file differs from what the package generates",
     )
     args = parser.parse_args(argv)
-    text = render()
+    try:
+        post = posts.read_post(str(args.post), engine._shown(args.post))
+        text = render(post.meta.get("download"), REPO, post.path)
+    except (EngineError, OSError) as error:
+        parser.error(f"{args.post}: {error}")
     if args.check is not None:
         if not args.check.is_file() or args.check.read_text(encoding="utf-8") != text:
             print(
-                f"{args.check} is out of date: run python -m explainer.export "
-                f"--out {args.check}",
+                f"{args.check} is out of date: run python -m explainer download "
+                f"{args.post} --out {args.check}",
                 file=sys.stderr,
             )
             return 1

@@ -15,20 +15,21 @@ from pathlib import Path
 
 from mkdocs.utils.meta import YAML_RE
 
+from explainer import engine
+from explainer.engine import EngineError
 from explainer.markdown import fences
 from explainer.outputs import PostOutputs, notes
-
-_HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
+from explainer.posts import Post, demote
 
 
 def repository(
-    extra: dict, site_url: str | None = None, repo_url: str | None = None
+    given: str, site_url: str | None = None, repo_url: str | None = None
 ) -> str:
-    """owner/repo on GitHub, from one setting: extra.github_repository (env
+    """owner/repo on GitHub: `given` (the plugin's `repository`, env
     GITHUB_REPOSITORY), else mkdocs.yml's repo_url, else a
     https://<owner>.github.io/<repo>/ site_url; "" if unknown.
     """
-    repo = str(extra.get("github_repository") or "").strip().strip("/")
+    repo = str(given or "").strip().strip("/")
     if re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
         return repo
     match = re.match(
@@ -43,7 +44,7 @@ def repository(
 def build(
     result: PostOutputs,
     title: str,
-    text: str | None = None,
+    text: str,
     edit: Callable[[str], str] = lambda markdown: markdown,
 ):
     """The nbformat-4 notebook of one post (validated, byte-stable).
@@ -56,8 +57,6 @@ def build(
     import nbformat
     from nbformat import v4
 
-    if text is None:
-        text = result.post.read_text(encoding="utf-8-sig")  # as hooks/posts.py: no BOM
     lines = text.split("\n")
     front = YAML_RE.match(text)
     first = front.group(0).count("\n") if front else 0
@@ -77,9 +76,7 @@ def build(
     for fence in fences(lines):
         if fence.start < first or fence.start + 1 not in by_line:
             continue
-        prose.extend(
-            _HEADING.sub(r"#\1", "\n".join(lines[position : fence.start])).split("\n")
-        )
+        prose.extend(demote("\n".join(lines[position : fence.start])).split("\n"))
         flush()
         block, output = by_line[fence.start + 1]
         count += 1
@@ -95,7 +92,7 @@ def build(
             )
         )
         position = (fence.end or fence.start) + 1
-    prose.extend(_HEADING.sub(r"#\1", "\n".join(lines[position:])).split("\n"))
+    prose.extend(demote("\n".join(lines[position:])).split("\n"))
     flush()
     notebook = v4.new_notebook(
         cells=cells,
@@ -124,28 +121,64 @@ def colab_url(repo: str, path: Path | str) -> str:
     return f"https://colab.research.google.com/github/{repo}/blob/main/{Path(path).as_posix()}"
 
 
-def title(post: Path) -> str:
-    """The post's front-matter title (the file name when it has none)."""
-    import yaml
-
-    match = YAML_RE.match(Path(post).read_text(encoding="utf-8-sig"))
-    meta = yaml.safe_load(match.group(1)) if match else None
-    return (
-        str(meta.get("title", Path(post).stem))
-        if isinstance(meta, dict)
-        else Path(post).stem
-    )
-
-
-def render_post(result: PostOutputs, figures_dir: Path) -> str:
+def render_post(result: PostOutputs, post: Post, entries: dict) -> str:
     """The text of a post's notebook, as the site publishes it and outputs/ stores it:
-    measured numbers from the figures manifest in `figures_dir` put into the prose."""
+    measured numbers from its figures' manifest `entries` put into the prose."""
     from explainer import measured
 
-    entries = measured.read_entries(figures_dir)
-    shown = result.blocks[0].post if result.blocks else str(result.post)
-
     def edit(md: str) -> str:
-        return measured.substitute(md, entries, lambda offset: shown)
+        return measured.substitute(md, entries, lambda offset: post.path)
 
-    return dumps(build(result, title(result.post), edit=edit))
+    return dumps(build(result, post.title, post.text, edit=edit))
+
+
+def executed(source: Path, cache_dir: Path, timeout: float, root: Path) -> Path:
+    """A notebook page (a jupytext script) executed, as .ipynb under `cache_dir`, keyed
+    on its text, the local modules it imports and the versions; run only when that
+    key has no notebook yet. A failing or timed-out cell raises EngineError naming the
+    notebook."""
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+
+    text = source.read_text(encoding="utf-8")
+    parts = engine.recipe(text, root, dists=("torch", "nbclient"), timeout=timeout)
+    folder = cache_dir / engine.key(**parts)[:16] / source.parent.name
+    path = folder / f"{source.stem}.ipynb"
+    if path.is_file():
+        return path
+    nb = jupytext.reads(text, fmt="py:percent")
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(source.parent)}},
+    )
+    try:
+        client.execute()
+    except Exception as error:  # CellExecutionError, CellTimeoutError, a dead kernel
+        raise EngineError(
+            f"notebook {engine._shown(source)} failed to execute: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    for old in cache_dir.glob(f"*/{source.parent.name}/{source.stem}.ipynb"):
+        old.unlink()  # the same page under an older key
+    engine.write_if_changed(path, nbformat.writes(nb).encode("utf-8"))
+    return path
+
+
+def pair_problem(source: Path, ipynb: Path) -> str | None:
+    """Why the .ipynb pair cannot be published beside its source, or None."""
+    import jupytext
+
+    if not ipynb.is_file():
+        return f"its pair {ipynb.name} is missing"
+    script, pair = jupytext.read(source), jupytext.read(ipynb)
+    if [(c.cell_type, c.source) for c in script.cells] != [
+        (c.cell_type, c.source) for c in pair.cells
+    ]:
+        return (
+            f"its pair {ipynb.name} differs from it "
+            "(the download would not match the page)"
+        )
+    return None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explainer import engine
-from explainer.blocks import Block, read_blocks
+from explainer.blocks import Block, Markdown, read_blocks
 from explainer.engine import REPO, EngineError, Store
 
 FORMAT = 1
@@ -75,29 +75,6 @@ def block_recipe(block: Block, root: Path = REPO) -> dict:
     """What decides a block's output (engine.recipe): its code, the local modules it
     imports and the Python and torch versions; recorded in its entry."""
     return engine.recipe(block.code, root)
-
-
-def settings(timeout=None, workers=None) -> tuple[float, int]:
-    """(seconds per block, blocks run at once) from arguments or EXEC_TIMEOUT /
-    EXEC_WORKERS."""
-    seconds = engine.positive_number(
-        timeout if timeout is not None else os.environ.get("EXEC_TIMEOUT"),
-        "EXEC_TIMEOUT (seconds per post block)",
-        DEFAULT_TIMEOUT,
-    )
-    given = workers if workers is not None else os.environ.get("EXEC_WORKERS")
-    count = engine.positive_number(
-        given,
-        "EXEC_WORKERS (post blocks run at once)",
-        min(2, os.cpu_count() or 1),
-        expected="a whole number > 0",
-    )
-    if count != int(count):
-        raise EngineError(
-            f"EXEC_WORKERS (post blocks run at once) must be a whole number > 0, "
-            f"got {given!r}"
-        )
-    return seconds, int(count)
 
 
 @dataclass
@@ -170,10 +147,12 @@ def _changes(before: dict, after: dict) -> list[str]:
 def collect(
     posts: Iterable[Path],
     outputs_dir: Path,
-    timeout=None,
-    workers=None,
+    timeout: float = DEFAULT_TIMEOUT,
+    workers: int = 2,
     root: Path = REPO,
     rerun: bool = False,
+    md: Markdown | None = None,
+    texts: Iterable[str] | None = None,
 ) -> list[PostOutputs]:
     """Read every post's blocks, reuse stored outputs, run the others (in parallel).
 
@@ -183,12 +162,14 @@ def collect(
     that ran then are named with the files and not recorded, and the others stopped. On
     KeyboardInterrupt the running blocks are stopped and nothing of them is recorded.
     """
-    seconds, count = settings(timeout, workers)
+    seconds, count = timeout, workers
     results: list[PostOutputs] = []
     recorded: dict[str, dict] = {}  # key -> the recipe it was made from
     todo: list[tuple[PostOutputs, int]] = []
-    for post in posts:
-        blocks = read_blocks(Path(post), root)
+    posts = list(posts)
+    texts = list(texts) if texts is not None else [None] * len(posts)
+    for post, text in zip(posts, texts, strict=True):
+        blocks = read_blocks(Path(post), root, text, md)
         store = store_for(post, outputs_dir)
         recipes = [block_recipe(b, root) if b.runs else None for b in blocks]
         keys = [engine.key(**r) if r else None for r in recipes]

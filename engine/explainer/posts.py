@@ -1,51 +1,19 @@
-"""Mount the Jekyll-style posts of ``posts/`` as posts of Material's blog plugin.
+"""Posts as the author writes them: Jekyll front matter, checked; drafts; permalinks.
 
-The author writes each post outside ``docs_dir`` with Jekyll front matter::
+A post is ``<posts_dir>/YYYY-MM-DD-<name>.md``::
 
     title: ...                               required
     date: 2024-02-02                         required, a YAML date or date-time
     permalink: /posts/2024/02/blog-post-2/   optional
     tags: [Paper explained, Deep Learning]   optional (a list, or Jekyll's "a b" string)
-    published: false                         optional, keeps the post out of the site
+    published: false                         optional: a draft, for `mkdocs serve`
+    download: {file: gmlp.py, ...}           optional: the post's one-file download
 
-The blog plugin only reads posts inside ``docs_dir``. This hook's ``on_files``
-runs before the plugin's (priority 50 against -50) and adds each published post
-as a generated page ``<post_dir>/<name>.md`` backed by the real file, where
-``<name>`` is the permalink's last segment (or the file name without its
-``YYYY-MM-DD-`` prefix). With ``post_url_format: "{date}/{file}"`` and
-``post_url_date_format: yyyy/MM`` the plugin serves it at
-``/<blog_dir>/<yyyy>/<MM>/<name>/``; ``on_nav`` checks that this is the permalink.
-The plugin ignores ``permalink`` and ``published``, so they are handled here.
-
-Jekyll layouts print the title and the post starts its sections at ``#``, so the
-rendered page gets the title as its ``#`` heading and the post's own headings
-move one level down. Unless the post has a ``<!-- more -->`` separator, one goes
-after its first paragraph, so the blog index shows an excerpt. The file on disk
-is never changed.
-
-The posts folder is ``extra.posts_dir`` in mkdocs.yml (relative to it; the tests
-point it at fixtures). Every problem with a post stops the build with a message that
-names the real file (``posts/2024-02-02-blog-post-2.md``, never the mounted
-``posts/posts/...`` page) and the field or line, and says what was expected:
-
-* a post that is a symbolic link (its blocks would not be run);
-* bytes that are not UTF-8 (the byte, its offset, line and column); a BOM and CRLF
-  line ends are fine (read as MkDocs reads them);
-* bad front matter: none, invalid YAML, a field given twice (both lines), a date that
-  is not on the calendar (``2024-02-30``), a missing or wrong ``title``/``date``/
-  ``tags``/``permalink``/``published`` (HTML - ``<``, ``>``, and ``&`` in tags, ``"``
-  in the description - is refused in the title, tags and description, which the pages
-  and feeds publish raw; a permalink part such as ``..``), a field the blog plugin
-  rejects (``draft``, ``slug``, ...), a permalink that clashes with another post or
-  does not match the date;
-* a ``--8<--`` include outside a fenced code block (the included code would be
-  pasted into the page as Markdown), one whose file or section is missing, or one
-  whose file leads outside the repository through a symbolic link (checked here with
-  the site's own pymdownx.snippets settings, before any conversion).
-
-MkDocs' own messages about a post (broken links, "Error reading page") name the
-real file too: a logging filter puts it in place of the mounted path. Also, the
-posts' RSS feed gets the favicon as its image.
+Every problem stops the build with an EngineError that names the real file and the
+field or line and says what was expected (see README, "Writing a new post"). A
+``--8<--`` include must sit in a fenced block and find its file and section; it is
+checked with the site's own pymdownx.snippets settings, before any conversion, so the
+message names the post's line.
 """
 
 from __future__ import annotations
@@ -53,138 +21,39 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import posixpath
 import re
-import sys
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import yaml
-from mkdocs.exceptions import PluginError
-from mkdocs.plugins import event_priority
-from mkdocs.structure.files import File
 from mkdocs.utils.meta import YAML_RE
 
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1])
-)  # the repository: explainer/
+from explainer.engine import EngineError
+from explainer.markdown import lines_with_code_flags, map_prose
 
-from explainer.markdown import lines_with_code_flags, map_prose  # noqa: E402
-
-log = logging.getLogger("mkdocs.hooks.posts")
+log = logging.getLogger("explainer.posts")
 
 _DATED_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-(?P<name>.+)$")
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
 _FIELD_LINE = re.compile(r"^(?P<field>[A-Za-z_][\w-]*)[ \t]*:")
 _SEGMENT = re.compile(r"[\w-]+(?:\.[\w-]+)*")  # one part of a permalink
 _HTML = re.compile(r"[<>]")
-# Loggers whose messages name a page by its src_uri; _RealPaths shows a post's real file
-# there.
-_LOGGERS = ("mkdocs.structure.pages", "mkdocs.commands.build", "mkdocs.material.blog")
 
 
 @dataclass
-class _Post:
+class Post:
     path: str  # as shown in messages: relative to mkdocs.yml
     title: str
-    name: str
+    name: str  # the last part of its URL
     permalink: str | None
     tags: list[str] | None
     text: str = ""  # the whole file
-    body_line: int = (
-        1  # the file's line where the Markdown after the front matter starts
-    )
+    body_line: int = 1  # the file's line where the Markdown after the front matter is
+    draft: bool = False  # published: false
+    meta: dict = field(default_factory=dict)
 
-
-# src_uri of each mounted page -> its post; filled by on_files for the current build.
-_posts: dict[str, _Post] = {}
-
-
-@event_priority(50)  # before the RSS plugin reads its config
-def on_config(config):
-    """Give the posts' RSS feed the site's favicon as its image (else it says 'None').
-
-    Also make MkDocs' messages about a mounted post name its real file (see _RealPaths).
-    """
-    for name in _LOGGERS:
-        logger = logging.getLogger(name)
-        for old in [f for f in logger.filters if getattr(f, "gmlp_posts", False)]:
-            logger.removeFilter(old)  # one left by an earlier build of `mkdocs serve`
-        logger.addFilter(_RealPaths())
-    rss = config.plugins.get("rss")
-    if rss is not None and not rss.config.image and config.site_url:
-        rss.config.image = config.site_url.rstrip("/") + "/assets/images/favicon.png"
-    return config
-
-
-@event_priority(50)  # before the blog plugin's on_files (-50)
-def on_files(files, config):
-    blog = _blog_config(config)
-    post_dir = posixpath.normpath(blog.post_dir.format(blog=blog.blog_dir))
-    root = os.path.dirname(config.config_file_path)
-    folder = os.path.join(root, config.extra.get("posts_dir", "posts"))
-    if not os.path.isdir(folder):
-        raise PluginError(
-            f"posts folder '{folder}' not found (extra.posts_dir in mkdocs.yml)"
-        )
-
-    _posts.clear()
-    snippets = _snippets(config)
-    for filename in sorted(os.listdir(folder)):
-        if not filename.endswith(".md") or filename.startswith("."):
-            continue
-        path = os.path.join(folder, filename)
-        post = _read_post(path, os.path.relpath(path, root))
-        if post is None:
-            continue
-        _check_includes(post, snippets, root)
-        src_uri = posixpath.join(post_dir, f"{post.name}.md")
-        if src_uri in _posts:
-            raise PluginError(
-                f"{post.path}: field 'permalink' clashes with {_posts[src_uri].path}: "
-                f"both posts would be served at .../{post.name}/"
-            )
-        if files.get_file_from_path(src_uri) is not None:
-            raise PluginError(
-                f"{post.path}: field 'permalink' clashes with docs page '{src_uri}'"
-            )
-        files.append(
-            File.generated(config, src_uri, abs_src_path=os.path.abspath(path))
-        )
-        _posts[src_uri] = post
-    return files
-
-
-def on_nav(nav, config, files):
-    """Check that the blog plugin serves each post at its permalink."""
-    for src_uri, post in _posts.items():
-        file = files.get_file_from_path(src_uri)
-        url = "/" + file.url
-        if post.permalink is not None and post.permalink != url:
-            raise PluginError(
-                f"{post.path}: field 'permalink' is '{post.permalink}' "
-                f"but the post is served at '{url}' "
-                "(/<blog_dir>/<yyyy>/<MM>/<last segment>/, from the field 'date')"
-            )
-
-
-@event_priority(10)  # before the blog and tags plugins read the page (-50)
-def on_page_markdown(markdown, page, config, files):
-    post = _posts.get(page.file.src_uri)
-    if post is None:
-        return None
-    if post.tags is not None:
-        page.meta["tags"] = post.tags
-    body = map_prose(markdown, lambda text: _HEADING.sub(r"#\1", text))
-    body = _with_separator(body, _blog_config(config).post_excerpt_separator)
-    return f"# {post.title}\n\n{body}"
-
-
-def _blog_config(config):
-    for key in ("material/blog", "blog"):
-        if key in config.plugins:
-            return config.plugins[key].config
-    raise PluginError("hooks/posts.py needs the 'blog' plugin in mkdocs.yml")
+    @property
+    def body(self) -> str:
+        return self.text.split("\n", self.body_line - 1)[-1]
 
 
 def _read_text(path: str, shown: str) -> str:
@@ -200,7 +69,7 @@ def _read_text(path: str, shown: str) -> str:
         offset = bom + error.start
         line = data[:offset].count(b"\n") + 1
         column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
-        raise PluginError(
+        raise EngineError(
             f"{shown}: not UTF-8: byte 0x{data[offset]:02x} at offset {offset} "
             f"(line {line}, "
             f"byte {column} of the line) {error.reason}; save the file as UTF-8"
@@ -254,10 +123,10 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
-def _read_post(path: str, shown: str) -> _Post | None:
-    """Parse and check one post's front matter; None when it is not published."""
+def read_post(path: str, shown: str) -> Post:
+    """Read one post and check its front matter."""
     if os.path.islink(path):
-        raise PluginError(
+        raise EngineError(
             f"{shown}: is a symbolic link (to {os.readlink(path)}), and a linked post "
             "would be published without running its blocks; put the post itself "
             "in the posts folder"
@@ -265,46 +134,43 @@ def _read_post(path: str, shown: str) -> _Post | None:
     text = _read_text(path, shown)
     match = YAML_RE.match(text)
     if not match:
-        raise PluginError(
+        raise EngineError(
             f"{shown}: no front matter; start the file with a '---' block "
             "holding at least the fields 'title' and 'date'"
         )
     try:
         meta = yaml.load(match.group(1), _Loader) or {}
     except _Twice as error:
-        raise PluginError(
+        raise EngineError(
             f"{shown}: field '{error.key}' is given twice (lines {error.lines[0]} and "
             f"{error.lines[1]} of the file); keep one of them"
         ) from None
     except _BadDate as error:
         field, line = _field_at(match.group(1), error.problem_mark)
-        raise PluginError(
+        raise EngineError(
             f"{shown}: field '{field}' (line {line} of the file) must be a real "
             f"date such as 2024-02-29, not {error.value} ({error.reason})"
         ) from None
     except yaml.YAMLError as error:
-        raise PluginError(
+        raise EngineError(
             f"{shown}: front matter is not valid YAML{_where(match.group(1), error)}:\n"
             f"{error}"
         ) from None
     if not isinstance(meta, dict):
-        raise PluginError(f"{shown}: front matter must be 'field: value' lines")
+        raise EngineError(f"{shown}: front matter must be 'field: value' lines")
 
     published = meta.get("published", True)
     if not isinstance(published, bool):
-        raise PluginError(f"{shown}: field 'published' must be true or false")
-    if not published:
-        log.info("%s: published: false, left out of the site", shown)
-        return None
+        raise EngineError(f"{shown}: field 'published' must be true or false")
 
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
-        raise PluginError(
+        raise EngineError(
             f"{shown}: field 'title' is missing or empty "
             "(e.g. title: 'Paper Explained 2')"
         )
     if _HTML.search(title):
-        raise PluginError(
+        raise EngineError(
             f"{shown}: field 'title' must be plain text, without '<' or '>' (HTML "
             f"would be published raw in the page, the blog index and the feeds), "
             f"not {title!r}"
@@ -315,14 +181,14 @@ def _read_post(path: str, shown: str) -> _Post | None:
         and not _HTML.search(description)
         and '"' not in description
     ):
-        raise PluginError(
+        raise EngineError(
             f"{shown}: field 'description' must be plain text, without '<', '>' or "
             f"'\"' (the page's <meta> tag prints it as it is), not {description!r}"
         )
     if "date" not in meta:
-        raise PluginError(f"{shown}: field 'date' is missing (e.g. date: 2024-02-02)")
+        raise EngineError(f"{shown}: field 'date' is missing (e.g. date: 2024-02-02)")
     if not isinstance(meta["date"], dt.date):
-        raise PluginError(
+        raise EngineError(
             f"{shown}: field 'date' must be a date such as 2024-02-02, "
             f"not {meta['date']!r}"
         )
@@ -333,12 +199,12 @@ def _read_post(path: str, shown: str) -> _Post | None:
     if tags is not None and not (
         isinstance(tags, list) and all(isinstance(t, str) for t in tags)
     ):
-        raise PluginError(
+        raise EngineError(
             f"{shown}: field 'tags' must be a list of words, e.g. [Deep Learning]"
         )
     for tag in tags or []:
         if _HTML.search(tag) or "&" in tag:
-            raise PluginError(
+            raise EngineError(
                 f"{shown}: field 'tags' must hold plain words, without '<', '>' or "
                 f"'&' (they would be published raw in the pages and the feeds), "
                 f"not {tag!r}"
@@ -353,7 +219,7 @@ def _read_post(path: str, shown: str) -> _Post | None:
         name = _permalink_name(permalink, shown)
         permalink = permalink.rstrip("/") + "/"
     _check_blog_fields(meta, path, shown)
-    return _Post(
+    return Post(
         path=shown,
         title=title.strip(),
         name=name,
@@ -361,6 +227,8 @@ def _read_post(path: str, shown: str) -> _Post | None:
         tags=tags,
         text=text,
         body_line=text.count("\n", 0, match.end()) + 1,
+        draft=not published,
+        meta=meta,
     )
 
 
@@ -370,11 +238,11 @@ def _permalink_name(permalink, shown: str) -> str:
         f"field 'permalink' must look like /posts/2024/02/name/, not {permalink!r}"
     )
     if not isinstance(permalink, str) or not permalink.startswith("/"):
-        raise PluginError(f"{shown}: {expected}")
+        raise EngineError(f"{shown}: {expected}")
     segments = permalink[1:].removesuffix("/").split("/")
     for segment in segments:
         if not _SEGMENT.fullmatch(segment):
-            raise PluginError(
+            raise EngineError(
                 f"{shown}: {expected}: its part {segment!r} is not a name (letters, "
                 "digits, '-' and '_', with '.' only between them)"
             )
@@ -394,27 +262,11 @@ def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
     post_config = PostConfig(path)
     post_config.load_dict({key: meta[key] for key in set(meta) & set(post_config)})
     errors, _ = post_config.validate()
-    for field, error in errors:
-        raise PluginError(
-            f"{shown}: field '{field}' is not valid for the blog plugin, "
-            f"not {meta[field]!r}: {error}"
+    for name, error in errors:
+        raise EngineError(
+            f"{shown}: field '{name}' is not valid for the blog plugin, "
+            f"not {meta[name]!r}: {error}"
         )
-
-
-def _snippets(config):
-    """The site's pymdownx.snippets preprocessor (its settings from mkdocs.yml), or
-    None."""
-    if "pymdownx.snippets" not in config.markdown_extensions:
-        return None
-    import markdown
-
-    md = markdown.Markdown(
-        extensions=["pymdownx.snippets"],
-        extension_configs={
-            "pymdownx.snippets": config.mdx_configs.get("pymdownx.snippets", {})
-        },
-    )
-    return md.preprocessors["snippet"]
 
 
 def _includes(lines: list[str], snippets) -> list[tuple[int, int]]:
@@ -438,7 +290,7 @@ def _includes(lines: list[str], snippets) -> list[tuple[int, int]]:
     return found
 
 
-def _check_includes(post: _Post, snippets, root: str) -> None:
+def check_includes(post: Post, snippets, root: str) -> None:
     """Each --8<-- include of the post sits in a fenced code block and finds its file
     and section.
 
@@ -449,18 +301,13 @@ def _check_includes(post: _Post, snippets, root: str) -> None:
         return
     from pymdownx.snippets import SnippetMissingError
 
-    body = (
-        post.text.split("\n", post.body_line - 1)[-1]
-        if post.body_line > 1
-        else post.text
-    )
-    flagged = lines_with_code_flags(body)
+    flagged = lines_with_code_flags(post.body)
     lines = [line.rstrip("\r\n") for line, _ in flagged]
     for first, last in _includes(lines, snippets):
         include = " / ".join(line.strip() for line in lines[first : last + 1])
         for number in range(first, last + 1):
             if not flagged[number][1]:
-                raise PluginError(
+                raise EngineError(
                     f"{post.path}, line {post.body_line + number}: "
                     f"the include '{include}' is "
                     "outside a fenced code block, so the included code would be pasted "
@@ -481,7 +328,7 @@ def _check_includes(post: _Post, snippets, root: str) -> None:
                 snippets.run(part)
             except (SnippetMissingError, OSError, UnicodeDecodeError) as error:
                 hint = _include_hint(error, lines[number], snippets, root)
-                raise PluginError(
+                raise EngineError(
                     f"{post.path}, line {post.body_line + number}: the include "
                     f"'{lines[number].strip()}' failed: {error}{hint}"
                 ) from None
@@ -490,7 +337,7 @@ def _check_includes(post: _Post, snippets, root: str) -> None:
             path = target and snippets.get_snippet_path(target["path"])
             real = os.path.realpath(path) if path else None
             if real and not real.startswith(os.path.join(os.path.realpath(root), "")):
-                raise PluginError(
+                raise EngineError(
                     f"{post.path}, line {post.body_line + number}: the include "
                     f"'{lines[number].strip()}' leads outside the repository, to "
                     f"{real} (through a symbolic link); include files of the "
@@ -564,25 +411,7 @@ def _field_at(front_matter: str, mark) -> tuple[str | None, int]:
     return None, mark.line + 2
 
 
-class _RealPaths(logging.Filter):
-    """Put a post's real file in place of its mounted page ('posts/posts/x.md') in a
-    message."""
-
-    gmlp_posts = True  # found again (and replaced) by the next on_config
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not _posts:
-            return True
-        message = record.getMessage()
-        changed = message
-        for src_uri, post in _posts.items():
-            changed = changed.replace(f"'{src_uri}'", f"'{post.path}'")
-        if changed != message:
-            record.msg, record.args = changed, None
-        return True
-
-
-def _with_separator(markdown: str, separator: str) -> str:
+def with_separator(markdown: str, separator: str) -> str:
     """Put the excerpt separator after the first paragraph, unless there is one
     already."""
     if separator in markdown:
@@ -600,3 +429,15 @@ def _with_separator(markdown: str, separator: str) -> str:
         elif is_code or not line.lstrip().startswith("#"):
             started = True
     return markdown
+
+
+def demote(markdown: str) -> str:
+    """The post's headings one level down (its title is the page's only `#`); fenced
+    code is left alone."""
+    return map_prose(markdown, lambda text: _HEADING.sub(r"#\1", text))
+
+
+def page_markdown(post: Post, markdown: str, separator: str) -> str:
+    """What the site renders for a post: its title as the `#` heading, its own headings
+    one level down, and an excerpt separator after the first paragraph."""
+    return f"# {post.title}\n\n{with_separator(demote(markdown), separator)}"

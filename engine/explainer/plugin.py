@@ -1,0 +1,490 @@
+"""The MkDocs layer: one plugin over the engine. Every event it handles, in the order
+MkDocs calls them:
+
+* on_config: the settings are checked (a bad one is a config error naming it); KaTeX
+  must be installed; the Python fences go through `_fence`; messages about a mounted
+  post name its real file.
+* on_files (before the blog plugin): the posts are read and mounted as blog posts; the
+  top-level assets/, KaTeX and each post's one-file download join the site; every
+  post's blocks come from its store or are run (in parallel), and the post is written
+  as a notebook; the notebook pages are executed under their key (mkdocs-jupyter then
+  renders them with ``execute: false``).
+* on_nav: each post is served at its permalink.
+* on_page_markdown: a post gets its title, headings, excerpt, tags and install line;
+  root-absolute links become relative; measured numbers and each figure's provenance
+  are put into the prose; the figures a page links are noted.
+* rendering: `_fence` shows each Python block and, under it, its output.
+* on_env: the linked figures are checked against their code (before anything is
+  written).
+* on_page_content / on_post_page: notebook pages get their download and Colab links
+  and lose nbconvert's CDN scripts.
+* on_post_build: the stores forget the blocks that are gone (after a build that
+  succeeded).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import re
+from pathlib import Path
+
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.structure.files import File
+
+from explainer import export, measured, notebook, outputs, posts
+from explainer.blocks import PYTHON, Markdown, block_code, show
+from explainer.engine import EngineError
+from explainer.figures import cache, registry
+from explainer.markdown import map_prose
+
+log = logging.getLogger("mkdocs.plugins.explainer")
+
+DOWNLOADS = "downloads"
+KATEX = "vendor/katex"  # where the site serves node_modules/katex/dist
+KATEX_FILES = ("katex.min.js", "katex.min.css", "contrib/auto-render.min.js")
+# Where a post offers `pip install` of its package from the blog's repository.
+INSTALL = "<!-- install-from-repository -->"
+_MARKDOWN_LINK = re.compile(
+    r"(\]\(\s*<?|^[ ]{0,3}\[[^\]]+\]:[ \t]*<?)/(?!/)([^\s)>]*)", re.M
+)
+_HTML_ATTR = re.compile(r"""\b((?:src|href)=["'])/(assets/[^"']+)""")
+_FIGURE = re.compile(r"(<figure\b.*?</figure>)", re.S)
+_ASSET = re.compile(r"assets/([A-Za-z0-9_./-]+?)/([A-Za-z0-9_.-]+)(?=[)\"'\s#?])")
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL)
+_REMOTE = re.compile(
+    r"\bsrc=\"https?://|import\(\"https?://|from \"https?://|text/x-mathjax-config"
+)
+_LOGGERS = ("mkdocs.structure.pages", "mkdocs.commands.build", "mkdocs.material.blog")
+
+
+class _Positive(c.BaseConfigOption):
+    """A number > 0 (a whole one with whole=True); None or "" gives the default."""
+
+    def __init__(self, default: float, whole: bool = False):
+        super().__init__()
+        self.default, self.whole = default, whole
+
+    def run_validation(self, value):
+        if value is None or value == "":
+            return self.default
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not 0 < number < float("inf") or (self.whole and number != int(number)):
+            expected = "a whole number > 0" if self.whole else "a number of seconds > 0"
+            raise c.ValidationError(f"expected {expected}, got {value!r}")
+        return int(number) if self.whole else number
+
+
+class ExplainerConfig(base.Config):
+    posts_dir = c.Type(str, default="posts")  # the posts, relative to mkdocs.yml
+    outputs_dir = c.Type(str, default="outputs")  # the blocks' stores and notebooks
+    assets_dir = c.Type(str, default="assets")  # served as assets/: the figures
+    timeout = _Positive(outputs.DEFAULT_TIMEOUT)  # seconds per block
+    workers = _Positive(min(2, os.cpu_count() or 1), whole=True)  # blocks at once
+    notebook_timeout = _Positive(300.0)  # seconds per notebook cell
+    figures_check = c.Type(bool, default=True)  # linked figures match their code
+    repository = c.Type(str, default="")  # owner/repo on GitHub, for Colab and pip
+
+
+class ExplainerPlugin(BasePlugin[ExplainerConfig]):
+    supports_multiple_instances = False
+
+    serving = False
+
+    def on_startup(self, *, command, dirty):
+        self.serving = command == "serve"  # drafts are shown, marked as drafts
+
+    def on_config(self, config):
+        self.root = Path(config.config_file_path).parent
+        self.jupyter = config.plugins.get("mkdocs-jupyter")
+        given = self.config.repository.strip().strip("/")
+        self.repo = notebook.repository(given, config.site_url, config.repo_url)
+        if given and self.repo != given:
+            log.warning(
+                "repository (GITHUB_REPOSITORY) must look like owner/repo, "
+                f"got {given!r}: ignored"
+            )
+        dist = self.root / "node_modules" / "katex" / "dist"
+        missing = [n for n in (*KATEX_FILES, "fonts") if not (dist / n).exists()]
+        if missing:
+            raise PluginError(
+                f"KaTeX is missing ({', '.join(missing)} in {os.path.relpath(dist)}): "
+                "run `make build` / `make serve`, or `npm ci`, first"
+            )
+        self.katex = dist
+        superfences = config.mdx_configs.setdefault("pymdownx.superfences", {})
+        superfences["custom_fences"] = [
+            *(f for f in superfences.get("custom_fences", []) if f.get("name") != "*"),
+            *({"name": n, "class": n, "format": self._fence} for n in PYTHON),
+        ]
+        self.markdown = Markdown(tuple(config.markdown_extensions), config.mdx_configs)
+        rss = config.plugins.get("rss")
+        if rss is not None and not rss.config.image and config.site_url:
+            rss.config.image = (
+                config.site_url.rstrip("/") + "/assets/images/favicon.png"
+            )
+        self.posts: dict[str, posts.Post] = {}  # src_uri of a mounted post -> post
+        for name in _LOGGERS:
+            logger = logging.getLogger(name)
+            for old in [f for f in logger.filters if isinstance(f, _RealPaths)]:
+                logger.removeFilter(old)  # left by an earlier build of `mkdocs serve`
+            logger.addFilter(_RealPaths(self.posts))
+        return config
+
+    @event_priority(50)  # before the blog plugin's on_files (-50)
+    def on_files(self, files, config):
+        try:
+            self._mount(files, config)
+            self._run_blocks(files, config)
+            self._notebook_pages(files)
+        except EngineError as error:
+            raise PluginError(str(error)) from None
+        return files
+
+    def _mount(self, files, config) -> None:
+        blog = _blog(config)
+        post_dir = posixpath.normpath(blog.post_dir.format(blog=blog.blog_dir))
+        folder = self.root / self.config.posts_dir
+        if not folder.is_dir():
+            raise EngineError(f"posts folder '{folder}' not found (posts_dir)")
+        self.posts.clear()
+        assets = self.root / self.config.assets_dir
+        found = registry.find(folder, self.root, assets)
+        self.figure_sets = {figures.name: figures for figures in found}
+        for path in sorted(folder.glob("*.md")):
+            if path.name.startswith("."):
+                continue
+            post = posts.read_post(str(path), os.path.relpath(path, self.root))
+            if post.draft and not (self.serving and blog.draft_on_serve):
+                log.info(f"{post.path}: published: false, left out of the site")
+                continue
+            posts.check_includes(post, self.markdown.snippets, str(self.root))
+            src_uri = posixpath.join(post_dir, f"{post.name}.md")
+            other = self.posts.get(src_uri)
+            if other or files.get_file_from_path(src_uri) is not None:
+                raise EngineError(
+                    f"{post.path}: field 'permalink' clashes with "
+                    + (
+                        f"{other.path}: both posts would be served at .../{post.name}/"
+                        if other
+                        else f"docs page '{src_uri}'"
+                    )
+                )
+            if post.draft:  # for the blog plugin, which reads the file itself
+                text = post.text.replace("---\n", "---\ndraft: true\n", 1)
+                files.append(File.generated(config, src_uri, content=text))
+            else:
+                files.append(File.generated(config, src_uri, abs_src_path=str(path)))
+            self.posts[src_uri] = post
+            download = post.meta.get("download")
+            if download:
+                text = export.render(download, self.root, post.path, self.markdown)
+                files.append(File.generated(config, download["file"], content=text))
+        for path in sorted(p for p in assets.rglob("*") if p.is_file()):
+            rel = path.relative_to(assets).as_posix()
+            if any(part.startswith(".") for part in rel.split("/")):
+                continue
+            if files.get_file_from_path(f"assets/{rel}") is not None:
+                raise EngineError(
+                    f"assets/{rel}: the site already has 'assets/{rel}' "
+                    "(from docs/ or the theme); rename one of them"
+                )
+            files.append(
+                File.generated(config, f"assets/{rel}", abs_src_path=str(path))
+            )
+        fonts = sorted(p.name for p in (self.katex / "fonts").iterdir())
+        for name in (*KATEX_FILES, *(f"fonts/{font}" for font in fonts)):
+            uri = f"{KATEX}/{name}"
+            files.append(
+                File.generated(config, uri, abs_src_path=str(self.katex / name))
+            )
+
+    def _run_blocks(self, files, config) -> None:
+        outputs_dir = self.root / self.config.outputs_dir
+        if outputs_dir.exists() and not outputs_dir.is_dir():
+            raise EngineError(
+                f"outputs_dir (GMLP_OUTPUTS_DIR) must be a folder, but {outputs_dir} "
+                "is a file"
+            )
+        mounted = list(self.posts.items())
+        results = outputs.collect(
+            [Path(self.root, post.path) for _, post in mounted],
+            outputs_dir,
+            self.config.timeout,
+            self.config.workers,
+            self.root,
+            md=self.markdown,
+            texts=[post.text for _, post in mounted],
+        )
+        self.results = dict(zip((uri for uri, _ in mounted), results, strict=True))
+        self.shown = {
+            block.code: output
+            for result in results
+            for block, output in zip(result.blocks, result.outputs, strict=True)
+        }
+        self.links = {}
+        for (src_uri, post), result in zip(mounted, results, strict=True):
+            name = f"{result.post.stem}.ipynb"
+            stored = outputs_dir / name
+            figures = self.figure_sets.get(result.post.stem)
+            entries = self._entries(figures)
+            text = notebook.render_post(result, post, entries)
+            outputs.engine.write_if_changed(stored, text.encode("utf-8"))
+            files.append(File.generated(config, f"{DOWNLOADS}/{name}", content=text))
+            download = posixpath.relpath(
+                f"{DOWNLOADS}/{name}", posixpath.dirname(src_uri) or "."
+            )
+            links = [f"[Tải bài này dưới dạng notebook ({name})]({download})"]
+            if self.repo and stored.resolve().is_relative_to(self.root.resolve()):
+                path = stored.resolve().relative_to(self.root.resolve())
+                links.append(f"[Mở trong Colab]({notebook.colab_url(self.repo, path)})")
+            self.links[src_uri] = " · ".join(links)
+
+    def _entries(self, figures) -> measured.Entries:
+        """The usable entries of a post's figure manifest (read once per build)."""
+        if figures is None:
+            return measured.Entries()
+        if figures.name not in self._manifests:
+            self._manifests[figures.name] = measured.read_entries(figures.out)
+        return self._manifests[figures.name]
+
+    def on_pre_build(self, config):
+        self._manifests: dict[str, measured.Entries] = {}
+        self.linked: dict[str, set[str]] = {}  # figure folder -> files the pages link
+        self.missing: set[str] = set()  # /assets/... targets that are not there
+
+    def _notebook_pages(self, files) -> None:
+        """Execute each notebook page under its key; mkdocs-jupyter renders the result."""
+        self.notebooks: dict[str, Path] = {}  # src_uri -> the page's source
+        if self.jupyter is None:
+            return
+        cache_dir = self.root / ".cache" / "executed"
+        for file in list(files):
+            if self.jupyter.should_include(file):
+                source = Path(file.abs_src_path)
+                self.notebooks[file.src_uri] = source
+                file.abs_src_path = str(
+                    notebook.executed(
+                        source, cache_dir, self.config.notebook_timeout, self.root
+                    )
+                )
+
+    def on_nav(self, nav, config, files):
+        for src_uri, post in self.posts.items():
+            url = "/" + files.get_file_from_path(src_uri).url
+            if post.permalink is not None and post.permalink != url:
+                raise PluginError(
+                    f"{post.path}: field 'permalink' is '{post.permalink}' "
+                    f"but the post is served at '{url}' "
+                    "(/<blog_dir>/<yyyy>/<MM>/<last segment>/, from the field 'date')"
+                )
+
+    @event_priority(10)  # before the blog and tags plugins read the page (-50)
+    def on_page_markdown(self, markdown, page, config, files):
+        post = self.posts.get(page.file.src_uri)
+        if post is not None:
+            if post.tags is not None:
+                page.meta["tags"] = post.tags
+            if post.draft:
+                page.meta["draft"] = True
+            separator = _blog(config).post_excerpt_separator
+            markdown = posts.page_markdown(post, markdown, separator)
+            markdown = _install(markdown, self.repo, post.meta.get("install"))
+            links = self.links[page.file.src_uri]
+            markdown += f'\n\n<p class="post-notebook" markdown="1">{links}</p>\n'
+        figures = self.figure_sets.get(Path(post.path).stem) if post else None
+        try:
+            return map_prose(
+                markdown, lambda text: self._prose(text, page, files, figures)
+            )
+        except EngineError as error:
+            raise PluginError(str(error)) from None
+
+    def _prose(self, text: str, page, files, figures) -> str:
+        """Links made relative, measured numbers and figure provenance put in."""
+        for match in _ASSET.finditer(text):
+            self.linked.setdefault(match.group(1), set()).add(match.group(2))
+        entries = self._entries(figures)
+        if "{{" in text:
+            source = page.file.abs_src_path
+            shown = os.path.relpath(source) if source else page.file.src_path
+            original = Path(source).read_text("utf-8") if source else ""
+
+            def where(offset: int) -> str:
+                token = text[offset : text.index("}}", offset) + 2]
+                found = original.find(token)
+                return (
+                    f"{shown}:{measured.line_of(original, found)}"
+                    if found >= 0
+                    else shown
+                )
+
+            text = measured.substitute(text, entries, where)
+        if figures is not None:
+            by_file = {f: fig.name for fig in figures.figures for f in fig.files}
+            folder = re.escape(figures.folder)
+            image = re.compile(
+                r"\]\((?:[./]*/)?assets/" + folder + r"/([A-Za-z0-9_.-]+)\)"
+            )
+
+            def caption(match: re.Match) -> str:
+                block = match.group(1)
+                found = image.search(block)
+                entry = entries.get(by_file.get(found.group(1), "")) if found else None
+                if not entry or "</figcaption>" not in block:
+                    return block
+                note = f' <span class="figure-provenance">({measured.provenance(entry)})</span>'
+                return block.replace("</figcaption>", note + "</figcaption>", 1)
+
+            text = _FIGURE.sub(caption, text)
+        return self._relative(text, page, files)
+
+    def _relative(self, text: str, page, files) -> str:
+        """Root-absolute links to the site's files and pages made relative to the page
+        (so they work under any sub-path); others are left for MkDocs to report."""
+        source_dir = posixpath.dirname(page.file.src_uri) or "."
+        url_dir = page.url.rsplit("/", 1)[0] if "/" in page.url else "."
+
+        def markdown_link(match: re.Match) -> str:
+            target = match.group(2)
+            source = _source_of(target, files)
+            if source is None:
+                if not target.startswith("assets/"):
+                    return match.group(0)  # not ours: MkDocs reports the absolute link
+                self.missing.add(target.split("#", 1)[0])  # MkDocs reports it too
+                source = target
+            return match.group(1) + posixpath.relpath(source, source_dir)
+
+        def html_attr(match: re.Match) -> str:
+            target = match.group(2).split("#", 1)[0].split("?", 1)[0]
+            if files.get_file_from_path(target) is None:
+                self.missing.add(target)
+                log.warning(
+                    f"Doc file '{page.file.src_uri}' links to '/{target}', "
+                    "which is not in assets/"
+                )
+            return match.group(1) + posixpath.relpath(match.group(2), url_dir)
+
+        return _HTML_ATTR.sub(html_attr, _MARKDOWN_LINK.sub(markdown_link, text))
+
+    def _fence(self, src, language, class_name, options, md, **kwargs) -> str:
+        """A Python block on the page, and its output under it."""
+        html = show(src, language, class_name, options, md, **kwargs)
+        output = self.shown.get(block_code(src))
+        rendered = outputs.render(output) if output is not None else ""
+        return html + ("\n" + rendered if rendered else "")
+
+    def on_env(self, env, config, files):
+        """Every linked figure exists and matches its code (nothing is written yet)."""
+        if self.missing:
+            log.info(
+                "Missing in assets/: %s. Figures are drawn by `make figures`.",
+                ", ".join(sorted(self.missing)),
+            )
+        if not self.config.figures_check:
+            log.warning("figures_check is off: the figures are not checked")
+            return env
+        problems = []
+        for figures in self.figure_sets.values():
+            linked = self.linked.get(figures.folder, set())
+            names = [f.name for f in figures.figures if linked & set(f.files)]
+            problems += cache.check(figures.out, names, figures) if names else []
+        if problems:
+            raise PluginError(
+                "Figures are missing or out of date - run `make figures` "
+                "(python -m explainer figures):\n  - " + "\n  - ".join(problems)
+            )
+        return env
+
+    def on_page_content(self, html, page, config, files):
+        source = self.notebooks.get(page.file.src_uri)
+        if source is None:
+            return html
+        ipynb = source.with_suffix(".ipynb")
+        problem = notebook.pair_problem(source, ipynb)
+        if problem:
+            raise PluginError(
+                f"{os.path.relpath(source)}: {problem}; run `make notebooks` to write it"
+            )
+        links = [f'<a href="../{ipynb.name}" download>Tải notebook ({ipynb.name})</a>']
+        if self.repo:
+            path = ipynb.relative_to(self.root).as_posix()
+            links.append(
+                f'<a href="{notebook.colab_url(self.repo, path)}">Mở trong Colab</a>'
+            )
+        return f'<p class="notebook-links">{" · ".join(links)}</p>\n' + html
+
+    def on_post_page(self, output, page, config):
+        if page.file.src_uri not in self.notebooks:
+            return output
+        return _SCRIPT.sub(
+            lambda m: "" if _REMOTE.search(m.group(0)) else m.group(0), output
+        )
+
+    def on_post_build(self, config):
+        try:
+            outputs.prune(self.results.values())
+        except EngineError as error:  # a write that failed: named, the store unchanged
+            raise PluginError(str(error)) from None
+
+
+def _blog(config):
+    for key in ("material/blog", "blog"):
+        if key in config.plugins:
+            return config.plugins[key].config
+    raise PluginError("the explainer plugin needs the 'blog' plugin in mkdocs.yml")
+
+
+def _source_of(target: str, files) -> str | None:
+    """The src_uri of the site's file or page at the root-relative path or URL
+    target."""
+    path, _, anchor = target.partition("#")
+    path = path.split("?", 1)[0]
+    anchor = f"#{anchor}" if anchor else ""
+    if files.get_file_from_path(path) is not None:
+        return path + anchor
+    for file in files.documentation_pages():
+        if file.url == path or (path == "" and file.url in ("", "./")):
+            return file.src_uri + anchor
+    return None
+
+
+def _install(markdown: str, repo: str, package: str | None) -> str:
+    """The INSTALL line as a list item with the pip command, or dropped (no
+    repository, or no package to install)."""
+    item = (
+        (
+            "1. **Cài package** từ repository của blog (chỉ cần `torch`):\n\n"
+            "    ```bash\n"
+            f'    pip install "{package} @ git+https://github.com/{repo}"\n'
+            "    ```"
+        )
+        if repo and package
+        else ""
+    )
+    pattern = re.compile(r"^[ \t]*" + re.escape(INSTALL) + r"[ \t]*$", re.M)
+    return map_prose(markdown, lambda text: pattern.sub(lambda _: item, text))
+
+
+class _RealPaths(logging.Filter):
+    """Put a post's real file in place of its mounted page ('posts/posts/x.md') in a
+    message."""
+
+    def __init__(self, mounted: dict[str, posts.Post]):
+        super().__init__()
+        self.mounted = mounted
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = changed = record.getMessage()
+        for src_uri, post in self.mounted.items():
+            changed = changed.replace(f"'{src_uri}'", f"'{post.path}'")
+        if changed != message:
+            record.msg, record.args = changed, None
+        return True
