@@ -24,6 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
+POST2 = REPO / "posts" / "2024-02-02-blog-post-2.md"  # the post on gMLP
 SUB_PATH = "gmlp-explained"  # the site is served under /<repo>/, as on GitHub Pages
 
 
@@ -38,6 +39,13 @@ def raises_naming(error: type[Exception], fn: Callable[[], object], *parts: str)
     for part in parts:
         assert part in message, f"{part!r} not in {message!r}"
     return message
+
+
+def download_sections() -> list[str]:
+    """The sections of post 2's one-file download (gmlp.py), from its front matter."""
+    from explainer import posts
+
+    return posts.read_post(str(POST2), "post 2").meta["download"]["sections"]
 
 
 def n_params(model) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import POST2, download_sections
 
 from explainer import export
 from explainer.engine import EngineError
@@ -20,7 +21,7 @@ from gmlp_snippets import (
 @pytest.fixture(scope="module")
 def gmlp_file(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("alone") / "gmlp.py"
-    assert export.main(["--out", str(out)]) == 0
+    assert export.main([str(POST2), "--out", str(out)]) == 0
     return out
 
 
@@ -101,18 +102,18 @@ def test_export_has_only_torch_and_stdlib_imports(gmlp_file):
 
 def test_export_is_made_of_the_sections_the_post_shows(gmlp_file):
     text = gmlp_file.read_text(encoding="utf-8")
-    for file, name in export.SECTIONS:
-        section = export.read_section(file, name)
-        assert section in text, f"{file}:{name} missing"
+    for target in download_sections():
+        section = export.read_section(target)
+        assert section in text, f"{target} missing"
     assert "--8<--" not in text
 
 
 def test_check_detects_a_stale_file(gmlp_file, tmp_path, capsys):
-    assert export.main(["--check", str(gmlp_file)]) == 0
+    assert export.main([str(POST2), "--check", str(gmlp_file)]) == 0
     stale = tmp_path / "gmlp.py"
     text = gmlp_file.read_text(encoding="utf-8")
     stale.write_text(text.replace("class GMLPBlock", "class Old"), encoding="utf-8")
-    assert export.main(["--check", str(stale)]) == 1
+    assert export.main([str(POST2), "--check", str(stale)]) == 1
     assert "out of date" in capsys.readouterr().err
 
 
@@ -120,9 +121,9 @@ def test_read_section_names_the_file_and_the_section(tmp_path):
     (tmp_path / "gmlp_snippets").mkdir()
     (tmp_path / "gmlp_snippets" / "mod.py").write_text("x = 1\n", encoding="utf-8")
     with pytest.raises(EngineError, match=r"gmlp_snippets/mod\.py:a.*'a'"):
-        export.read_section("mod.py", "a", tmp_path)
+        export.read_section("gmlp_snippets/mod.py:a", tmp_path)
     with pytest.raises(EngineError, match=r"gmlp_snippets/nope\.py"):
-        export.read_section("nope.py", "a", tmp_path)
+        export.read_section("gmlp_snippets/nope.py:a", tmp_path)
 
 
 def test_multi_line_imports_stay_whole(tmp_path):
@@ -140,7 +141,8 @@ def test_multi_line_imports_stay_whole(tmp_path):
 
 def test_every_section_fits_88_columns():
     """The post shows these lines: none may need a horizontal scroll bar."""
-    files = dict.fromkeys(file for file, _ in export.SECTIONS)
-    for file, name in [*export.SECTIONS, *((file, "imports") for file in files)]:
-        for line in export.read_section(file, name).splitlines():
-            assert len(line) <= 88, f"{file}:{name} has {len(line)} columns: {line}"
+    sections = download_sections()
+    files = dict.fromkeys(target.rsplit(":", 1)[0] for target in sections)
+    for target in [*sections, *(f"{file}:imports" for file in files)]:
+        for line in export.read_section(target).splitlines():
+            assert len(line) <= 88, f"{target} has {len(line)} columns: {line}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import raises_naming
+from conftest import POST2, raises_naming
 from g_mlp_pytorch import gMLP
 from torch import nn
 
@@ -445,12 +445,10 @@ def read_only_file(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def write_fails(tmp: Path, monkeypatch: pytest.MonkeyPatch, errno: int, reason: str):
     """--out where writing fails halfway, as in a read-only directory or a full disk."""
 
-    def half_then_fail(self: Path, text: str, *args, **kwargs) -> int:
-        with open(self, "w", encoding="utf-8") as f:
-            f.write(text[: len(text) // 2])
-        raise OSError(errno, reason, str(self))
+    def fail(fd: int) -> None:  # after the bytes went into the temporary file
+        raise OSError(errno, reason)
 
-    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    monkeypatch.setattr(os, "fsync", fail)
     return tmp / "gmlp.py"
 
 
@@ -478,8 +476,8 @@ def tree(root: Path) -> dict[str, bytes | None]:
             (parent_is_a_file, ["--out", "notes.txt is not an existing directory"]),
             (existing_dir, ["--out", "expected a file path, got the directory"]),
             (read_only_file, ["--out", "gmlp.py is read-only"]),
-            (read_only_dir, ["--out", "cannot write", "Permission denied"]),
-            (disk_full, ["--out", "cannot write", "No space left on device"]),
+            (read_only_dir, ["--out", "could not be written", "Permission denied"]),
+            (disk_full, ["--out", "could not be written", "No space left on device"]),
         ],
         lambda setup, _: setup.__name__,
     ),
@@ -488,7 +486,7 @@ def test_export_out(setup, parts, tmp_path, monkeypatch, capsys):
     out = setup(tmp_path, monkeypatch)
     before = tree(tmp_path)
     with pytest.raises(SystemExit) as exit_:
-        export.main(["--out", str(out)])
+        export.main([str(POST2), "--out", str(out)])
     assert exit_.value.code == 2  # argparse's usage error, not a traceback
     err = capsys.readouterr().err
     for part in parts:
@@ -499,7 +497,7 @@ def test_export_out(setup, parts, tmp_path, monkeypatch, capsys):
 
 def test_export_out_writes_a_good_path(tmp_path):
     """The control: a plain path is written, with no .tmp left behind."""
-    assert export.main(["--out", str(tmp_path / "gmlp.py")]) == 0
+    assert export.main([str(POST2), "--out", str(tmp_path / "gmlp.py")]) == 0
     assert os.listdir(tmp_path) == ["gmlp.py"]
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from explainer import engine, export, outputs
+from explainer import engine, export, outputs, posts
 from explainer.blocks import Block, read_blocks
 from explainer.engine import EngineError
 
@@ -296,11 +296,12 @@ def test_every_block_prints_the_same_with_the_one_file_gmlp_py(tmp_path):
     """What the post tells a reader to do when the package is not installed: put gmlp.py
     beside the code and import from `gmlp`. Every block must then print what the page
     shows, with gmlp_snippets out of reach."""
-    (tmp_path / "gmlp.py").write_text(export.render(), encoding="utf-8")
+    download = posts.read_post(str(POST), "post").meta["download"]
+    (tmp_path / "gmlp.py").write_text(export.render(download), encoding="utf-8")
     store = outputs.store_for(POST, STORE)
-    package, versions = engine.package_hash(), engine.versions("torch")
     runs = [b for b in POST_BLOCKS if b.runs]
-    stored = [store.entries.get(outputs.block_key(b, package, versions)) for b in runs]
+    keys = [engine.key(**outputs.block_recipe(b)) for b in runs]
+    stored = [store.entries.get(key) for key in keys]
     assert None not in stored, "the store is out of date: run `make build`"
 
     def run(block: Block) -> engine.Run:

@@ -1,6 +1,6 @@
 """What an author, or a hostile contributor, can put in posts/*.md.
 
-Each case feeds one bad post to hooks/posts.py as a plain function call and checks that
+Each case feeds one bad post to explainer.posts as a plain function call and checks that
 the message names the file as posts/...md, the field or line and what was expected, and
 that nothing was written or changed. Two cases build the site, for what only a build
 shows.
@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from conftest import REPO, load_module
-from mkdocs.exceptions import PluginError
+
+from explainer import posts as hook
+from explainer.blocks import Markdown
+from explainer.engine import EngineError
 
 pytestmark = pytest.mark.faults
 
-hook = load_module(REPO / "hooks" / "posts.py")
 NAME = "2024-01-01-t.md"
 SHOWN = f"posts/{NAME}"
 SHOWN_RE = re.escape(SHOWN)
@@ -46,10 +46,10 @@ def _post(tmp_path: Path, data: str | bytes) -> Path:
 
 
 def _refused(tmp_path: Path, call, match: str) -> str:
-    """The message of the PluginError that `call()` raises; nothing under tmp_path
+    """The message of the EngineError that `call()` raises; nothing under tmp_path
     changed."""
     before = _files(tmp_path)
-    with pytest.raises(PluginError) as caught:
+    with pytest.raises(EngineError) as caught:
         call()
     message = str(caught.value)
     assert re.search(match, message), message
@@ -115,7 +115,7 @@ def test_bad_front_matter_is_refused(tmp_path, front, match):
     path = _post(tmp_path, f"---\n{front}---\n{BODY}")
     _refused(
         tmp_path,
-        lambda: hook._read_post(str(path), SHOWN),
+        lambda: hook.read_post(str(path), SHOWN),
         f"^{SHOWN_RE}: {match}",
     )
 
@@ -124,7 +124,7 @@ def test_a_merged_key_may_be_overridden(tmp_path):
     """YAML's '<<: *base' is not a field given twice."""
     front = "x: &base {a: 1, b: 2}\ny:\n  <<: *base\n  b: 3\n"
     path = _post(tmp_path, f"{HEAD[:-4]}{front}---\n{BODY}")
-    assert hook._read_post(str(path), SHOWN).title == "t"
+    assert hook.read_post(str(path), SHOWN).title == "t"
 
 
 @pytest.mark.parametrize(
@@ -148,13 +148,13 @@ def test_bom_and_crlf_read_as_plain_lf(tmp_path, encode):
     text = HEAD + BODY
 
     def read(path: Path):
-        post = hook._read_post(str(path), SHOWN)
-        blocks = read_blocks(path)
+        post = hook.read_post(str(path), SHOWN)
+        blocks = read_blocks(path, text=post.text)  # the one reading of the file
         result = PostOutputs(path, None, blocks, [None], [None])
         return (
             (post.title, post.text, post.body_line),
             [(b.line, b.code) for b in blocks],
-            notebook.dumps(notebook.build(result, post.title)),
+            notebook.dumps(notebook.build(result, post.title, post.text)),
         )
 
     odd = read(_post(tmp_path / "odd", encode(text)))
@@ -171,7 +171,7 @@ def test_symlinked_post_is_refused(tmp_path):
     link.symlink_to(real)
     _refused(
         tmp_path,
-        lambda: hook._read_post(str(link), SHOWN),
+        lambda: hook.read_post(str(link), SHOWN),
         rf"^{SHOWN_RE}: is a symbolic link \(to {re.escape(str(real))}\), .* without "
         "running its blocks; put the post itself in the posts folder",
     )
@@ -180,17 +180,11 @@ def test_symlinked_post_is_refused(tmp_path):
 def _snippets(base: Path):
     """The snippets preprocessor with the site's settings (mkdocs.yml), based at
     `base`."""
-    config = SimpleNamespace(
-        markdown_extensions=["pymdownx.snippets"],
-        mdx_configs={
-            "pymdownx.snippets": {
-                "base_path": [str(base)],
-                "check_paths": True,
-                "restrict_base_path": True,
-            }
-        },
-    )
-    return hook._snippets(config)
+    settings = {"base_path": [str(base)], "check_paths": True}
+    return Markdown(
+        ("pymdownx.snippets",),
+        {"pymdownx.snippets": {**settings, "restrict_base_path": True}},
+    ).snippets
 
 
 @pytest.mark.parametrize(
@@ -219,8 +213,8 @@ def test_include_through_a_link_out_of_the_repository_is_refused(
 
     def check(body: str) -> None:
         text = f"{HEAD}\n```python\n{body}\n```\n"
-        post = hook._Post(SHOWN, "t", "t", None, None, text, 5)
-        hook._check_includes(post, snippets, str(repo))
+        post = hook.Post(SHOWN, "t", "t", None, None, text, 5)
+        hook.check_includes(post, snippets, str(repo))
 
     check('--8<-- "pkg/inside.py"')  # a link that stays inside is fine
     _refused(

@@ -34,7 +34,7 @@ def test_the_posts_show_the_model():
 
 @pytest.mark.parametrize("file, name", shown_sections(), ids="{0[0]}:{0[1]}".format)
 def test_a_shown_section_holds_no_input_check(file, name):
-    tree = ast.parse(export.read_section(file, name))
+    tree = ast.parse(export.read_section(f"gmlp_snippets/{file}:{name}"))
     raises = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Raise)]
     assert not raises, f"{file}:{name} raises on lines {raises}: move it to checks.py"
     for node in ast.walk(tree):

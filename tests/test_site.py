@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import FIXTURES, REPO, article_html, load_module
+from conftest import FIXTURES, REPO, article_html
 
 pytestmark = pytest.mark.site
 
@@ -418,10 +418,15 @@ def test_missing_snippet_section_fails_the_build(mkdocs, tmp_path):
 
 @pytest.mark.faults
 def test_missing_katex_names_the_command(tmp_path):
-    hook = load_module(REPO / "hooks" / "katex.py")
-    config = SimpleNamespace(config_file_path=str(tmp_path / "mkdocs.yml"))
+    from explainer.plugin import ExplainerPlugin
+
+    config = SimpleNamespace(
+        config_file_path=str(tmp_path / "mkdocs.yml"), site_url="", repo_url=""
+    )
+    plugin = ExplainerPlugin()
+    plugin.load_config({})
     with pytest.raises(Exception, match=r"KaTeX is missing.*make build.*npm ci"):
-        hook.on_config(config)
+        plugin.on_config(config)
 
 
 # ---- every bad post is named by its real file, with the field or line ----------------
@@ -513,22 +518,20 @@ def test_mkdocs_link_warnings_name_the_real_post(mkdocs, tmp_path):
 
 def test_include_checks_follow_the_fences(tmp_path):
     """Unit check of the include walk: fenced, escaped, block and unfenced includes."""
-    from mkdocs.exceptions import PluginError
 
-    hook = load_module(REPO / "hooks" / "posts.py")
-    import markdown
+    from explainer import posts as hook
+    from explainer.blocks import Markdown
+    from explainer.engine import EngineError as PluginError
 
-    snippets = markdown.Markdown(
-        extensions=["pymdownx.snippets"],
-        extension_configs={
-            "pymdownx.snippets": {"base_path": [str(REPO)], "check_paths": True}
-        },
-    ).preprocessors["snippet"]
+    snippets = Markdown(
+        ("pymdownx.snippets",),
+        {"pymdownx.snippets": {"base_path": [str(REPO)], "check_paths": True}},
+    ).snippets
     head = "---\ntitle: t\ndate: 2024-01-01\n---\n"
 
     def check(body: str) -> None:
         text = head + body
-        post = hook._Post(
+        post = hook.Post(
             path="posts/2024-01-01-t.md",
             title="t",
             name="t",
@@ -537,7 +540,7 @@ def test_include_checks_follow_the_fences(tmp_path):
             text=text,
             body_line=5,
         )
-        hook._check_includes(post, snippets, str(REPO))
+        hook.check_includes(post, snippets, str(REPO))
 
     check('```python\n--8<-- "gmlp_snippets/sgu.py:sgu"\n```\n')  # fenced: fine
     check(';--8<-- "gmlp_snippets/none.py"\n')  # escaped: shown as text, not an include
