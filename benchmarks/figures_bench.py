@@ -2,10 +2,11 @@ r"""How long `make figures` takes: cold (every figure drawn, into an empty folde
 warm (nothing changed, nothing drawn), against the targets for the quick profile on a
 2-core CPU.
 
-    python benchmarks/figures_bench.py [--profile quick] [--device cpu] [--threads 1] \
-        [--warm-runs 3]
+    python benchmarks/figures_bench.py [--post blog-post-2] [--profile quick] \
+        [--device cpu] [--threads 1] [--warm-runs 3]
 
-Each run is a fresh `python -m explainer.figures` process, as `make figures` starts one.
+Each run is a fresh `python -m explainer.figures --post POST` process, as `make figures`
+starts one, drawing into a temporary folder.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def run(args: list[str]) -> tuple[float, str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--post", default="blog-post-2", help="whose figures are drawn")
     p.add_argument("--profile", default="quick")
     p.add_argument("--device", default="cpu")
     p.add_argument(
@@ -51,8 +53,10 @@ def main() -> None:
         cmd = [
             "-m",
             "explainer.figures",
+            "--post",
+            a.post,
             "--out",
-            str(Path(tmp) / "blog2"),
+            str(Path(tmp) / "figures"),
             "--profile",
             a.profile,
             "--device",
@@ -66,7 +70,7 @@ def main() -> None:
         )
 
     print(
-        f"figures benchmark: profile {a.profile}, device {a.device}, "
+        f"figures benchmark: post {a.post}, profile {a.profile}, device {a.device}, "
         f"threads {a.threads or 'default'}, "
         f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}"
     )

@@ -18,12 +18,14 @@
 #   bench_gpu.json    every benchmark result; bench_gpu.md renders it as the Markdown
 #                     tables for benchmarks/README.md (= bench.py --markdown the JSON)
 #   kernels.txt       the top CUDA kernels of ours, eager and compiled, on gMLP-S/16
-#   figures.tar.gz    figures/: every figure, drawn into a copy of assets/img/blog2
-#                     (PNGs + manifest.json), to unpack over assets/img/blog2
+#   figures.tar.gz    figures/: every figure of the post POST, drawn into a copy of its
+#                     figures folder (PNGs + manifest.json), to unpack over that folder
+#                     (for blog-post-2: assets/img/blog2)
 #   logs.tar.gz       logs/: each step's full output
-# Environment: PY (default python3), BUDGET (seconds), PEAK_TFLOPS (the MFU peak when
-# the GPU is not an H100/H200 SXM), COMPILE_BACKEND (default inductor; eager in a dry
-# run), WHEELS (default .whl).
+# Environment: PY (default python3), POST (the post whose figures are drawn, default
+# blog-post-2), BUDGET (seconds), PEAK_TFLOPS (the MFU peak when the GPU is not an
+# H100/H200 SXM), COMPILE_BACKEND (default inductor; eager in a dry run), WHEELS
+# (default .whl).
 # The peer, g-mlp-pytorch, is timed when it imports. A GPU machine without internet
 # needs its wheel carried in: `pip download --no-deps g-mlp-pytorch==0.1.5 -d .whl`
 # here first (add einops where it is missing), and .whl carried along (it is
@@ -33,10 +35,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 OUT=${OUT:?set OUT to a folder for the results}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 PY=${PY:-python3}
+POST=${POST:-blog-post-2}
 DRY_RUN=${DRY_RUN:-0}
 BUDGET=${BUDGET:-540}
 WHEELS=${WHEELS:-.whl}
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# the package and the engine, for a python where neither is installed
+export PYTHONPATH="$PWD:$PWD/engine${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 START=$SECONDS
 FAILED=0
 # the work happens outside $OUT; $OUT only ever holds the six files above
@@ -133,10 +137,13 @@ print("peer:", "g-mlp-pytorch is timed" if peer else "missing, only ours is time
 EOF
 pack
 
-# 1. every figure, starting from the committed ones (their manifest is updated)
-cp -r assets/img/blog2 "$W/figures"
+# 1. every figure of the post, starting from the committed ones (their manifest is
+# updated); its figures folder is the post's FigureSet's
+FOLDER=$($PY -c 'import sys; from explainer.figures import find
+print(next(s.out for s in find("posts", ".") if s.matches(sys.argv[1])))' "$POST")
+cp -r "$FOLDER" "$W/figures"
 step figures "$(limit 200)" "$LOGS/figures.log" \
-    $PY -m explainer.figures "${FIGURES[@]}" --force -q --out "$W/figures"
+    $PY -m explainer.figures --post "$POST" "${FIGURES[@]}" --force -q --out "$W/figures"
 tar -czf "$OUT/figures.tar.gz" -C "$W" --exclude='.*.lock' figures
 
 # 2. gMLP-S/16 at batch 128 and 256: the peer eager, ours eager and compiled (bf16

@@ -13,18 +13,19 @@ import pytest
 import torch
 from conftest import REPO
 
-from explainer.figures import cache, corpus, training, transformer
-from explainer.figures import fig_gmlp_vs_transformer as comparison
-from explainer.figures.registry import BY_NAME
+from explainer.figures import cache, find
 from explainer.figures.runner import FigureContext, _runtime
 from gmlp_snippets.model import GMLPForCausalLM
+
+POST2 = next(s for s in find(REPO / "posts", REPO) if s.matches("blog-post-2"))
+corpus, training = POST2.module("corpus"), POST2.module("training")
+transformer = POST2.module("transformer")
+comparison = POST2.module("fig_gmlp_vs_transformer")
 
 
 def committed() -> dict:
     """The measures of the committed figure."""
-    return cache.read_manifest(REPO / "assets" / "img" / "blog2")[
-        "gmlp_vs_transformer"
-    ]["measures"]
+    return cache.read_manifest(POST2.out)["gmlp_vs_transformer"]["measures"]
 
 
 def argmin_rate(sweep: dict, name: str) -> float:
@@ -159,22 +160,17 @@ def drawn(tmp_path_factory):
     """The figure drawn at the test profile on the CPU, as the runner does; its measures
     and the gMLP the other figures share."""
     out: Path = tmp_path_factory.mktemp("comparison")
-    ctx = FigureContext(BY_NAME["gmlp_vs_transformer"], out, None, "test", 0)
+    (figure,) = POST2.resolve(["gmlp_vs_transformer"])
+    ctx = FigureContext(figure, out, None, "test", 0)
     from explainer.figures import style
 
-    training.clear_memo()
-    try:
-        with _runtime("cpu", None) as (dev, _, _):
-            ctx.device = dev
-            torch.manual_seed(ctx.seed)
-            with style.context():
-                comparison.make(ctx)
-            shared = training.trained_gmlp(
-                ctx
-            )  # memoised: the run the figure used for seed 0
-            yield ctx, shared
-    finally:
-        training.clear_memo()
+    with _runtime("cpu", None) as (dev, _, _):
+        ctx.device = dev
+        torch.manual_seed(ctx.seed)
+        with style.context():
+            comparison.make(ctx)
+        shared = training.trained_gmlp(ctx)  # in ctx.memo: the run of seed 0
+        yield ctx, shared
 
 
 def test_the_measures_are_complete_and_consistent(drawn):
@@ -247,8 +243,7 @@ def test_the_sweep_includes_the_run_the_other_figures_share(drawn):
 
 
 def test_the_locality_is_that_of_the_first_seed_gmlp_as_it_learns(drawn):
-    from explainer.figures.fig_spatial_weights import locality
-
+    locality = POST2.module("fig_spatial_weights").locality
     ctx, _ = drawn
     m = ctx.measures
     loc, s = m["locality"], training.settings("test")

@@ -1,7 +1,8 @@
-"""The figures build: every figure draws, the cache rebuilds exactly what changed,
-writes are atomic, bad arguments fail before anything is written, the staleness check
-and its MkDocs hook catch missing and stale figures. Everything runs with the hidden
-`test` profile (tiny models)."""
+"""The figures build: every figure draws, the cache rebuilds exactly what changed (the
+sources of a figure are traced from its imports), writes are atomic, bad arguments fail
+before anything is written, the staleness check and its MkDocs hook catch missing and
+stale figures, and a second post gets its own folder and manifest. Everything runs with
+the hidden `test` profile (tiny models)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ import pytest
 from conftest import REPO, load_module, snapshot
 
 from explainer import engine
-from explainer.figures import FIGURES, MANIFEST, build, cache, check, runner
+from explainer.engine import EngineError
+from explainer.figures import MANIFEST, build, cache, check, find, runner
 from explainer.figures.__main__ import main
 
-ASSETS = REPO / "assets" / "img" / "blog2"
+POST2 = next(s for s in find(REPO / "posts", REPO) if s.matches("blog-post-2"))
+FIGURES = POST2.figures
+ASSETS = POST2.out
+SRC = POST2.dir.relative_to(REPO).as_posix()  # posts/2024-02-02-blog-post-2
 MAX_BYTES = 150_000  # the page must stay fast
 CHEAP = ["whitevsblack", "gmlp", "layernorm", "activations"]
 
@@ -41,7 +46,7 @@ def statuses(results) -> dict[str, str]:
 def built(tmp_path_factory) -> Path:
     """All figures, drawn once at test size on the CPU."""
     out = tmp_path_factory.mktemp("figures") / "blog2"
-    results = build(out, profile="test", device="cpu", progress=False)
+    results = build(POST2, out, profile="test", device="cpu", progress=False)
     assert statuses(results) == {f.name: "rebuilt" for f in FIGURES}
     return out
 
@@ -68,7 +73,7 @@ def test_each_figure_draws_a_png(built, fig):
         entry["profile"] == "test" and entry["device"] == "cpu" and entry["seed"] == 0
     )
     assert set(entry["files"]) == set(fig.files)
-    assert entry["code_hash"] == engine.code_hash(cache.source_digests(fig))
+    assert entry["code_hash"] == engine.code_hash(cache.source_digests(fig, POST2))
     assert {"torch", "matplotlib", "python"} <= set(entry["versions"])
 
 
@@ -107,7 +112,7 @@ def test_measures_of_the_committed_spatial_weights_match_the_figure():
 
 def test_second_run_rebuilds_nothing_and_writes_nothing(copy):
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in copy.iterdir()}
-    results = build(copy, profile="test", device="cpu", progress=False)
+    results = build(POST2, copy, profile="test", device="cpu", progress=False)
     assert set(statuses(results).values()) == {"cached"}
     assert {
         p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in copy.iterdir()
@@ -116,8 +121,9 @@ def test_second_run_rebuilds_nothing_and_writes_nothing(copy):
 
 def test_warm_run_imports_no_matplotlib(built):
     code = (
-        f"import sys; from explainer.figures import build; "
-        f"r = build({str(built)!r}, profile='test', device='cpu', progress=False); "
+        f"import sys; from explainer.figures import build, find; "
+        f"(s,) = [s for s in find('posts', '.') if s.matches('blog-post-2')]; "
+        f"r = build(s, {str(built)!r}, profile='test', device='cpu', progress=False); "
         f"assert all(x.status == 'cached' for x in r); "
         f"print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
     )
@@ -142,20 +148,79 @@ def _fake_edit(monkeypatch, relpath: str) -> None:
 
 
 def test_a_figure_code_change_rebuilds_that_figure_only(copy, monkeypatch):
-    _fake_edit(monkeypatch, "explainer/figures/fig_activations.py")
-    results = build(copy, profile="test", device="cpu", progress=False)
+    _fake_edit(monkeypatch, f"{SRC}/fig_activations.py")
+    results = build(POST2, copy, profile="test", device="cpu", progress=False)
     assert [r.name for r in results if r.status == "rebuilt"] == ["activations"]
     assert next(r for r in results if r.name == "activations").note == "code changed"
 
 
 def test_a_package_module_change_rebuilds_the_figures_that_use_it(copy, monkeypatch):
-    users = [f.name for f in FIGURES if "gmlp_snippets/norm.py" in f.uses]
+    users = [
+        f.name
+        for f in FIGURES
+        if "gmlp_snippets/norm.py" in cache.source_digests(f, POST2)
+    ]
     assert "layernorm" in users and "sgu_gate" in users and "whitevsblack" not in users
     _fake_edit(monkeypatch, "gmlp_snippets/norm.py")
-    assert check(copy) and all(p.split(":")[0] in users for p in check(copy))
-    results = build(copy, profile="test", device="cpu", progress=False)
+    problems = check(copy, None, POST2)
+    assert problems and all(p.split(":")[0] in users for p in problems)
+    results = build(POST2, copy, profile="test", device="cpu", progress=False)
     assert [r.name for r in results if r.status == "rebuilt"] == users
-    assert check(copy) == []
+    assert check(copy, None, POST2) == []
+
+
+def _copy_of_the_repository(root: Path) -> Path:
+    """Post 2 (its .md and folder), its committed figures and the package, copied under
+    `root`, to be edited."""
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "gmlp_snippets", root / "gmlp_snippets", ignore=skip)
+    shutil.copytree(POST2.dir, root / SRC, ignore=skip)
+    shutil.copy(POST2.post, root / "posts")
+    shutil.copytree(ASSETS, root / "assets" / POST2.folder)
+    return root
+
+
+def _recorded(figset, out: Path, names: list[str]) -> None:
+    """Record `names` in the manifest in `out` as made from their code as it is now."""
+    out.mkdir(parents=True, exist_ok=True)
+    for fig in figset.resolve(names):
+        for file in fig.files:
+            (out / file).write_bytes(b"drawn")
+        digests = cache.source_digests(fig, figset)
+        cache.manifest(out).put(
+            fig.name,
+            {
+                "files": {f: engine.file_digest(out / f) for f in fig.files},
+                "code_hash": engine.code_hash(digests),
+                "sources": digests,
+            },
+        )
+
+
+def test_the_sources_of_a_figure_are_traced_from_its_imports(tmp_path):
+    root = _copy_of_the_repository(tmp_path / "repo")
+    (figset,) = find(root / "posts", root)
+    swans, sgu = figset.resolve(["sgu_gate", "whitevsblack"])  # in the post's order
+    sources = cache.source_digests(sgu, figset)
+    for name in ("gmlp_snippets/sgu.py", f"{SRC}/training.py", f"{SRC}/corpus.py"):
+        assert name in sources  # imported, not listed
+    assert {f"{SRC}/fig_sgu_gate.py", cache.STYLE} <= set(sources)
+    assert set(cache.source_digests(swans, figset)) == {
+        f"{SRC}/fig_swans.py",
+        cache.STYLE,
+    }
+    out = tmp_path / "out"
+    _recorded(figset, out, ["sgu_gate", "whitevsblack"])
+    names = ["sgu_gate", "whitevsblack"]
+    assert check(out, names, figset) == []
+    for rel in ("gmlp_snippets/sgu.py", f"{SRC}/training.py", f"{SRC}/fig_sgu_gate.py"):
+        with open(root / rel, "a", encoding="utf-8") as f:
+            f.write("\n# a comment, and a blank line above it\n")
+    assert check(out, names, figset) == []  # comments do not count
+    with open(root / SRC / "training.py", "a", encoding="utf-8") as f:
+        f.write("UNUSED = 1\n")
+    (problem,) = check(out, names, figset)
+    assert problem.startswith("sgu_gate: its code changed") and "training.py" in problem
 
 
 def test_comments_and_blank_lines_do_not_count():
@@ -166,13 +231,14 @@ def test_comments_and_blank_lines_do_not_count():
 
 def test_a_file_changed_by_hand_is_rebuilt(copy):
     (copy / "gmlp.png").write_bytes(b"not the figure")
-    results = build(copy, profile="test", device="cpu", progress=False)
+    results = build(POST2, copy, profile="test", device="cpu", progress=False)
     assert [r.name for r in results if r.status == "rebuilt"] == ["gmlp"]
     png_size(copy / "gmlp.png")
 
 
 def test_force_rebuilds_only_what_is_asked(copy):
     results = build(
+        POST2,
         copy,
         names=["gmlp.png", "layernorm"],
         force=True,
@@ -188,7 +254,7 @@ def test_force_rebuilds_only_what_is_asked(copy):
 
 def test_bytes_are_stable_on_cpu(built, tmp_path):
     again = tmp_path / "again"
-    build(again, profile="test", device="cpu", progress=False)
+    build(POST2, again, profile="test", device="cpu", progress=False)
     first, second = snapshot(built, mtimes=False), snapshot(again, mtimes=False)
     for name in first:
         if name != MANIFEST:
@@ -198,7 +264,12 @@ def test_bytes_are_stable_on_cpu(built, tmp_path):
     # the shared training run gives the same model whichever figure starts it
     alone = tmp_path / "alone"
     build(
-        alone, names=["spatial_weights"], profile="test", device="cpu", progress=False
+        POST2,
+        alone,
+        names=["spatial_weights"],
+        profile="test",
+        device="cpu",
+        progress=False,
     )
     assert (alone / "spatial_weights.png").read_bytes() == first["spatial_weights.png"]
 
@@ -220,7 +291,7 @@ def test_bytes_are_stable_for_the_committed_cheap_figures(tmp_path):
         pytest.skip(
             "the committed figures were drawn with other settings or library versions"
         )
-    build(tmp_path, names=same, profile="quick", device="cpu", progress=False)
+    build(POST2, tmp_path, names=same, profile="quick", device="cpu", progress=False)
     for name in same:
         assert (tmp_path / f"{name}.png").read_bytes() == (
             ASSETS / f"{name}.png"
@@ -274,7 +345,7 @@ def test_a_cpu_run_keeps_gpu_figures_whose_code_is_unchanged(copy):
         fig, entry, copy, "new-code", "another-key", "quick", "cpu", 0, force=False
     )
     assert rebuild is True and why == "code changed"  # a stale GPU figure is redrawn
-    assert check(copy, ["activations"]) == []  # a GPU figure is valid on the CPU
+    assert check(copy, ["activations"], POST2) == []  # a GPU figure is valid on a CPU
 
 
 def test_a_default_run_keeps_the_gpu_figure_end_to_end(copy, monkeypatch):
@@ -283,19 +354,24 @@ def test_a_default_run_keeps_the_gpu_figure_end_to_end(copy, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     _made_on_gpu(copy, "activations")
     results = build(
-        copy, names=["activations"], progress=False
+        POST2, copy, names=["activations"], progress=False
     )  # no --profile, no --device
     assert statuses(results) == {"activations": "cached"} and results[
         0
     ].note.startswith("kept")
     results = build(
-        copy, names=["activations"], profile="test", device="cpu", progress=False
+        POST2,
+        copy,
+        names=["activations"],
+        profile="test",
+        device="cpu",
+        progress=False,
     )
     assert statuses(results) == {
         "activations": "cached"
     }  # asking for the CPU is not enough
     results = build(
-        copy, names=["activations"], profile="test", force=True, progress=False
+        POST2, copy, names=["activations"], profile="test", force=True, progress=False
     )
     assert statuses(results) == {"activations": "rebuilt"}
 
@@ -318,8 +394,7 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
 
 
 def test_a_failing_figure_leaves_its_old_file_and_a_valid_manifest(copy, monkeypatch):
-    from explainer.figures import fig_activations
-
+    fig_activations = POST2.module("fig_activations")
     old = (copy / "activations.png").read_bytes()
     real_write, real_make = engine.atomic_write_bytes, fig_activations.make
 
@@ -340,6 +415,7 @@ def test_a_failing_figure_leaves_its_old_file_and_a_valid_manifest(copy, monkeyp
     monkeypatch.setattr(fig_activations, "make", make)
     with pytest.raises(RuntimeError, match="disk full"):
         build(
+            POST2,
             copy,
             names=["layernorm", "activations"],
             force=True,
@@ -354,14 +430,14 @@ def test_a_failing_figure_leaves_its_old_file_and_a_valid_manifest(copy, monkeyp
         if p.name.startswith(".") and not p.name.endswith(".lock")
     ]
     assert (
-        check(copy) == []
+        check(copy, None, POST2) == []
     )  # layernorm was redrawn and recorded; activations is the old, valid one
 
 
 def test_stale_temporary_files_are_cleaned_up(copy, monkeypatch):
     (copy / ".gmlp.png.12345.tmp").write_bytes(b"left by a killed run")
-    _fake_edit(monkeypatch, "explainer/figures/fig_gmlp_block.py")
-    build(copy, names=["gmlp"], profile="test", device="cpu", progress=False)
+    _fake_edit(monkeypatch, f"{SRC}/fig_gmlp_block.py")
+    build(POST2, copy, names=["gmlp"], profile="test", device="cpu", progress=False)
     assert not (copy / ".gmlp.png.12345.tmp").exists()
 
 
@@ -377,6 +453,7 @@ def test_stale_temporary_files_are_cleaned_up(copy, monkeypatch):
         ),
         (["--profile", "huge"], ["--profile", "huge", "quick", "full"]),
         (["--device", "tpu"], ["--device", "tpu", "auto", "cuda", "cpu"]),
+        (["--post", "nope"], ["--post", "nope", POST2.name]),
     ],
 )
 def test_bad_arguments_fail_before_writing(tmp_path, capsys, args, words):
@@ -439,24 +516,32 @@ def test_cli_prints_a_summary_table(copy, capsys):
 
 
 def test_check_passes_on_the_committed_figures():
-    assert check(ASSETS) == []
+    assert check(ASSETS, None, POST2) == []
+    assert main(["--check"]) == 0
 
 
 def test_check_finds_missing_and_stale_figures(copy, monkeypatch):
-    assert check(copy) == []
+    assert check(copy, None, POST2) == []
     (copy / "sgu_gate.png").unlink()
     _fake_edit(monkeypatch, "gmlp_snippets/sgu.py")
-    problems = check(copy)
+    problems = check(copy, None, POST2)
     assert any(p.startswith("sgu_gate: sgu_gate.png is missing") for p in problems)
     assert any(
         p.startswith("spatial_weights: its code changed")
         and "gmlp_snippets/sgu.py" in p
         for p in problems
     )
-    assert not any(p.startswith(("gmlp:", "layernorm:")) for p in problems)
+    # only the figures that import it (through the package: gmlp and layernorm too)
+    users = {
+        f.name
+        for f in FIGURES
+        if "gmlp_snippets/sgu.py" in cache.source_digests(f, POST2)
+    }
+    assert {p.split(":")[0] for p in problems} == users
+    assert "whitevsblack" not in users and "neuralnetwork" not in users
     (copy / MANIFEST).unlink()
-    assert "missing" in check(copy, ["gmlp"])[0]
-    assert check(copy, []) == []
+    assert "missing" in check(copy, ["gmlp"], POST2)[0]
+    assert check(copy, [], POST2) == []
 
 
 def _load_hook():
@@ -521,7 +606,7 @@ def test_hook_raises_naming_make_figures(built, tmp_path, monkeypatch):
 def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn(
     copy, monkeypatch
 ):
-    from explainer.figures import fig_layernorm
+    fig_layernorm = POST2.module("fig_layernorm")
 
     def killed(ctx):
         raise KeyboardInterrupt  # the run dies while drawing the second figure
@@ -529,6 +614,7 @@ def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn
     monkeypatch.setattr(fig_layernorm, "make", killed)
     with pytest.raises(KeyboardInterrupt):
         build(
+            POST2,
             copy,
             names=["gmlp", "layernorm"],
             force=True,
@@ -539,7 +625,7 @@ def test_only_never_drops_the_other_entries_and_each_figure_is_recorded_as_drawn
     recorded = json.loads((copy / MANIFEST).read_text())["figures"]
     assert set(recorded) == {f.name for f in FIGURES}  # --only kept the others
     assert (
-        check(copy, ["gmlp"]) == []
+        check(copy, ["gmlp"], POST2) == []
     )  # the finished figure was recorded before the kill
 
 
@@ -611,9 +697,9 @@ def test_the_post_says_who_won_the_toy_comparison_as_the_manifest_does():
 def test_the_fast_training_path_is_for_cuda_and_matches_eager():
     import torch
 
-    from explainer.figures import training
     from gmlp_snippets.model import GMLPForCausalLM
 
+    training = POST2.module("training")
     s = training.settings("test")
     model = GMLPForCausalLM(training.gmlp_config(s))
     assert (
@@ -634,3 +720,85 @@ def test_the_fast_training_path_is_for_cuda_and_matches_eager():
     assert all(
         p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters()
     )
+
+
+# ---- a second post: its own figures, folder and manifest ---------------------------
+
+DOT = """import matplotlib.pyplot as plt
+
+
+def make(ctx):
+    fig, ax = plt.subplots(figsize=(1.5, 1.5))
+    ax.plot([0, 1], [0, 1])
+    ctx.save(fig, "dot.png")
+    plt.close(fig)
+"""
+
+
+def _second_post(posts: Path, registry: str) -> Path:
+    """posts/2025-01-01-second.md, with a figures.py and one figure module."""
+    folder = posts / "2025-01-01-second"
+    folder.mkdir(parents=True)
+    (posts / "2025-01-01-second.md").write_text("---\ntitle: Hai\n---\n")
+    (folder / "__init__.py").write_text("")
+    (folder / "figures.py").write_text(registry)
+    (folder / "fig_dot.py").write_text(DOT)
+    return folder
+
+
+def test_a_second_post_gets_its_own_folder_and_manifest(tmp_path, monkeypatch, capsys):
+    root = _copy_of_the_repository(tmp_path / "repo")
+    _second_post(
+        root / "posts",
+        "from explainer.figures import Figure\n\nFOLDER = 'img/second'\n"
+        "FIGURES = (Figure('dot', 'fig_dot', ('dot.png',)),)\n",
+    )
+    blog2 = root / "assets" / POST2.folder
+    before, committed = snapshot(blog2), snapshot(ASSETS)
+    monkeypatch.setattr(engine, "REPO", root)  # the command run in that repository
+    assert main(["--list"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["2025-01-01-second", "dot", "dot.png"] in listed and len(listed) == 11
+    for post in ("second", "2025-01-01-second"):
+        args = ["--post", post, "--profile", "test", "--device", "cpu", "-q"]
+        assert main(args) == 0
+    second = root / "assets" / "img" / "second"
+    png_size(second / "dot.png")
+    entry = json.loads((second / MANIFEST).read_text())["figures"]
+    assert list(entry) == ["dot"] and set(entry["dot"]["sources"]) == {
+        "posts/2025-01-01-second/fig_dot.py",
+        cache.STYLE,
+    }
+    assert snapshot(blog2) == before and snapshot(ASSETS) == committed
+    capsys.readouterr()
+    # both posts: --only finds figures in either, the table names the post
+    assert main(["--only", "dot", "gmlp", "--profile", "test", "--device", "cpu"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0][:2] == ["post", "figure"]
+    assert [POST2.name, "gmlp", "cached"] == rows[2][:3]  # made at quick: kept
+    assert ["2025-01-01-second", "dot", "cached"] == rows[3][:3]
+    assert main(["--check"]) == 0 and snapshot(blog2) == before
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "out"), "-q"])
+    assert exc.value.code == 2 and "--out" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "registry, words",
+    [
+        ("from explainer.figures import Figure\n\nFIGURES = ()\n", ["FOLDER"]),
+        (
+            "from explainer.figures import Figure\n\nFOLDER = 'img/x'\n"
+            "FIGURES = (Figure('x', 'fig_x', ('x.png',)),)\n",
+            ["'x'", "fig_x.py", "2025-01-01-second"],
+        ),
+    ],
+    ids=["no-folder", "no-module"],
+)
+def test_a_wrong_registry_is_named(tmp_path, registry, words):
+    _second_post(tmp_path / "posts", registry)
+    with pytest.raises(EngineError) as error:
+        find(tmp_path / "posts", tmp_path)
+    for word in ["2025-01-01-second/figures.py", *words]:
+        assert word in str(error.value)

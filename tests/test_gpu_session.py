@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, load_module
 
+from explainer.figures import find
+
 SCRIPT = REPO / "benchmarks" / "gpu_session.sh"
+POST2 = next(s for s in find(REPO / "posts", REPO) if s.matches("blog-post-2"))
 PEER = importlib.util.find_spec("g_mlp_pytorch") is not None
 # what comes back from a device machine: at most 8 files, named in letters, digits,
 # '.', '_' and '-'; the figures and the logs travel as tar files
@@ -95,11 +98,11 @@ def test_dry_run_writes_every_file(dry_run, tmp_path):
         assert line.split("\t")[1] in ("0", "skipped: no timm"), line
     session = (out / "session.txt").read_text()
     assert "DRY RUN" in session and "bench-lm\t0\t" in session
-    # every figure of the manifest drawn, at the test profile on the CPU
+    # every figure of the post's manifest drawn, at the test profile on the CPU
     figures = tmp_path / "figures"
     manifest = json.loads((figures / "manifest.json").read_text())
     assert set(manifest["figures"]) == set(
-        json.loads((REPO / "assets/img/blog2/manifest.json").read_text())["figures"]
+        json.loads((POST2.out / "manifest.json").read_text())["figures"]
     )
     for name, entry in manifest["figures"].items():
         assert (entry["profile"], entry["device"]) == ("test", "cpu"), name

@@ -22,10 +22,11 @@ from conftest import REPO, load_module, snapshot
 
 from explainer import engine, measured, outputs
 from explainer.engine import EngineError
-from explainer.figures import MANIFEST, build, cache, check
+from explainer.figures import MANIFEST, build, cache, check, find
 from explainer.figures.__main__ import main
 
 pytestmark = pytest.mark.faults
+POST2 = next(s for s in find(REPO / "posts", REPO) if s.matches("blog-post-2"))
 
 HEAD = "---\ntitle: Một bài thử\ndate: 2024-01-01\n---\n\nMở đầu.\n\n"
 PRINTS = (
@@ -269,7 +270,7 @@ def test_a_hand_edited_manifest_measure_stops_the_prose(tmp_path):
         "sha256" in message and "git checkout" in message and "make figures" in message
     )
     assert "-99.5" not in message
-    problems = check(tmp_path, ["gmlp"])
+    problems = check(tmp_path, ["gmlp"], POST2)
     assert problems[0].startswith("gmlp: its entry in manifest.json does not match")
     assert snapshot(tmp_path) == before  # reading changed nothing
 
@@ -288,7 +289,7 @@ def test_reading_takes_no_lock_and_creates_nothing(tmp_path, read_only, runs):
     assert collect(post, tmp_path / "out").outputs[0].text == "một\n"
     outputs.prune([collect(post, tmp_path / "out")])
     assert measured.read_entries(tmp_path / "figures")["gmlp"]["measures"] == {"n": 150}
-    assert check(tmp_path / "figures", ["gmlp"])  # gmlp.png is missing: reported
+    assert check(tmp_path / "figures", ["gmlp"], POST2)  # gmlp.png is missing
     assert snapshot(tmp_path) == before and len(runs) == 1
 
 
@@ -445,19 +446,23 @@ def test_make_figures_redraws_what_an_unreadable_manifest_cannot_verify(
     tmp_path, caplog, content
 ):
     out = tmp_path / "blog2"
-    build(out, names=["gmlp"], profile="test", device="cpu", progress=False)
+    build(POST2, out, names=["gmlp"], profile="test", device="cpu", progress=False)
     store = cache.manifest(out)  # as if drawn on a GPU: kept by a CPU run, but...
     store.put("gmlp", {**store.entries["gmlp"], "profile": "full", "key": "gpu"})
     (out / MANIFEST).write_bytes(content)
-    assert "unreadable" in check(out, ["gmlp"])[0]
-    results = build(out, names=["gmlp"], profile="test", device="cpu", progress=False)
+    assert "unreadable" in check(out, ["gmlp"], POST2)[0]
+    results = build(
+        POST2, out, names=["gmlp"], profile="test", device="cpu", progress=False
+    )
     # ... nothing of an unreadable manifest can be verified: redrawn
     assert [(r.status, r.note) for r in results] == [
         ("rebuilt", "its manifest entry could not be verified")
     ]
-    assert check(out, ["gmlp"]) == []
+    assert check(out, ["gmlp"], POST2) == []
     (aside,) = out.glob(f"{MANIFEST}.unreadable-*")  # what it replaced is kept
     assert aside.read_bytes() == content
     assert any(aside.name in r.message for r in caplog.records)
-    again = build(out, names=["gmlp"], profile="test", device="cpu", progress=False)
+    again = build(
+        POST2, out, names=["gmlp"], profile="test", device="cpu", progress=False
+    )
     assert [r.status for r in again] == ["cached"]

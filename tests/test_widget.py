@@ -1,4 +1,4 @@
-"""The post's live gMLP: the exported weights (explainer/figures/fig_tiny_lm.py) and the
+"""The post's live gMLP: the exported weights (fig_tiny_lm.py of the post) and the
 widget that runs them in the reader's browser (docs/javascripts/gmlp-widget.js).
 
 The weights are built at the hidden `test` profile (a second of training) into a
@@ -23,7 +23,6 @@ from conftest import REPO, guarded_page, low_contrast, n_params, serving, shot
 JS = REPO / "docs" / "javascripts" / "gmlp-widget.js"
 CSS = REPO / "docs" / "stylesheets" / "widget.css"
 POST = "posts/2024/02/blog-post-2/"  # the page sits where the post does
-WEIGHTS = "../../../../assets/img/blog2/tiny_lm.json"  # the post's data-weights
 QUICK = "../../../../quick/tiny_lm.json"  # the post's size (quick profile), untrained
 TOLERANCE = 1e-4
 
@@ -31,8 +30,13 @@ pytestmark = [pytest.mark.browser]
 
 torch = pytest.importorskip("torch")
 
-from explainer.figures import build, fig_tiny_lm, training  # noqa: E402
+from explainer.figures import build, find  # noqa: E402
 from gmlp_snippets import GMLPForCausalLM  # noqa: E402
+
+POST2 = next(s for s in find(REPO / "posts", REPO) if s.matches("blog-post-2"))
+fig_tiny_lm, training = POST2.module("fig_tiny_lm"), POST2.module("training")
+FIGURES = Path("assets") / POST2.folder  # the post's figures, in the site
+WEIGHTS = f"../../../../{FIGURES.as_posix()}/tiny_lm.json"  # the post's data-weights
 
 PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
@@ -126,7 +130,9 @@ TEXTS = ".gmlp-widget :is(p, label, output, span, textarea)"  # every text it sh
 
 
 def _build(out: Path) -> Path:
-    results = build(out, ["tiny_lm"], profile="test", device="cpu", progress=False)
+    results = build(
+        POST2, out, ["tiny_lm"], profile="test", device="cpu", progress=False
+    )
     assert [(r.name, r.status) for r in results] == [("tiny_lm", "rebuilt")]
     return out
 
@@ -162,7 +168,7 @@ def www(tmp_path_factory) -> Path:
     import material
 
     root = tmp_path_factory.mktemp("widget") / "www"
-    _build(root / "assets" / "img" / "blog2")
+    _build(root / FIGURES)
     _write_export(_perturbed_quick_model(), root / "quick")
     for source, folder in ((JS, "javascripts"), (CSS, "stylesheets")):
         (root / folder).mkdir(parents=True)
@@ -179,7 +185,7 @@ def www(tmp_path_factory) -> Path:
 
 
 def test_export_is_byte_stable_and_self_describing(www, tmp_path):
-    first = www / "assets" / "img" / "blog2"
+    first = www / FIGURES
     second = _build(tmp_path / "again")
     for name in (fig_tiny_lm.BIN, fig_tiny_lm.META):
         same = (first / name).read_bytes() == (second / name).read_bytes()
@@ -221,7 +227,7 @@ def test_the_real_size_fits_in_600_kb():
     blob, doc = fig_tiny_lm.export(model)
     assert len(blob) == 4 * training.count_params(model) == 4 * doc["params"]
     assert len(blob) <= fig_tiny_lm.MAX_BIN_BYTES, f"{len(blob)} bytes"
-    committed = REPO / "assets" / "img" / "blog2" / fig_tiny_lm.BIN
+    committed = POST2.out / fig_tiny_lm.BIN
     if committed.exists():  # after `make figures`: the committed export
         text = committed.with_name(fig_tiny_lm.META).read_text(encoding="utf-8")
         size = json.loads(text)["weights"]["bytes"]
@@ -290,7 +296,7 @@ def test_js_logits_match_torch(tab, www, which, one_thread):
     if which == "quick-size":
         url, meta = QUICK, www / "quick" / "tiny_lm.json"
     else:
-        url, meta = WEIGHTS, www / "assets" / "img" / "blog2" / "tiny_lm.json"
+        url, meta = WEIGHTS, www / FIGURES / "tiny_lm.json"
     model = fig_tiny_lm.read_model(meta)
     n = model.cfg.seq_len
     tab.evaluate("async (url) => { await gmlpWidget.load(url) }", url)

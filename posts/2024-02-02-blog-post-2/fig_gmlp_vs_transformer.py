@@ -44,9 +44,11 @@ import matplotlib.ticker
 import numpy as np
 import torch
 
-from explainer.figures import corpus, style, training, transformer
-from explainer.figures.fig_spatial_weights import locality
+from explainer.figures import style
 from gmlp_snippets.model import GMLPForCausalLM
+
+from . import corpus, training, transformer
+from .fig_spatial_weights import locality
 
 N_HEADS = 4
 N_SEEDS = 3
@@ -93,7 +95,7 @@ def trained(
         lr,
         size if model != "gmlp" else None,
     )
-    return training.memo(key, build)
+    return training.memo(ctx, key, build)
 
 
 def transformer_size(ctx, target_params: int) -> transformer.Match:

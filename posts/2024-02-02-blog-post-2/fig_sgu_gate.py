@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explainer.figures import corpus, style, training
+from explainer.figures import style
+
+from . import corpus, training
 
 
 @torch.no_grad()

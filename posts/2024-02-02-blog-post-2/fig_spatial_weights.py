@@ -20,7 +20,9 @@ import matplotlib
 import numpy as np
 import torch
 
-from explainer.figures import style, training
+from explainer.figures import style
+
+from . import training
 
 WINDOW = 96  # heatmaps show at most this many tokens (a block around the middle token)
 SPAN = 48  # the middle token's row is drawn for the last SPAN + 1 tokens

@@ -32,8 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainer.figures import corpus, training
 from gmlp_snippets import LayerNorm
+
+from . import corpus, training
 
 log = logging.getLogger("explainer.figures")
 
@@ -141,7 +142,7 @@ def training_meta(trained: training.TrainedLM, ctx) -> dict[str, Any]:
     source = (
         f"pydoc_data.topics of CPython {platform.python_version()}: the English "
         "documentation that help('topics') prints, topics in sorted order, every "
-        f"{corpus.HELD_OUT_EVERY}th held out (explainer/figures/corpus.py)"
+        f"{corpus.HELD_OUT_EVERY}th held out (posts/2024-02-02-blog-post-2/corpus.py)"
     )
     return {
         "profile": ctx.profile,

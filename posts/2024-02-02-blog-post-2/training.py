@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from explainer.figures import corpus
 from gmlp_snippets.config import GMLPConfig
 from gmlp_snippets.model import GMLPForCausalLM
+
+from . import corpus
 
 
 @dataclass(frozen=True)
@@ -243,35 +244,26 @@ def evaluate(
     return (total / len(batches)).item()
 
 
-_MEMO: dict[tuple, TrainedLM] = {}
-
-
-def clear_memo() -> None:
-    """Forget the models trained in this run (the runner calls this before and after a
-    run)."""
-    _MEMO.clear()
-
-
 def trained_gmlp(ctx) -> TrainedLM:
     """The gMLP causal LM of ctx.profile trained on ctx.device with ctx.seed - trained
-    once per run."""
+    once per run (kept in ctx.memo)."""
     key = ("gmlp", ctx.profile, str(ctx.device), ctx.seed)
     s = settings(ctx.profile)
-    if key in _MEMO:
+    if key in ctx.memo:
         ctx.advance(s.steps)
     else:
         torch.manual_seed(ctx.seed)
         model = GMLPForCausalLM(gmlp_config(s)).to(ctx.device)
-        _MEMO[key] = train_lm(model, s, ctx.device, ctx.seed, ctx)
-    return _MEMO[key]
+        ctx.memo[key] = train_lm(model, s, ctx.device, ctx.seed, ctx)
+    return ctx.memo[key]
 
 
-def memo(key: tuple, build) -> TrainedLM:
+def memo(ctx, key: tuple, build) -> TrainedLM:
     """Train with build() once per run under `key` (for other models, e.g. the
     Transformer baseline)."""
-    if key not in _MEMO:
-        _MEMO[key] = build()
-    return _MEMO[key]
+    if key not in ctx.memo:
+        ctx.memo[key] = build()
+    return ctx.memo[key]
 
 
 def snapshot(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

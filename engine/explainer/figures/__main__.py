@@ -1,5 +1,7 @@
-"""Command line: python -m explainer.figures [--device auto|cuda|cpu] [--only NAME...]
-[--force] [--profile quick|full] [--out DIR]; see --help."""
+"""Command line: python -m explainer.figures [--post NAME] [--device auto|cuda|cpu]
+[--only NAME...] [--force] [--profile quick|full] [--out DIR]; see --help.
+
+The posts are <repository>/posts/*.md, their figures go under <repository>/assets."""
 
 from __future__ import annotations
 
@@ -9,15 +11,16 @@ import shlex
 import sys
 import time
 
+from explainer import engine
 from explainer.engine import EngineError
 from explainer.figures.cache import HINT, check
-from explainer.figures.registry import FIGURES, resolve
+from explainer.figures.registry import FigureSet, find, pick
 from explainer.figures.runner import (
-    DEFAULT_OUT,
     DEVICES,
     FigureArgumentError,
     Result,
     build,
+    validate,
 )
 
 SEEDS = 2**32  # numpy takes seeds in [0, 2**32)
@@ -43,11 +46,11 @@ def folder(text: str) -> str:
     return text
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(sets: list[FigureSet]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m explainer.figures",
         description=(
-            "Regenerate the post's figures from the package's code; "
+            "Regenerate the posts' figures from their code; "
             "only what changed is rebuilt."
         ),
         epilog=(
@@ -56,6 +59,12 @@ def parser() -> argparse.ArgumentParser:
             "code is unchanged and that was made with a larger profile or on a GPU is "
             "kept, so a CPU run never overwrites GPU figures."
         ),
+    )
+    p.add_argument(
+        "--post",
+        metavar="NAME",
+        help="only this post's figures (its file stem, or the stem without the date): "
+        + ", ".join(s.name for s in sets),
     )
     p.add_argument(
         "--device",
@@ -69,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="NAME",
         help="rebuild only these figures (names or file names): "
-        + ", ".join(f.name for f in FIGURES),
+        + ", ".join(f.name for s in sets for f in s.figures),
     )
     p.add_argument("--force", action="store_true", help="rebuild even when up to date")
     p.add_argument(
@@ -81,10 +90,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
-        default=DEFAULT_OUT,
         type=folder,
         metavar="DIR",
-        help=f"output folder (default {DEFAULT_OUT})",
+        help="output folder, for a single post (default: its folder under assets/)",
     )
     p.add_argument(
         "--seed", type=seed, help=f"random seed, 0 to {SEEDS - 1} (default 0)"
@@ -97,40 +105,51 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--check",
         action="store_true",
-        help="only check that the figures in --out are up to date",
+        help="only check that the figures are up to date",
     )
     p.add_argument(
-        "--list", action="store_true", help="list the figures and their files"
+        "--list", action="store_true", help="list the posts, figures and their files"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 
 
-def summary(results: list[Result], total: float) -> str:
-    rows = [("figure", "status", "seconds", "device", "note")]
-    rows += [(r.name, r.status, f"{r.seconds:.1f}", r.device, r.note) for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+def summary(results: list[tuple[str, Result]], total: float) -> str:
+    """The table of what was rebuilt or reused; a post column when there are several."""
+    posts = len({post for post, _ in results}) > 1
+    rows = [("post",) * posts + ("figure", "status", "seconds", "device", "note")]
+    rows += [
+        (post,) * posts + (r.name, r.status, f"{r.seconds:.1f}", r.device, r.note)
+        for post, r in results
+    ]
+    n, seconds = len(rows[0]) - 1, len(rows[0]) - 3  # the last column is not padded
+    widths = [max(len(row[i]) for row in rows) for i in range(n)]
     lines = [
         "  ".join(
             [
                 *(
-                    cell.ljust(w) if i != 2 else cell.rjust(w)
-                    for i, (cell, w) in enumerate(zip(row[:4], widths, strict=True))
+                    cell.ljust(w) if i != seconds else cell.rjust(w)
+                    for i, (cell, w) in enumerate(zip(row[:n], widths, strict=True))
                 ),
-                row[4],
+                row[n],
             ]
         ).rstrip()
         for row in rows
     ]
     lines.insert(1, "-" * max(len(line) for line in lines))
-    rebuilt = sum(r.status == "rebuilt" for r in results)
+    rebuilt = sum(r.status == "rebuilt" for _, r in results)
     lines.append(f"{rebuilt} rebuilt, {len(results) - rebuilt} cached, {total:.1f} s")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = parser()
+    try:
+        sets = find(engine.REPO / "posts", engine.REPO)
+    except EngineError as err:  # a post's figures.py is wrong
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    p = parser(sets)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.device is not None and args.device not in DEVICES:
@@ -138,34 +157,60 @@ def main(argv: list[str] | None = None) -> int:
             f"argument --device: unknown device {args.device!r}; "
             f"expected one of: {', '.join(DEVICES)}"
         )
+    if args.post is not None:
+        known, sets = sets, [s for s in sets if s.matches(args.post)]
+        if not sets:
+            p.error(
+                f"argument --post: no post {args.post!r} has figures; expected one "
+                f"of: {', '.join(s.name for s in known)}"
+            )
     if args.list:
-        for fig in FIGURES:
-            print(f"{fig.name:<20} {' '.join(fig.files)}")
+        for s in sets:
+            for fig in s.figures:
+                print(f"{s.name:<24} {fig.name:<20} {' '.join(fig.files)}")
         return 0
     try:
-        resolve(args.only)
+        chosen = pick(sets, args.only)
     except KeyError as err:
         p.error(f"argument --only: {err.args[0]}")
+    if args.out is not None and len(chosen) > 1:
+        p.error(
+            "argument --out: only with a single post; choose one with --post "
+            f"({', '.join(s.name for s, _ in chosen)})"
+        )
     if args.check:
-        problems = check(args.out, args.only)
+        problems = [
+            problem
+            for s, figures in chosen
+            for problem in check(args.out or s.out, [f.name for f in figures], s)
+        ]
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
             print(HINT, file=sys.stderr)
         return 1 if problems else 0
-    start = time.perf_counter()
+    start, results = time.perf_counter(), []
     try:
-        results = build(
-            args.out,
-            names=args.only,
-            device=args.device,
-            profile=args.profile,
-            seed=args.seed,
-            force=args.force,
-            threads=args.threads,
-            progress=not args.quiet,
-            command=shlex.join(["python", "-m", "explainer.figures", *argv]),
-        )
+        for s, _ in chosen:  # every argument is checked before anything is drawn
+            validate(
+                args.out or s.out, None, args.device, args.profile, args.threads, s
+            )
+        for s, figures in chosen:
+            results += [
+                (s.name, r)
+                for r in build(
+                    s,
+                    args.out,
+                    names=[f.name for f in figures],
+                    device=args.device,
+                    profile=args.profile,
+                    seed=args.seed,
+                    force=args.force,
+                    threads=args.threads,
+                    progress=not args.quiet,
+                    command=shlex.join(["python", "-m", "explainer.figures", *argv]),
+                )
+            ]
     except FigureArgumentError as err:
         p.error(str(err))
     except EngineError as err:  # a write failed (full disk, ...): nothing half-written

@@ -1,12 +1,13 @@
 """Cache keys, the manifest and the staleness check - no torch, no matplotlib.
 
 Built on the site's one execution-and-cache layer (explainer.engine): the *code hash* of
-a figure is `engine.code_hash` over the source files it declares
-(registry.Figure.sources), so a comment or a snippet marker does not make a figure
-stale. The *cache key* adds what else decides the pixels: the torch and matplotlib
-versions, the device kind, the profile and the seed. The manifest is an `engine.Store`
-(atomic, locked, one entry recorded per figure as it is drawn, each with a checksum;
-reading it changes nothing).
+a figure is `engine.code_hash` over its sources - its module and the local modules it
+imports, traced (`engine.local_imports`), and the engine's shared style - so a comment
+or a snippet marker does not make a figure stale. The *cache key* adds what else
+decides the pixels: the torch and matplotlib versions, the device kind, the profile and
+the seed. Each post's figures have their own manifest, <assets>/<FOLDER>/manifest.json:
+an `engine.Store` (atomic, locked, one entry recorded per figure as it is drawn, each
+with a checksum; reading it changes nothing).
 
 The staleness check (`check`) compares code hashes only: a figure made on a GPU with the
 `full` profile stays valid on a CPU machine as long as its code has not changed.
@@ -21,10 +22,14 @@ from typing import Any
 
 from explainer import engine
 from explainer.engine import file_digest
-from explainer.figures.registry import FIGURES, Figure, resolve
+from explainer.figures.registry import Figure, FigureSet
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 2  # 2: sources named relative to the repository
+# every figure is drawn with the shared style, named as in the engine's own tree (so
+# the manifest does not depend on where the engine is installed)
+STYLE = "explainer/figures/style.py"
+ENGINE = Path(__file__).resolve().parents[2]  # the folder STYLE is relative to
 HINT = "run `make figures` (python -m explainer.figures) to regenerate"
 
 
@@ -39,9 +44,15 @@ def restore(path: Path) -> str:
 # ---- hashing -------------------------------------------------------------------------
 
 
-def source_digests(fig: Figure) -> dict[str, str]:
-    """{repo-relative path: digest} for every source the figure declares."""
-    return engine.source_digests(fig.sources)
+def source_digests(fig: Figure, figset: FigureSet) -> dict[str, str]:
+    """{path: digest} of the figure's sources: its module and the local modules it
+    imports (relative to the repository), and STYLE."""
+    path = figset.dir / f"{fig.module}.py"
+    code = path.read_text(encoding="utf-8")
+    digests = engine.source_digests(
+        engine.local_imports(code, figset.root, path), figset.root
+    )
+    return dict(sorted({**digests, STYLE: engine.source_digest(STYLE, ENGINE)}.items()))
 
 
 def versions() -> dict[str, str]:
@@ -89,10 +100,10 @@ def manifest(out_dir: Path) -> engine.Store:
     )
 
 
-def remove_stale_temps(out_dir: Path) -> None:
+def remove_stale_temps(out_dir: Path, figset: FigureSet) -> None:
     """Remove temporary files an interrupted (killed) run of ours left behind."""
     engine.remove_stale_temps(
-        out_dir, {MANIFEST, *(f for fig in FIGURES for f in fig.files)}
+        out_dir, {MANIFEST, *(f for fig in figset.figures for f in fig.files)}
     )
 
 
@@ -119,13 +130,15 @@ def files_intact(out_dir: Path, entry: dict[str, Any], fig: Figure) -> bool:
 # ---- the staleness check -------------------------------------------------------------
 
 
-def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> list[str]:
-    """Problems that make the figures in `out_dir` unfit for the site; [] when all is
-    well.
+def check(
+    out_dir: str | os.PathLike, names: Iterable[str] | None, figset: FigureSet
+) -> list[str]:
+    """Problems that make the figures of `figset` in `out_dir` unfit for the site; []
+    when all is well.
 
     `names` are figure names or file names (None = every figure). A figure is a problem
     when the manifest does not list it, one of its files is missing or was changed after
-    it was made, or the code it was made from (its declared sources) has changed since;
+    it was made, or the code it was made from (its sources) has changed since;
     an unreadable manifest or an entry that fails its checksum says how to restore it.
     Device, profile and library versions do not matter here: a GPU `full` figure is
     valid on a CPU.
@@ -135,7 +148,7 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
     if names == []:
         return []
     try:
-        figures = resolve(names)
+        figures = figset.resolve(names)
     except KeyError as err:
         return [str(err.args[0])]
     if not (out_dir / MANIFEST).is_file():
@@ -169,7 +182,7 @@ def check(out_dir: str | os.PathLike, names: Iterable[str] | None = None) -> lis
                     f"{fig.name}: {file} differs from the file recorded in {MANIFEST} "
                     "(edited by hand, or its build was interrupted)"
                 )
-        digests = source_digests(fig)
+        digests = source_digests(fig, figset)
         if entry.get("code_hash") != engine.code_hash(digests):
             old = entry.get("sources") or {}
             changed = sorted(

@@ -1,12 +1,24 @@
-"""The figures of the post: what each one writes and which source files it is made from.
+"""Which posts have figures, and what each figure writes.
 
-This module is data only (no torch, no matplotlib): the cache and the staleness check
-read it without importing the figure code.
+A post ``<posts>/<stem>.md`` has figures when ``<posts>/<stem>/figures.py`` exists: it
+names FOLDER (where the figures go, under the assets folder) and FIGURES. The post's
+folder is loaded as a package from its path, so its modules import each other
+relatively. Reading a registry imports no torch and no matplotlib: the cache and the
+site's staleness check read it without importing the figure code.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
+import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from explainer.engine import EngineError, _shown
 
 PROFILES = (
     "quick",
@@ -15,104 +27,135 @@ PROFILES = (
 HIDDEN_PROFILES = ("test",)  # tiny sizes for the test suite; not shown in --help
 PROFILE_RANK = {"test": 0, "quick": 1, "full": 2}
 DEVICE_RANK = {"cpu": 0, "cuda": 1}
-
-# every figure is drawn with the shared style (colours, fonts, PNG writer)
-COMMON_SOURCES = ("explainer/figures/style.py",)
-# a gMLP language model from the package, trained on the pydoc corpus
-LM_SOURCES = (
-    "gmlp_snippets/config.py",
-    "gmlp_snippets/model.py",
-    "gmlp_snippets/norm.py",
-    "gmlp_snippets/projection.py",
-    "gmlp_snippets/sgu.py",
-    "explainer/figures/corpus.py",
-    "explainer/figures/training.py",
-)
+REGISTRY = "figures.py"  # in a post's folder
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}-")  # a Jekyll post's file name starts with it
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure: `explainer.figures.<module>.make(ctx)` writes `files` to the out dir.
-
-    `uses` lists the other source files the figure depends on (repository-relative);
-    the figure's own module and the shared style are always included.
-    """
+    """One figure: `make(ctx)` of the post folder's `module` writes `files` to the out
+    dir."""
 
     name: str
     module: str
     files: tuple[str, ...]
-    uses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FigureSet:
+    """One post's figures: its .md, the repository its sources are named relative to,
+    the assets folder, FOLDER and FIGURES of its figures.py, and the name its folder is
+    imported as."""
+
+    post: Path
+    root: Path
+    assets: Path
+    folder: str
+    figures: tuple[Figure, ...]
+    package: str
 
     @property
-    def sources(self) -> tuple[str, ...]:
-        """Repository-relative paths of every file whose code decides how it looks."""
-        return tuple(
-            sorted({f"explainer/figures/{self.module}.py", *COMMON_SOURCES, *self.uses})
-        )
+    def name(self) -> str:
+        return self.post.stem
+
+    @property
+    def dir(self) -> Path:
+        """The post's folder: figures.py and the figure modules."""
+        return self.post.with_suffix("")
+
+    @property
+    def out(self) -> Path:
+        """Where the figures and their manifest are: <assets>/<FOLDER>."""
+        return self.assets / self.folder
+
+    def matches(self, name: str) -> bool:
+        """Is `name` this post: its file stem, or the stem without the date?"""
+        return name in (self.name, DATE.sub("", self.name))
+
+    def module(self, name: str) -> ModuleType:
+        """A module of the post's folder, imported (figure code: torch, matplotlib)."""
+        return importlib.import_module(f"{self.package}.{name}")
+
+    def resolve(self, names: list[str] | tuple[str, ...] | None) -> list[Figure]:
+        """Figures by name or file name (`gmlp` or `gmlp.png`), in order; None: all.
+
+        Raises KeyError naming the unknown entries and the known names.
+        """
+        return pick([self], names)[0][1]
 
 
-FIGURES: tuple[Figure, ...] = (
-    # the four images the post already links
-    Figure("whitevsblack", "fig_swans", ("whitevsblack.png",)),
-    Figure("inductive_bias", "fig_inductive_bias", ("inductive_bias.png",)),
-    Figure("neuralnetwork", "fig_neuralnetwork", ("neuralnetwork.png",)),
-    Figure("gmlp", "fig_gmlp_block", ("gmlp.png",), uses=("gmlp_snippets/config.py",)),
-    # the building blocks
-    Figure(
-        "layernorm",
-        "fig_layernorm",
-        ("layernorm.png",),
-        uses=("gmlp_snippets/norm.py",),
-    ),
-    Figure(
-        "activations",
-        "fig_activations",
-        ("activations.png",),
-        uses=("gmlp_snippets/projection.py",),
-    ),
-    # a trained gMLP language model (one training run shared by the three figures)
-    Figure("sgu_gate", "fig_sgu_gate", ("sgu_gate.png",), uses=LM_SOURCES),
-    Figure(
-        "spatial_weights",
-        "fig_spatial_weights",
-        ("spatial_weights.png",),
-        uses=LM_SOURCES,
-    ),
-    Figure(
-        "gmlp_vs_transformer",
-        "fig_gmlp_vs_transformer",
-        ("gmlp_vs_transformer.png",),
-        uses=(
-            *LM_SOURCES,
-            "explainer/figures/transformer.py",
-            "explainer/figures/fig_spatial_weights.py",  # its locality measure
-        ),
-    ),
-    # not a picture: that model's weights, for the post's live widget (gmlp-widget.js)
-    Figure("tiny_lm", "fig_tiny_lm", ("tiny_lm.bin", "tiny_lm.json"), uses=LM_SOURCES),
-)
-
-BY_NAME: dict[str, Figure] = {f.name: f for f in FIGURES}
-
-
-def resolve(names: list[str] | tuple[str, ...] | None) -> list[Figure]:
-    """Figures by name or file name (`gmlp` or `gmlp.png`), in order; None: all.
-
-    Raises KeyError naming the unknown entries and the known names.
-    """
+def pick(
+    sets: list[FigureSet], names: list[str] | tuple[str, ...] | None
+) -> list[tuple[FigureSet, list[Figure]]]:
+    """(set, its figures among `names`) for each set that has one, by name or file name;
+    None: every figure of every set. Raises KeyError naming the unknown entries and the
+    known names."""
     if not names:
-        return list(FIGURES)
-    by_file = {file: f for f in FIGURES for file in f.files}
-    wanted, unknown = set(), []
-    for name in names:
-        fig = BY_NAME.get(name) or by_file.get(name)
-        if fig is None:
-            unknown.append(name)
-        else:
-            wanted.add(fig.name)
+        return [(s, list(s.figures)) for s in sets]
+    chosen, known = [], set()
+    for s in sets:
+        by_key = {key: f.name for f in s.figures for key in (f.name, *f.files)}
+        known |= set(by_key)
+        wanted = {by_key[name] for name in names if name in by_key}
+        if wanted:
+            chosen.append((s, [f for f in s.figures if f.name in wanted]))
+    unknown = [name for name in names if name not in known]
     if unknown:
         raise KeyError(
-            f"unknown figure {', '.join(map(repr, unknown))}; "
-            f"expected one of: {', '.join(BY_NAME)}"
+            f"unknown figure {', '.join(map(repr, unknown))}; expected one of: "
+            + ", ".join(f.name for s in sets for f in s.figures)
         )
-    return [f for f in FIGURES if f.name in wanted]
+    return chosen
+
+
+def find(
+    posts_dir: Path, root: Path, assets_dir: Path | None = None
+) -> list[FigureSet]:
+    """The FigureSet of every post in `posts_dir` that has a <stem>/figures.py, by file
+    name; `root` is the repository, `assets_dir` the assets folder (default
+    <root>/assets)."""
+    root = Path(root).resolve()
+    assets = Path(assets_dir) if assets_dir is not None else root / "assets"
+    sets = []
+    for post in sorted(Path(posts_dir).resolve().glob("*.md")):
+        if (post.with_suffix("") / REGISTRY).is_file():
+            sets.append(_load(post, root, assets))
+    return sets
+
+
+def _load(post: Path, root: Path, assets: Path) -> FigureSet:
+    folder = post.with_suffix("")
+    registry = _shown(folder / REGISTRY)
+    # one name per folder: a copy of the post elsewhere is another package
+    tag = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+    package = f"explainer_post_{re.sub(r'[^A-Za-z0-9]', '_', post.stem)}_{tag}"
+    if package not in sys.modules:
+        if not (folder / "__init__.py").is_file():
+            raise EngineError(
+                f"{registry}: expected an __init__.py beside it (the folder is "
+                "imported as a package)"
+            )
+        spec = importlib.util.spec_from_file_location(
+            package, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        sys.modules[package] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[package])
+    sys.modules.pop(f"{package}.figures", None)  # read as it is now
+    data = importlib.import_module(f"{package}.figures")
+    folder_name, figures = getattr(data, "FOLDER", None), getattr(data, "FIGURES", None)
+    if not isinstance(folder_name, str) or not folder_name.strip("/"):
+        raise EngineError(
+            f"{registry}: expected FOLDER, a folder under the assets folder "
+            f"(e.g. 'img/post'), got {folder_name!r}"
+        )
+    if not isinstance(figures, tuple | list) or not all(
+        isinstance(f, Figure) for f in figures
+    ):
+        raise EngineError(f"{registry}: expected FIGURES, a tuple of Figure")
+    for fig in figures:
+        if not (folder / f"{fig.module}.py").is_file():
+            raise EngineError(
+                f"{registry}: figure {fig.name!r} is drawn by {fig.module}.py, "
+                f"which is not in {_shown(folder)}"
+            )
+    return FigureSet(post, root, assets, folder_name, tuple(figures), package)

@@ -14,7 +14,8 @@ What is rebuilt (see `decide`):
 Each figure is recorded in the manifest as soon as it is drawn (a killed run keeps what
 it finished), under the manifest's lock (concurrent runs keep each other's entries);
 entries of figures that are no longer registered are pruned only after every figure was
-drawn. Without --profile, the profile is `full` on CUDA and `quick` on the CPU.
+drawn. Without --profile, the profile is `full` on CUDA and `quick` on the CPU. The
+figures of one run share `ctx.memo` (e.g. a model trained once for several figures).
 torch is needed only to pick the device; matplotlib and the figure code are imported
 only when something is rebuilt, so a run with nothing to do takes about as long as
 `import torch`.
@@ -22,7 +23,6 @@ only when something is rebuilt, so a run with nothing to do takes about as long 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -35,17 +35,15 @@ from explainer import engine
 from explainer.figures import cache
 from explainer.figures.registry import (
     DEVICE_RANK,
-    FIGURES,
     HIDDEN_PROFILES,
     PROFILE_RANK,
     PROFILES,
     Figure,
-    resolve,
+    FigureSet,
 )
 
 log = logging.getLogger("explainer.figures")
 
-DEFAULT_OUT = "assets/img/blog2"
 DEVICES = ("auto", "cuda", "cpu")
 
 
@@ -66,7 +64,7 @@ class Result:
 @dataclass
 class FigureContext:
     """What a figure function gets: where to write, on which device, at which size, a
-    progress bar."""
+    progress bar, and `memo`, shared by the figures of one run."""
 
     figure: Figure
     out_dir: Path
@@ -74,6 +72,7 @@ class FigureContext:
     profile: str
     seed: int
     bar: Any = None  # a tqdm bar, or None
+    memo: dict[Any, Any] = field(default_factory=dict)
     measures: dict[str, Any] = field(default_factory=dict)
     written: set[str] = field(default_factory=set)
 
@@ -112,14 +111,13 @@ def validate(
     names: list[str] | None,
     device: str | None,
     profile: str | None,
-) -> tuple[Path, list[Figure], str, str, bool]:
-    """Check every argument before anything is written.
-
-    Returns (out dir, figures, device kind, profile, explicit) where explicit says
-    whether the device or profile was asked for rather than defaulted.
-    """
+    threads: int | None,
+    figset: FigureSet,
+) -> tuple[Path, list[Figure], str, str]:
+    """Check every argument before anything is written; returns (out dir, figures,
+    device kind, profile)."""
     try:
-        figures = resolve(names)
+        figures = figset.resolve(names)
     except KeyError as err:
         raise FigureArgumentError(f"argument --only: {err.args[0]}") from None
     if profile is not None and profile not in PROFILES + HIDDEN_PROFILES:
@@ -131,6 +129,10 @@ def validate(
         raise FigureArgumentError(
             f"argument --device: unknown device {device!r}; "
             f"expected one of: {', '.join(DEVICES)}"
+        )
+    if threads is not None and threads < 1:
+        raise FigureArgumentError(
+            f"argument --threads: expected a positive number, got {threads}"
         )
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -160,18 +162,7 @@ def validate(
             f"(torch {torch.__version__}); use --device auto or --device cpu"
         )
     kind = "cuda" if device == "cuda" or (device in (None, "auto") and cuda) else "cpu"
-    if device in (None, "auto"):
-        log.info(
-            "device: auto -> %s%s", kind, "" if cuda else " (CUDA is not available)"
-        )
-    explicit = profile is not None or device in ("cpu", "cuda")
-    return (
-        out,
-        figures,
-        kind,
-        profile or ("full" if kind == "cuda" else "quick"),
-        explicit,
-    )
+    return out, figures, kind, profile or ("full" if kind == "cuda" else "quick")
 
 
 # ---- deciding ------------------------------------------------------------------------
@@ -224,7 +215,8 @@ def decide(
 
 
 def build(
-    out_dir: str | Path = DEFAULT_OUT,
+    figset: FigureSet,
+    out_dir: str | Path | None = None,
     names: list[str] | None = None,
     device: str | None = None,
     profile: str | None = None,
@@ -234,21 +226,27 @@ def build(
     progress: bool = True,
     command: str | None = None,
 ) -> list[Result]:
-    """Rebuild the selected figures that are out of date into `out_dir`; returns one
-    Result per figure."""
-    out, figures, kind, profile, _ = validate(out_dir, names, device, profile)
+    """Rebuild the selected figures of `figset` that are out of date into `out_dir`
+    (default: <assets>/<FOLDER>); returns one Result per figure."""
+    out, figures, kind, profile = validate(
+        figset.out if out_dir is None else out_dir,
+        names,
+        device,
+        profile,
+        threads,
+        figset,
+    )
+    if device in (None, "auto"):
+        note = "" if kind == "cuda" else " (CUDA is not available)"
+        log.info("device: auto -> %s%s", kind, note)
     seed = 0 if seed is None else seed
-    if threads is not None and threads < 1:
-        raise FigureArgumentError(
-            f"argument --threads: expected a positive number, got {threads}"
-        )
 
     store = cache.manifest(out)
     manifest = store.entries
     vers = cache.versions()
     plans = []
     for fig in figures:
-        digests = cache.source_digests(fig)
+        digests = cache.source_digests(fig, figset)
         code = engine.code_hash(digests)
         key = cache.cache_key(code, vers, kind, profile, seed)
         entry = manifest.get(fig.name)
@@ -267,41 +265,39 @@ def build(
         return _in_order(results, figures)
 
     out.mkdir(parents=True, exist_ok=True)
-    cache.remove_stale_temps(out)
+    cache.remove_stale_temps(out, figset)
     command = command or "python -m explainer.figures"
+    memo: dict[Any, Any] = {}  # shared by the figures of this run only
     with _runtime(kind, threads) as (dev, device_name, n_threads):
-        from explainer.figures import style, training
+        from explainer.figures import style
 
-        training.clear_memo()
-        try:
-            for fig, _, digests, code, key, _, why in todo:
-                start = time.perf_counter()
-                measures = _draw(fig, out, dev, profile, seed, progress, style)
-                seconds = time.perf_counter() - start
-                store.put(
-                    fig.name,
-                    {  # now, not at the end: a killed run keeps what it drew
-                        "files": {
-                            name: engine.file_digest(out / name) for name in fig.files
-                        },
-                        "key": key,
-                        "code_hash": code,
-                        "sources": digests,
-                        "versions": vers,
-                        "device": device_name,
-                        "device_kind": kind,
-                        "threads": n_threads,
-                        "seed": seed,
-                        "profile": profile,
-                        "command": command,
-                        "wall_s": round(seconds, 1),
-                        "measures": measures,
+        for fig, _, digests, code, key, _, why in todo:
+            start = time.perf_counter()
+            ctx = FigureContext(fig, out, dev, profile, seed, memo=memo)
+            measures = _draw(figset.module(fig.module), ctx, progress, style)
+            seconds = time.perf_counter() - start
+            store.put(
+                fig.name,
+                {  # now, not at the end: a killed run keeps what it drew
+                    "files": {
+                        name: engine.file_digest(out / name) for name in fig.files
                     },
-                )
-                results.append(Result(fig.name, "rebuilt", seconds, device_name, why))
-        finally:
-            training.clear_memo()
-    store.prune(f.name for f in FIGURES)  # every figure drawn: forget unregistered ones
+                    "key": key,
+                    "code_hash": code,
+                    "sources": digests,
+                    "versions": vers,
+                    "device": device_name,
+                    "device_kind": kind,
+                    "threads": n_threads,
+                    "seed": seed,
+                    "profile": profile,
+                    "command": command,
+                    "wall_s": round(seconds, 1),
+                    "measures": measures,
+                },
+            )
+            results.append(Result(fig.name, "rebuilt", seconds, device_name, why))
+    store.prune(f.name for f in figset.figures)  # all drawn: forget unregistered ones
     return _in_order(results, figures)
 
 
@@ -310,13 +306,11 @@ def _in_order(results: list[Result], figures: list[Figure]) -> list[Result]:
     return sorted(results, key=lambda r: order[r.name])
 
 
-def _draw(
-    fig: Figure, out: Path, dev, profile: str, seed: int, progress: bool, style
-) -> dict[str, Any]:
+def _draw(module, ctx: FigureContext, progress: bool, style) -> dict[str, Any]:
     import torch
     from tqdm.auto import tqdm
 
-    module = importlib.import_module(f"explainer.figures.{fig.module}")
+    fig = ctx.figure
     with tqdm(
         total=1,
         desc=f"{fig.name:<20}",
@@ -325,8 +319,8 @@ def _draw(
         leave=True,
         dynamic_ncols=True,
     ) as bar:
-        ctx = FigureContext(fig, out, dev, profile, seed, bar)
-        torch.manual_seed(seed)
+        ctx.bar = bar
+        torch.manual_seed(ctx.seed)
         with style.context():
             module.make(ctx)
         bar.n = bar.total
