@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help venv lock lint test serve build figures notebooks deploy bench clean
+.PHONY: help venv lock lint test serve build figures notebooks deploy bench clean new-post
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -75,8 +75,11 @@ deploy: $(STAMP) $(NPM_STAMP)  ## publish the site to the gh-pages branch of $(R
 	SITE_URL="$$url" $(BIN)/mkdocs gh-deploy --strict --force --remote-name $(REMOTE)
 
 # ---- placeholders below are filled in as the pieces land ----
-figures: $(STAMP)  ## regenerate the figures in assets/ (only what changed; FIGURES_ARGS="--profile full --device cuda")
-	$(BIN)/python -m explainer.figures $(FIGURES_ARGS)
+figures: $(STAMP)  ## draw every post's figures that changed (FIGURES_ARGS="--post NAME", "--profile full --device cuda")
+	$(BIN)/python -m explainer figures $(FIGURES_ARGS)
+
+new-post: $(STAMP)  ## scaffold a draft explainer: make new-post NAME=mlp_mixer TITLE="..."
+	$(BIN)/python -m explainer new-post --name "$(NAME)" --title "$(TITLE)"
 
 bench: $(STAMP)  ## speed and memory benchmark vs g-mlp-pytorch
 	$(BIN)/python benchmarks/bench.py

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, article_html, load_module
+from conftest import REPO, article_html
 
-from explainer import engine, notebook, outputs
+from explainer import engine, measured, notebook, outputs, posts
 from explainer.engine import EngineError, Store
+from explainer.figures import registry
 
 POST = REPO / "posts" / "2024-02-02-blog-post-2.md"
 HEAD = "---\ntitle: Một bài thử\ndate: 2024-01-01\n---\n\nMở đầu.\n\n"
@@ -121,14 +122,40 @@ def test_outputs_are_stored_and_reused(tmp_path):
         engine.run_python = real
 
 
-def test_the_key_covers_the_package_and_versions(tmp_path, monkeypatch):
-    post = write_post(tmp_path, "print(1)")
-    first = collect(post, tmp_path / "store").keys[0]
-    monkeypatch.setattr(engine, "package_hash", lambda root=REPO: "another package")
-    assert collect(post, tmp_path / "store").keys[0] != first
-    monkeypatch.undo()
+def test_the_key_covers_the_modules_a_block_imports_and_the_versions(
+    tmp_path, monkeypatch
+):
+    """Any package at the repository root, traced through its imports: an edit to a
+    module the block reaches re-runs it; a comment, or another package, does not."""
+    root = tmp_path / "repo"
+    for name, code in {
+        "pkg_a/__init__.py": "from pkg_a.core import VALUE\n",
+        "pkg_a/core.py": "from pkg_a import helper\nVALUE = helper.BASE + 1\n",
+        "pkg_a/helper.py": "BASE = 1\n",
+        "pkg_b/__init__.py": "OTHER = 2\n",
+    }.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(code)
+    post = write_post(tmp_path, "from pkg_a import VALUE\nprint(VALUE)")
+    first = outputs.collect([post], tmp_path / "store", root=root)[0]
+    assert first.outputs[0].text == "2\n"  # imported with no install step
+    entry = first.store.entries[first.keys[0]]
+    assert sorted(entry["sources"]) == [  # recorded as keyed
+        "pkg_a/__init__.py",
+        "pkg_a/core.py",
+        "pkg_a/helper.py",
+    ]
+
+    def key() -> str:
+        return outputs.collect([post], tmp_path / "store", root=root)[0].keys[0]
+
+    (root / "pkg_a" / "helper.py").write_text("# the base\nBASE = 1\n")
+    (root / "pkg_b" / "__init__.py").write_text("OTHER = 3\n")
+    assert key() == first.keys[0]
+    (root / "pkg_a" / "helper.py").write_text("BASE = 41\n")
+    assert key() != first.keys[0]
     monkeypatch.setattr(engine, "versions", lambda *d: {"python": "3.99", "torch": "9"})
-    assert collect(post, tmp_path / "store").keys[0] != first
+    assert key() != first.keys[0]
 
 
 def test_no_run_blocks_are_not_run_and_have_no_output(tmp_path):
@@ -295,23 +322,24 @@ def test_a_killed_run_keeps_what_finished_and_the_next_run_resumes(tmp_path):
 
 @pytest.mark.faults
 @pytest.mark.parametrize(
-    "name, value",
+    "name, value, expected",
     [
-        ("EXEC_TIMEOUT", "abc"),
-        ("EXEC_TIMEOUT", "-1"),
-        ("EXEC_WORKERS", "1.5"),
-        ("EXEC_WORKERS", "0"),
+        ("timeout", "abc", "a number of seconds > 0"),
+        ("timeout", -1, "a number of seconds > 0"),
+        ("workers", 1.5, "a whole number > 0"),
+        ("workers", 0, "a whole number > 0"),
+        ("notebook_timeout", "inf", "a number of seconds > 0"),
     ],
 )
-def test_bad_settings_are_named(tmp_path, monkeypatch, name, value):
-    monkeypatch.setenv(name, value)
-    post = write_post(tmp_path, "print(1)")
-    with pytest.raises(EngineError, match=name) as error:
-        collect(post, tmp_path / "store")
-    message = str(error.value)
-    assert repr(value) in message  # what was given, not a default
-    assert ("seconds" if name == "EXEC_TIMEOUT" else "whole number") in message
-    assert not (tmp_path / "store").exists()
+def test_bad_settings_are_named(name, value, expected):
+    """The plugin's settings are MkDocs config options: a bad one names itself."""
+    from explainer.plugin import ExplainerConfig
+
+    config = ExplainerConfig()
+    config.load_dict({name: value})
+    errors, _ = config.validate()
+    assert [key for key, _ in errors] == [name]
+    assert expected in str(errors[0][1]) and repr(value) in str(errors[0][1])
 
 
 # ---- on the page and as a notebook ---------------------------------------------------
@@ -332,7 +360,8 @@ def test_the_post_as_a_notebook_is_valid_and_carries_the_outputs(tmp_path):
 
     post = write_post(tmp_path, "print('một')", "x = 1")
     result = collect(post, tmp_path / "store")
-    nb = notebook.build(result, "Một bài thử")
+    text = post.read_text("utf-8")
+    nb = notebook.build(result, "Một bài thử", text)
     nbformat.validate(nb)
     kinds = [c.cell_type for c in nb.cells]
     assert kinds == ["markdown", "code", "markdown", "code"]
@@ -341,7 +370,8 @@ def test_the_post_as_a_notebook_is_valid_and_carries_the_outputs(tmp_path):
         and "title:" not in nb.cells[0].source
     )
     assert nb.cells[1].outputs[0].text == "một\n" and nb.cells[3].outputs == []
-    assert notebook.dumps(nb) == notebook.dumps(notebook.build(result, "Một bài thử"))
+    again = notebook.build(result, "Một bài thử", text)
+    assert notebook.dumps(nb) == notebook.dumps(again)
 
 
 def test_the_committed_post_notebooks_match_the_posts():
@@ -352,7 +382,8 @@ def test_the_committed_post_notebooks_match_the_posts():
     for stored in sorted((REPO / "outputs").glob("*.ipynb")):
         post = REPO / "posts" / f"{stored.stem}.md"
         assert post.is_file(), f"{stored.name}: no post {post.name}"
-        result = outputs.collect([post], REPO / "outputs", workers=1)[0]
+        read = posts.read_post(str(post), f"posts/{post.name}")
+        result = outputs.collect([post], REPO / "outputs", 300, 1, texts=[read.text])[0]
         assert all(
             o is not None
             for o, b in zip(result.outputs, result.blocks, strict=True)
@@ -360,24 +391,26 @@ def test_the_committed_post_notebooks_match_the_posts():
         )
         text = stored.read_text("utf-8")
         nbformat.validate(nbformat.reads(text, as_version=4))
-        assert text == notebook.render_post(
-            result, REPO / "assets" / "img" / "blog2"
-        ), f"{stored.name} is out of date: run `make build`"
+        [figures] = [f for f in registry.find(REPO / "posts", REPO) if f.post == post]
+        entries = measured.read_entries(figures.out)
+        assert text == notebook.render_post(result, read, entries), (
+            f"{stored.name} is out of date: run `make build`"
+        )
         assert "{{ figure." not in text, "a measured number was not put in"
 
 
 @pytest.mark.parametrize(
-    "extra, site_url, repo_url, expected",
+    "given, site_url, repo_url, expected",
     [
-        ({"github_repository": "owner/repo"}, None, None, "owner/repo"),
-        ({}, None, "https://github.com/owner/repo.git", "owner/repo"),
-        ({}, "https://owner.github.io/repo/", None, "owner/repo"),
-        ({}, "http://127.0.0.1:8000/", None, ""),
-        ({"github_repository": "<user>/<repo>"}, None, None, ""),
+        ("owner/repo", None, None, "owner/repo"),
+        ("", None, "https://github.com/owner/repo.git", "owner/repo"),
+        ("", "https://owner.github.io/repo/", None, "owner/repo"),
+        ("", "http://127.0.0.1:8000/", None, ""),
+        ("<user>/<repo>", None, None, ""),
     ],
 )
-def test_one_setting_names_the_repository(extra, site_url, repo_url, expected):
-    assert notebook.repository(extra, site_url, repo_url) == expected
+def test_one_setting_names_the_repository(given, site_url, repo_url, expected):
+    assert notebook.repository(given, site_url, repo_url) == expected
 
 
 # ---- in the built site ---------------------------------------------------------------
@@ -391,7 +424,8 @@ def test_the_built_post_shows_every_stored_output_under_its_block(site_build):
     import re
 
     article = article_html(site_build.site, SITE_POST)
-    result = outputs.collect([POST], REPO / "outputs", workers=1)[0]
+    text = posts.read_post(str(POST), "post").text
+    result = outputs.collect([POST], REPO / "outputs", 300, 1, texts=[text])[0]
     expected = [
         o.text.rstrip("\n")
         for o, b in zip(result.outputs, result.blocks, strict=True)
@@ -454,13 +488,16 @@ def test_every_figure_caption_says_how_it_was_made(site_build):
 
 
 def test_the_install_line_follows_the_repository():
-    hook = load_module(REPO / "hooks" / "outputs.py")
-    text = "1. a\n2. b\n" + hook.INSTALL + "\n\n```bash\n" + hook.INSTALL + "\n```\n"
-    known = hook.install_from_repository(text, "owner/repo")
+    from explainer import plugin
+
+    line = plugin.INSTALL
+    text = "1. a\n2. b\n" + line + "\n\n```bash\n" + line + "\n```\n"
+    known = plugin._install(text, "owner/repo", "gmlp-snippets")
     assert 'pip install "gmlp-snippets @ git+https://github.com/owner/repo"' in known
-    assert known.count(hook.INSTALL) == 1  # the one inside a code block is left alone
-    unknown = hook.install_from_repository(text, "")
-    assert "pip install" not in unknown and unknown.startswith("1. a\n2. b\n\n")
+    assert known.count(line) == 1  # the one inside a code block is left alone
+    for repo, package in (("", "gmlp-snippets"), ("owner/repo", None)):
+        unknown = plugin._install(text, repo, package)
+        assert "pip install" not in unknown and unknown.startswith("1. a\n2. b\n\n")
 
 
 @pytest.mark.faults

@@ -3,8 +3,9 @@
 The site's own Markdown decides what a block is: the post is converted once with the
 site's extensions (mkdocs.yml's, as MkDocs loaded them), and a superfences custom fence
 collects each Python block it meets, with its includes already expanded by the site's
-pymdownx.snippets. So a fence in an HTML comment, or one that an indented code block
-shows as text, is no block, and a block's code is byte for byte what the page shows.
+pymdownx.snippets. A fence that an indented code block shows as text never reaches it,
+and one inside an HTML comment is dropped with the comment, so only what the page
+shows is a block, and a block's code is byte for byte what the page shows.
 On the page the same custom fence shows each block and its output (explainer.plugin).
 A block is run unless the line just before its opening fence is
 ``<!-- no-run: <reason> -->`` (any case).
@@ -164,17 +165,21 @@ def read_blocks(
         return True
 
     def collect(src, language, class_name, options, md, **kwargs) -> str:
-        if options.get(_TAG) is not None:
-            found[int(options[_TAG])] = src
-        return ""
+        if options.get(_TAG) is None:
+            return ""
+        found[int(options[_TAG])] = src
+        return f"<code>{_TAG}{options[_TAG]}x</code>"  # seen below, unless in a comment
 
     from pymdownx.snippets import SnippetMissingError
 
     md = md or Markdown.of_site(root)
     try:
-        md.converter(collect, number_of).convert("\n".join(numbered))
+        html = md.converter(collect, number_of).convert("\n".join(numbered))
     except SnippetMissingError as error:
         raise EngineError(f"{shown}: {error}") from None
+    html = re.sub(r"<!--.*?-->", "", html, flags=re.S)  # what a comment hides
+    shown_now = {int(n) for n in re.findall(f"<code>{_TAG}(\\d+)x</code>", html)}
+    found = {n: src for n, src in found.items() if n in shown_now}
     snippet = _snippet_line()
     blocks = []
     for number in sorted(found):

@@ -9,6 +9,8 @@ one setting.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -145,7 +147,8 @@ def executed(source: Path, cache_dir: Path, timeout: float, root: Path) -> Path:
     parts = engine.recipe(text, root, dists=("torch", "nbclient"), timeout=timeout)
     folder = cache_dir / engine.key(**parts)[:16] / source.parent.name
     path = folder / f"{source.stem}.ipynb"
-    if path.is_file():
+    with contextlib.suppress(OSError, ValueError):
+        nbformat.read(path, as_version=4)  # whole: an interrupted write reads badly
         return path
     nb = jupytext.reads(text, fmt="py:percent")
     client = NotebookClient(
@@ -154,8 +157,8 @@ def executed(source: Path, cache_dir: Path, timeout: float, root: Path) -> Path:
         kernel_name="python3",
         resources={"metadata": {"path": str(source.parent)}},
     )
-    try:
-        client.execute()
+    try:  # the kernel imports any package at the repository root, as a block does
+        client.execute(env={**os.environ, "PYTHONPATH": str(root)})
     except Exception as error:  # CellExecutionError, CellTimeoutError, a dead kernel
         raise EngineError(
             f"notebook {engine._shown(source)} failed to execute: "

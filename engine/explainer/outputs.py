@@ -203,7 +203,11 @@ def collect(
             running.append(block.where)
         try:
             done = engine.run_python(
-                block.code, seconds, name=f"line_{block.line}.py", stop=stop
+                block.code,
+                seconds,
+                name=f"line_{block.line}.py",
+                env={"PYTHONPATH": str(root)},  # any package at the root, no install
+                stop=stop,
             )
             with lock:
                 files = _changes(before, _tree(root, skip) or before) if before else []

@@ -113,12 +113,12 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             )
         dist = self.root / "node_modules" / "katex" / "dist"
         missing = [n for n in (*KATEX_FILES, "fonts") if not (dist / n).exists()]
-        if missing:
+        self.katex = dist if any(KATEX in x for x in config.extra_css) else None
+        if missing and self.katex:
             raise PluginError(
                 f"KaTeX is missing ({', '.join(missing)} in {os.path.relpath(dist)}): "
                 "run `make build` / `make serve`, or `npm ci`, first"
             )
-        self.katex = dist
         superfences = config.mdx_configs.setdefault("pymdownx.superfences", {})
         superfences["custom_fences"] = [
             *(f for f in superfences.get("custom_fences", []) if f.get("name") != "*"),
@@ -143,18 +143,20 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         try:
             self._mount(files, config)
             self._run_blocks(files, config)
-            self._notebook_pages(files)
         except EngineError as error:
             raise PluginError(str(error)) from None
         return files
 
     def _mount(self, files, config) -> None:
+        self.posts.clear()
+        self.figure_sets = {}
         blog = _blog(config)
+        if blog is None:  # a site without posts (no blog plugin)
+            return
         post_dir = posixpath.normpath(blog.post_dir.format(blog=blog.blog_dir))
         folder = self.root / self.config.posts_dir
         if not folder.is_dir():
             raise EngineError(f"posts folder '{folder}' not found (posts_dir)")
-        self.posts.clear()
         assets = self.root / self.config.assets_dir
         found = registry.find(folder, self.root, assets)
         self.figure_sets = {figures.name: figures for figures in found}
@@ -199,6 +201,8 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             files.append(
                 File.generated(config, f"assets/{rel}", abs_src_path=str(path))
             )
+        if self.katex is None:
+            return
         fonts = sorted(p.name for p in (self.katex / "fonts").iterdir())
         for name in (*KATEX_FILES, *(f"fonts/{font}" for font in fonts)):
             uri = f"{KATEX}/{name}"
@@ -266,7 +270,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         if self.jupyter is None:
             return
         cache_dir = self.root / ".cache" / "executed"
-        for file in list(files):
+        for file in files.documentation_pages():
             if self.jupyter.should_include(file):
                 source = Path(file.abs_src_path)
                 self.notebooks[file.src_uri] = source
@@ -277,6 +281,10 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 )
 
     def on_nav(self, nav, config, files):
+        try:  # after mkdocs-jupyter's on_files made the notebook pages
+            self._notebook_pages(files)
+        except EngineError as error:
+            raise PluginError(str(error)) from None
         for src_uri, post in self.posts.items():
             url = "/" + files.get_file_from_path(src_uri).url
             if post.permalink is not None and post.permalink != url:
@@ -439,7 +447,7 @@ def _blog(config):
     for key in ("material/blog", "blog"):
         if key in config.plugins:
             return config.plugins[key].config
-    raise PluginError("the explainer plugin needs the 'blog' plugin in mkdocs.yml")
+    return None
 
 
 def _source_of(target: str, files) -> str | None:
