@@ -48,6 +48,19 @@ def download_sections() -> list[str]:
     return posts.read_post(str(POST2), "post 2").meta["download"]["sections"]
 
 
+def figure_checker(figures, text: str, figures_check: bool = True):
+    """The site's figure check (the plugin's), for a FigureSet and a page's text."""
+    from explainer.plugin import ExplainerPlugin, linked_files
+
+    plugin = ExplainerPlugin()
+    errors, _ = plugin.load_config({"figures_check": figures_check})
+    assert not errors, errors
+    plugin.on_pre_build(None)
+    plugin.figure_sets = {figures.name: figures}
+    plugin.linked = linked_files(text)
+    return plugin.check_figures
+
+
 def n_params(model) -> int:
     """The number of parameters of a torch module (shared tensors counted once)."""
     return sum(p.numel() for p in model.parameters())

@@ -6,16 +6,16 @@ the hidden `test` profile (tiny models)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import struct
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from conftest import REPO, load_module, snapshot
+from conftest import REPO, figure_checker, snapshot
 
 from explainer import engine
 from explainer.engine import EngineError
@@ -544,59 +544,40 @@ def test_check_finds_missing_and_stale_figures(copy, monkeypatch):
     assert check(copy, [], POST2) == []
 
 
-def _load_hook():
-    return load_module(REPO / "hooks" / "figures.py")
+PAGE = "![a](/assets/img/blog2/gmlp.png)\n![b](/assets/img/blog2/sgu_gate.png)\n"
 
 
-def _site(tmp_path: Path, figures: Path) -> SimpleNamespace:
-    """A minimal MkDocs config: a post linking two figures, the figures under
-    assets/img/blog2."""
-    root = tmp_path / "site"
-    (root / "docs").mkdir(parents=True)
-    (root / "posts").mkdir()
-    (root / "posts" / "post.md").write_text(
-        "![a](/assets/img/blog2/gmlp.png)\n![b](/assets/img/blog2/sgu_gate.png)\n"
-    )
-    shutil.copytree(figures, root / "assets" / "img" / "blog2")
-    return SimpleNamespace(
-        config_file_path=str(root / "mkdocs.yml"),
-        docs_dir=str(root / "docs"),
-        extra={"assets_dir": "assets", "posts_dir": "posts"},
-    )
+def _site(tmp_path: Path, figures: Path):
+    """Post 2's figures, drawn at test size, in a site's assets/img/blog2."""
+    assets = tmp_path / "site" / "assets"
+    shutil.copytree(figures, assets / "img" / "blog2")
+    return dataclasses.replace(POST2, assets=assets)
 
 
-def test_hook_passes_when_the_linked_figures_are_current(built, tmp_path):
-    hook = _load_hook()
-    config = _site(tmp_path, built)
-    assert hook.referenced_figures(
-        [config.docs_dir, str(Path(config.docs_dir).parent / "posts")]
-    ) == ["gmlp", "sgu_gate"]
-    hook.on_pre_build(config)
-    (
-        Path(config.docs_dir).parent / "assets" / "img" / "blog2" / "layernorm.png"
-    ).unlink()  # not linked: fine
-    hook.on_pre_build(config)
+def test_the_site_checks_the_linked_figures_only(built, tmp_path):
+    from explainer.plugin import linked_files
+
+    assert linked_files(PAGE) == {"img/blog2": {"gmlp.png", "sgu_gate.png"}}
+    figures = _site(tmp_path, built)
+    figure_checker(figures, PAGE)()
+    (figures.out / "layernorm.png").unlink()  # not linked: fine
+    figure_checker(figures, PAGE)()
 
 
-def test_hook_raises_naming_make_figures(built, tmp_path, monkeypatch):
+def test_the_site_check_names_make_figures(built, tmp_path, monkeypatch):
     from mkdocs.exceptions import PluginError
 
-    hook = _load_hook()
-    config = _site(tmp_path, built)
-    (Path(config.docs_dir).parent / "assets" / "img" / "blog2" / "gmlp.png").unlink()
+    figures = _site(tmp_path, built)
+    (figures.out / "gmlp.png").unlink()
     with pytest.raises(PluginError, match="make figures") as exc:
-        hook.on_pre_build(config)
+        figure_checker(figures, PAGE)()
     assert "gmlp.png is missing" in str(exc.value)
-    config = _site(tmp_path / "again", built)
-    _fake_edit(monkeypatch, "explainer/figures/fig_sgu_gate.py")
+    figures = _site(tmp_path / "again", built)
+    _fake_edit(monkeypatch, f"{SRC}/fig_sgu_gate.py")
     with pytest.raises(PluginError, match="make figures") as exc:
-        hook.on_pre_build(config)
+        figure_checker(figures, PAGE)()
     assert "sgu_gate: its code changed" in str(exc.value)
-    config.extra["figures_check"] = "false"
-    hook.on_pre_build(config)  # switched off: warns only
-    config.extra["figures_check"] = "maybe"
-    with pytest.raises(PluginError, match="GMLP_FIGURES_CHECK .*true or false.*maybe"):
-        hook.on_pre_build(config)
+    figure_checker(figures, PAGE, figures_check=False)()  # switched off: warns only
 
 
 # ---- the manifest is the engine's store: faults lose nothing -------------------------

@@ -8,6 +8,7 @@ the fix, and that the stores are intact: byte-identical where nothing should cha
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import errno
 import html
 import io
@@ -18,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import REPO, load_module, snapshot
+from conftest import REPO, figure_checker, run_mkdocs, snapshot
 
 from explainer import engine, measured, outputs
 from explainer.engine import EngineError
@@ -308,20 +309,14 @@ def test_a_write_to_a_read_only_outputs_folder_is_named(tmp_path, read_only):
 
 
 def test_an_outputs_setting_that_is_a_file_is_named(tmp_path):
-    hook = load_module(REPO / "hooks" / "outputs.py")
     target = tmp_path / "outputs"
     target.write_text("not a folder")
-    config = SimpleNamespace(
-        config_file_path=str(tmp_path / "mkdocs.yml"),
-        extra={"outputs_dir": str(target)},
-    )
-    from mkdocs.exceptions import PluginError
-
-    with pytest.raises(
-        PluginError, match="GMLP_OUTPUTS_DIR .*must be a folder"
-    ) as error:
-        hook._folders(config)
-    assert str(target) in str(error.value) and target.read_text() == "not a folder"
+    (tmp_path / "posts").mkdir()
+    result = run_mkdocs("build", posts_dir=tmp_path / "posts", outputs_dir=target)
+    assert result.returncode != 0
+    assert re.search("GMLP_OUTPUTS_DIR.*must be a folder", result.stderr), result.stderr
+    assert str(target) in result.stderr and target.read_text() == "not a folder"
+    assert "Traceback" not in result.stderr
 
 
 def test_a_store_that_is_a_folder_is_named(tmp_path):
@@ -404,35 +399,21 @@ def test_bad_figure_arguments_are_argument_errors(
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
 
 
-def _figures_site(tmp_path: Path, manifest: bytes) -> SimpleNamespace:
-    root = tmp_path / "site"
-    (root / "docs").mkdir(parents=True)
-    (root / "posts").mkdir()
-    (root / "posts" / "post.md").write_text("![a](/assets/img/blog2/gmlp.png)\n")
-    (root / "assets" / "img" / "blog2").mkdir(parents=True)
-    (root / "assets" / "img" / "blog2" / MANIFEST).write_bytes(manifest)
-    return SimpleNamespace(
-        config_file_path=str(root / "mkdocs.yml"),
-        docs_dir=str(root / "docs"),
-        extra={"assets_dir": "assets", "posts_dir": "posts"},
-    )
-
-
-@pytest.mark.parametrize("figures_check", ["true", "false"])
+@pytest.mark.parametrize("figures_check", [True, False])
 def test_a_truncated_manifest_stops_the_site_build_and_moves_nothing(
     tmp_path, figures_check
 ):
     from mkdocs.exceptions import PluginError
 
-    hook = load_module(REPO / "hooks" / "figures.py")
-    truncated = (REPO / "assets" / "img" / "blog2" / MANIFEST).read_bytes()[:300]
-    config = _figures_site(tmp_path, truncated)
-    config.extra["figures_check"] = figures_check
+    [post2] = [f for f in find(REPO / "posts", REPO) if f.matches("blog-post-2")]
+    figures = dataclasses.replace(post2, assets=tmp_path / "assets")
+    figures.out.mkdir(parents=True)
+    (figures.out / MANIFEST).write_bytes((post2.out / MANIFEST).read_bytes()[:300])
     before = snapshot(tmp_path)
     with pytest.raises(PluginError) as error:
-        hook.on_pre_build(config)
+        figure_checker(figures, "![a](/assets/img/blog2/gmlp.png)", figures_check)()
     message = str(error.value)
-    assert "assets/img/blog2/manifest.json is unreadable" in message
+    assert "img/blog2/manifest.json is unreadable" in message
     assert "git checkout" in message and "make figures" in message
     assert snapshot(tmp_path) == before  # not moved aside, not locked
 

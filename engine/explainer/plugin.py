@@ -265,7 +265,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         self.missing: set[str] = set()  # /assets/... targets that are not there
 
     def _notebook_pages(self, files) -> None:
-        """Execute each notebook page under its key; mkdocs-jupyter renders the result."""
+        """Execute each notebook page under its key; mkdocs-jupyter renders it."""
         self.notebooks: dict[str, Path] = {}  # src_uri -> the page's source
         if self.jupyter is None:
             return
@@ -317,8 +317,8 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
 
     def _prose(self, text: str, page, files, figures) -> str:
         """Links made relative, measured numbers and figure provenance put in."""
-        for match in _ASSET.finditer(text):
-            self.linked.setdefault(match.group(1), set()).add(match.group(2))
+        for folder, names in linked_files(text).items():
+            self.linked.setdefault(folder, set()).update(names)
         entries = self._entries(figures)
         if "{{" in text:
             source = page.file.abs_src_path
@@ -348,7 +348,8 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 entry = entries.get(by_file.get(found.group(1), "")) if found else None
                 if not entry or "</figcaption>" not in block:
                     return block
-                note = f' <span class="figure-provenance">({measured.provenance(entry)})</span>'
+                made = measured.provenance(entry)
+                note = f' <span class="figure-provenance">({made})</span>'
                 return block.replace("</figcaption>", note + "</figcaption>", 1)
 
             text = _FIGURE.sub(caption, text)
@@ -396,9 +397,20 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 "Missing in assets/: %s. Figures are drawn by `make figures`.",
                 ", ".join(sorted(self.missing)),
             )
+        self.check_figures()
+        return env
+
+    def check_figures(self) -> None:
+        """Stop the build when a figure a page links is missing or older than its
+        code; the manifests must be readable even when figures_check is off."""
+        try:
+            for figures in self.figure_sets.values():
+                self._entries(figures)
+        except EngineError as error:
+            raise PluginError(str(error)) from None
         if not self.config.figures_check:
             log.warning("figures_check is off: the figures are not checked")
-            return env
+            return
         problems = []
         for figures in self.figure_sets.values():
             linked = self.linked.get(figures.folder, set())
@@ -409,7 +421,6 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 "Figures are missing or out of date - run `make figures` "
                 "(python -m explainer figures):\n  - " + "\n  - ".join(problems)
             )
-        return env
 
     def on_page_content(self, html, page, config, files):
         source = self.notebooks.get(page.file.src_uri)
@@ -419,7 +430,8 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         problem = notebook.pair_problem(source, ipynb)
         if problem:
             raise PluginError(
-                f"{os.path.relpath(source)}: {problem}; run `make notebooks` to write it"
+                f"{os.path.relpath(source)}: {problem}; "
+                "run `make notebooks` to write it"
             )
         links = [f'<a href="../{ipynb.name}" download>Tải notebook ({ipynb.name})</a>']
         if self.repo:
@@ -441,6 +453,14 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             outputs.prune(self.results.values())
         except EngineError as error:  # a write that failed: named, the store unchanged
             raise PluginError(str(error)) from None
+
+
+def linked_files(text: str) -> dict[str, set[str]]:
+    """{folder under assets/: the files of it that `text` links}."""
+    found: dict[str, set[str]] = {}
+    for match in _ASSET.finditer(text):
+        found.setdefault(match.group(1), set()).add(match.group(2))
+    return found
 
 
 def _blog(config):
