@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -559,3 +560,32 @@ def test_include_checks_follow_the_fences(tmp_path):
         )
     with pytest.raises(PluginError, match=r"line 9: .* is outside a fenced code block"):
         check('```python\nx = 1\n```\n\n--8<-- "gmlp_snippets/sgu.py:sgu"\n')
+
+
+def test_the_site_builds_unchanged_with_properdocs(site_build, tmp_path):
+    """ProperDocs (the MkDocs 1.6 fork) runs the same plugin on the same mkdocs.yml and
+    gives the same post page."""
+    import os
+    import subprocess
+
+    properdocs = Path(sys.executable).with_name("properdocs")
+    site, tmp = tmp_path / "site", site_build.site.parents[1]
+    env = {
+        **os.environ,
+        "SITE_URL": site_build.url,
+        "GMLP_POSTS_DIR": str(tmp / "posts"),
+        "GMLP_ASSETS_DIR": str(tmp / "assets"),
+        "GMLP_OUTPUTS_DIR": str(tmp / "outputs"),
+        "GMLP_FIGURES_CHECK": str(not site_build.placeholders).lower(),
+    }
+    result = subprocess.run(
+        [str(properdocs), "build", "--strict", "--site-dir", str(site)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = "posts/2024/02/blog-post-2/index.html"
+    assert article_html(site, page) == article_html(site_build.site, page)
