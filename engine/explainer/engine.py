@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -170,28 +169,6 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-# ---- environment settings ------------------------------------------------------------
-
-
-def positive_number(
-    value: Any, name: str, default: float, expected: str = "a number of seconds > 0"
-) -> float:
-    """`value` (a setting, often a string from the environment) as a number > 0.
-
-    None or "" gives `default`; anything else that is not a positive number raises
-    EngineError naming the setting.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number > 0 or number == float("inf"):
-        raise EngineError(f"{name} must be {expected}, got {value!r}")
-    return number
-
-
 # ---- atomic writes -------------------------------------------------------------------
 
 
@@ -217,7 +194,9 @@ def temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(
+    path: Path, write: Callable[[IO[bytes]], None], setting: str = ""
+) -> None:
     """Write `path` through a temporary file in its folder, then os.replace it into
     place.
 
@@ -237,15 +216,15 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise cannot_write(path, error) from None
+            raise cannot_write(path, error, setting) from None
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
+def atomic_write_bytes(path: Path, data: bytes, setting: str = "") -> None:
+    atomic_write(path, lambda f: f.write(data), setting)
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, setting: str = "") -> bool:
     """Atomically write `data` unless the file already holds it (keeps `mkdocs serve`
     calm)."""
     path = Path(path)
@@ -254,8 +233,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise cannot_write(path, error) from None
-    atomic_write_bytes(path, data)
+        raise cannot_write(path, error, setting) from None
+    atomic_write_bytes(path, data, setting)
     return True
 
 
@@ -471,19 +450,23 @@ class Store:
                 _shown(aside),
             )
             self.unreadable, self.rejected = None, {}
-        write_if_changed(self.path, _dump(data, sort=False))
+        write_if_changed(self.path, _dump(data, sort=False), self.setting)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """The exclusive lock of a write (a failure to take it names the fix)."""
+        from filelock import FileLock
+
+        lock = FileLock(self.path.with_name(f".{self.path.name}.lock"))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path.with_name(f".{self.path.name}.lock"), "a")
+            lock.acquire()
         except OSError as error:
             raise cannot_write(self.path, error, self.setting) from None
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
             yield
+        finally:
+            lock.release()
 
 
 def _fields(entry: dict[str, Any]) -> dict[str, Any]:
