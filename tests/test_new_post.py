@@ -80,6 +80,13 @@ def test_a_bad_title_is_refused(tmp_path, capsys, title):
         assert part in message
 
 
+@pytest.mark.parametrize("day", ["2024-13-01", "06/05/2024", ""])
+def test_a_bad_date_is_refused(tmp_path, capsys, day):
+    argv = ["--name", "mlp_mixer", "--title", "MLP-Mixer", "--date", day]
+    message = refused(tmp_path, capsys, *argv)
+    assert "--date" in message and "expected a date YYYY-MM-DD" in message
+
+
 def test_a_good_call_writes_the_listed_files(tmp_path, capsys):
     shutil.copy(REPO / "pyproject.toml", tmp_path)  # the repository's ruff settings
     title = 'MLP-Mixer: "tất cả" chỉ là MLP'

@@ -130,6 +130,16 @@ def make(ctx) -> None:
 '''
 
 
+def iso_date(text: str) -> dt.date:
+    """--date: a day on the calendar, YYYY-MM-DD."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date YYYY-MM-DD, e.g. 2024-05-06; got {text!r}"
+        ) from None
+
+
 def files(name: str, title: str, date: dt.date) -> dict[str, str]:
     """The new post's files, by path relative to the root."""
     stem = f"{date.isoformat()}-{name}"
@@ -203,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", required=True, help="the post's title")
     parser.add_argument(
         "--date",
-        type=dt.date.fromisoformat,
+        type=iso_date,
         default=dt.date.today(),
         help="YYYY-MM-DD (default: today)",
     )
