@@ -15,6 +15,7 @@ import keyword
 import re
 from pathlib import Path
 
+from explainer import posts
 from explainer.engine import EngineError
 from explainer.figures.registry import DATE
 
@@ -168,8 +169,8 @@ def problem(root: Path, name: str, title: str, date: dt.date) -> str | None:
     """Why the post cannot be made (the argument and what it expects), or None."""
     if not _NAME.fullmatch(name) or keyword.iskeyword(name):
         return (
-            f"argument --name (NAME): expected a lower-case Python identifier that "
-            f"is not a keyword (letters a-z, digits and '_', starting with a letter), "
+            "argument --name (NAME): expected a lower-case Python identifier that "
+            "is not a keyword (letters a-z, digits and '_', starting with a letter), "
             f"e.g. mlp_mixer; got {name!r}"
         )
     if not title.strip() or re.search(r"[<>]", title):
@@ -187,8 +188,6 @@ def problem(root: Path, name: str, title: str, date: dt.date) -> str | None:
     ):
         if (root / path).exists():
             return f"argument --name (NAME): {name!r} is taken: {path} exists"
-    from explainer import posts
-
     url = name.replace("_", "-")
     for path in sorted((root / "posts").glob("*.md")):
         shown = path.relative_to(root).as_posix()
