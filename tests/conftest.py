@@ -45,7 +45,7 @@ def download_sections() -> list[str]:
     """The sections of post 2's one-file download (gmlp.py), from its front matter."""
     from explainer import posts
 
-    return posts.read_post(str(POST2), "post 2").meta["download"]["sections"]
+    return posts.read_post(str(POST2), "post 2").settings["download"]["sections"]
 
 
 def figure_checker(figures, text: str, figures_check: bool = True):

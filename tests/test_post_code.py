@@ -296,7 +296,7 @@ def test_every_block_prints_the_same_with_the_one_file_gmlp_py(tmp_path):
     """What the post tells a reader to do when the package is not installed: put gmlp.py
     beside the code and import from `gmlp`. Every block must then print what the page
     shows, with gmlp_snippets out of reach."""
-    download = posts.read_post(str(POST), "post").meta["download"]
+    download = posts.read_post(str(POST), "post").settings["download"]
     (tmp_path / "gmlp.py").write_text(export.render(download), encoding="utf-8")
     store = outputs.store_for(POST, STORE)
     runs = [b for b in POST_BLOCKS if b.runs]

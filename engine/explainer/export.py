@@ -1,6 +1,6 @@
 """A post's one-file download (e.g. gmlp.py): its package's shown sections in one file.
 
-A post asks for it in its front matter::
+A post asks for it in its settings (``<post folder>/post.yml``)::
 
     download:
       file: gmlp.py                                  # served at the site root
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         post = posts.read_post(str(args.post), engine._shown(args.post))
-        text = render(post.meta.get("download"), REPO, post.path)
+        text = render(post.settings.get("download"), REPO, post.path)
     except (EngineError, OSError) as error:
         parser.error(f"{args.post}: {error}")
     if args.check is not None:

@@ -185,7 +185,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             else:
                 files.append(File.generated(config, src_uri, abs_src_path=str(path)))
             self.posts[src_uri] = post
-            download = post.meta.get("download")
+            download = post.settings.get("download")
             if download:
                 text = export.render(download, self.root, post.path, self.markdown)
                 files.append(File.generated(config, download["file"], content=text))
@@ -304,7 +304,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 page.meta["draft"] = True
             separator = _blog(config).post_excerpt_separator
             markdown = posts.page_markdown(post, markdown, separator)
-            markdown = _install(markdown, self.repo, post.meta.get("install"))
+            markdown = _install(markdown, self.repo, post.settings.get("install"))
             links = self.links[page.file.src_uri]
             markdown += f'\n\n<p class="post-notebook" markdown="1">{links}</p>\n'
         figures = self.figure_sets.get(Path(post.path).stem) if post else None

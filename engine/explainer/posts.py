@@ -7,7 +7,9 @@ A post is ``<posts_dir>/YYYY-MM-DD-<name>.md``::
     permalink: /posts/2024/02/blog-post-2/   optional
     tags: [Paper explained, Deep Learning]   optional (a list, or Jekyll's "a b" string)
     published: false                         optional: a draft, for `mkdocs serve`
-    download: {file: gmlp.py, ...}           optional: the post's one-file download
+
+Beside it, ``<posts_dir>/YYYY-MM-DD-<name>/`` may hold the post's figure code and
+``post.yml``, its build settings (``download``: the one-file download; ``install``).
 
 Every problem stops the build with an EngineError that names the real file and the
 field or line and says what was expected (see README, "Writing a new post"). A
@@ -23,6 +25,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 from mkdocs.utils.meta import YAML_RE
@@ -50,6 +53,7 @@ class Post:
     body_line: int = 1  # the file's line where the Markdown after the front matter is
     draft: bool = False  # published: false
     meta: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # <post>/post.yml: download, install
 
     @property
     def body(self) -> str:
@@ -229,7 +233,24 @@ def read_post(path: str, shown: str) -> Post:
         body_line=text.count("\n", 0, match.end()) + 1,
         draft=not published,
         meta=meta,
+        settings=_settings(path),
     )
+
+
+def _settings(path: str) -> dict:
+    """The post's build settings, from ``<post folder>/post.yml`` beside it ({} when
+    there is none): ``download`` (its one-file download) and ``install`` (what a
+    reader may pip install from the blog's repository)."""
+    file = os.path.join(os.path.splitext(path)[0], "post.yml")
+    if not os.path.isfile(file):
+        return {}
+    try:
+        settings = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise EngineError(f"{file}: not valid YAML: {error}") from None
+    if not isinstance(settings, dict):
+        raise EngineError(f"{file}: expected 'setting: value' lines")
+    return settings
 
 
 def _permalink_name(permalink, shown: str) -> str:
