@@ -19,11 +19,10 @@ pytestmark = pytest.mark.site
 SOURCES = [
     "mkdocs.yml",
     "docs",
-    "hooks",
     "posts",
     "outputs",
     "gmlp_snippets",
-    "explainer",
+    "engine",
     "package.json",
 ]
 REMOTE = "pages-test"

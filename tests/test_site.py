@@ -422,7 +422,11 @@ def test_missing_katex_names_the_command(tmp_path):
     from explainer.plugin import ExplainerPlugin
 
     config = SimpleNamespace(
-        config_file_path=str(tmp_path / "mkdocs.yml"), site_url="", repo_url=""
+        config_file_path=str(tmp_path / "mkdocs.yml"),
+        site_url="",
+        repo_url="",
+        plugins={},
+        extra_css=["vendor/katex/katex.min.css"],  # the site asks for KaTeX
     )
     plugin = ExplainerPlugin()
     plugin.load_config({})

@@ -176,6 +176,11 @@ def read_blocks(
     try:
         html = md.converter(collect, number_of).convert("\n".join(numbered))
     except SnippetMissingError as error:
+        for fence in candidates:  # which block: its includes alone fail the same way
+            try:
+                md.snippets.run(lines[fence.start + 1 : fence.end])
+            except SnippetMissingError:
+                raise EngineError(f"{shown}:{fence.start + 1}: {error}") from None
         raise EngineError(f"{shown}: {error}") from None
     html = re.sub(r"<!--.*?-->", "", html, flags=re.S)  # what a comment hides
     shown_now = {int(n) for n in re.findall(f"<code>{_TAG}(\\d+)x</code>", html)}
