@@ -215,9 +215,9 @@ def test_post_tags(site_build):
 
 
 def test_code_page_includes_the_sgu_section(site_build):
-    from explainer.blocks import expand
+    from explainer.export import read_section
 
-    section = "\n".join(expand(['--8<-- "gmlp_snippets/sgu.py:sgu"'], "test"))
+    section = read_section("gmlp_snippets/sgu.py:sgu")
     blocks = re.findall(
         r"<pre.*?</pre>", article_html(site_build.site, "code/index.html"), re.S
     )
@@ -229,10 +229,14 @@ def test_code_page_includes_the_sgu_section(site_build):
 
 
 def test_one_file_model_is_served_at_the_root(site_build):
+    from conftest import POST2
+
+    from explainer import posts
     from explainer.export import render
 
+    download = posts.read_post(str(POST2), "post 2").settings["download"]
     served = site_build.site / "gmlp.py"
-    assert served.read_text(encoding="utf-8") == render(REPO)
+    assert served.read_text(encoding="utf-8") == render(download, REPO)
 
 
 def test_heading_ids_keep_vietnamese_letters(site_build):
