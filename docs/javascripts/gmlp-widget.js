@@ -1,6 +1,6 @@
 // The post's live gMLP: the small causal language model of spatial_weights.png, run in the
 // reader's browser. No framework, nothing fetched but the two files the figure build exports
-// (explainer/figures/fig_tiny_lm.py): tiny_lm.json (config, tensor table) and tiny_lm.bin
+// (posts/2024-02-02-blog-post-2/fig_tiny_lm.py): tiny_lm.json (config, tensor table) and tiny_lm.bin
 // (float32, little-endian).
 //
 // The model classes carry the names of gmlp_snippets' (LayerNorm, ChannelProjection,

@@ -1,4 +1,4 @@
-// Typeset the math of every page with the site's own KaTeX (vendor/katex/, see hooks/katex.py).
+// Typeset the math of every page with the site's own KaTeX (vendor/katex/, served by the explainer plugin).
 // - Posts and pages: pymdownx.arithmatex (generic mode) leaves inline math as
 //   <span class="arithmatex">\(...\)</span> and display math as <div class="arithmatex">\[...\]</div>.
 // - Notebook pages (mkdocs-jupyter): markdown cells keep the author's $...$ and $$...$$.

@@ -1,11 +1,12 @@
 """The one execution-and-cache layer of the site build.
 
 Three things are run by the build: the Python blocks of the posts (explainer.outputs),
-the figures (explainer.figures) and the notebook pages (hooks/notebooks.py). They share:
+the figures (explainer.figures) and the notebook pages (explainer.notebook). They share:
 
 * one rule for "the code changed": a file's digest is the sha256 of its code without
   blank and comment-only lines (`source_digest`); a set of files hashes to `code_hash`;
-  the model package is `package_sources()`;
+* one key recipe (`recipe`): the code, the local modules it imports (`local_imports`,
+  traced), the versions and settings; recorded beside each result;
 * `versions()`: the Python and library versions that decide a result;
 * `Store`: a JSON file of entries, each with a checksum of what was recorded; read
   without side effects (an unreadable file or an entry that fails its checksum is not
@@ -23,6 +24,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -94,6 +96,25 @@ def _module_files(name: str, base: Path) -> list[Path]:
     return found
 
 
+@functools.lru_cache(maxsize=512)
+def _imports(text: str) -> tuple[tuple[int, str], ...]:
+    """(level, dotted name) of every module an import in `text` may run: level 0 for
+    absolute imports, n for `from .{n}`; () when `text` is not Python."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return ()
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(0, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            stem = f"{node.module}." if node.module else ""
+            found += [(node.level, f"{stem}{alias.name}") for alias in node.names]
+            found += [(node.level, node.module)] if node.module else []
+    return tuple(found)
+
+
 def local_imports(code: str, root: Path = REPO, path: Path | None = None) -> list[str]:
     """Repository-relative paths of the local modules `code` imports, transitively:
     any package or module at the repository root, and (for a file at `path`) its
@@ -103,27 +124,14 @@ def local_imports(code: str, root: Path = REPO, path: Path | None = None) -> lis
     todo: list[tuple[str, Path | None]] = [(code, path)]
     while todo:
         text, where = todo.pop()
-        try:
-            tree = ast.parse(text)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            names: list[tuple[str, Path]] = []
-            if isinstance(node, ast.Import):
-                names = [(alias.name, root) for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and not node.level:
-                names = [(f"{node.module}.{a.name}", root) for a in node.names]
-                names.append((node.module, root))
-            elif isinstance(node, ast.ImportFrom) and where is not None:
-                base = Path(where).resolve().parents[node.level - 1]
-                stem = f"{node.module}." if node.module else ""
-                names = [(f"{stem}{a.name}", base) for a in node.names]
-                names += [(node.module, base)] if node.module else []
-            for name, base in names:
-                for file in _module_files(name, base):
-                    if file not in seen and file.is_relative_to(root):
-                        seen[file] = None
-                        todo.append((file.read_text(encoding="utf-8"), file))
+        for level, name in _imports(text):
+            if level and where is None:
+                continue  # a relative import in code that is no file
+            base = Path(where).resolve().parents[level - 1] if level else root
+            for file in _module_files(name, base):
+                if file not in seen and file.is_relative_to(root):
+                    seen[file] = None
+                    todo.append((file.read_text(encoding="utf-8"), file))
     if path is not None:
         seen[Path(path).resolve()] = None
     return sorted({f.relative_to(root).as_posix() for f in seen})

@@ -1,7 +1,7 @@
 """Numbers from our own runs, put into the prose at build time instead of being retyped.
 
 A post writes ``{{ figure.<figure name>.<key>.<key> | <format> }}``: the value is read
-from the figure's entry in the figures manifest (``assets/img/blog2/manifest.json``),
+from the figure's entry in the post's manifest (``assets/<FOLDER>/manifest.json``),
 first from the entry itself (``device``, ``profile``, ...) and then from what the figure
 measured (``measures``), and formatted with Python's format spec (``.3f``, ``,``,
 ``.1%``; none: as it is). So a sentence such as "the gMLP reached a held-out loss of

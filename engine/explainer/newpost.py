@@ -179,13 +179,8 @@ def problem(root: Path, name: str, title: str, date: dt.date) -> str | None:
             f"'<' or '>' (e.g. 'MLP-Mixer, giải thích'); got {title!r}"
         )
     stem = f"{date.isoformat()}-{name}"
-    for path in (
-        f"posts/{stem}.md",
-        f"posts/{stem}",
-        f"{name}_snippets",
-        f"tests/test_{name}_snippets.py",
-        f"assets/img/{name}",
-    ):
+    folders = (f"posts/{stem}", f"{name}_snippets", f"assets/img/{name}")
+    for path in sorted({*folders, *files(name, title, date)}):
         if (root / path).exists():
             return f"argument --name (NAME): {name!r} is taken: {path} exists"
     url = name.replace("_", "-")

@@ -67,7 +67,7 @@ def store_for(post: Path, outputs_dir: Path) -> Store:
         header={"hint": HINT, "post": engine._shown(post)},
         valid=_valid,
         order=lambda name, entry: entry.get("line", 0),
-        setting="GMLP_OUTPUTS_DIR (extra.outputs_dir)",
+        setting="GMLP_OUTPUTS_DIR (outputs_dir of the explainer plugin)",
     )
 
 
@@ -162,7 +162,6 @@ def collect(
     that ran then are named with the files and not recorded, and the others stopped. On
     KeyboardInterrupt the running blocks are stopped and nothing of them is recorded.
     """
-    seconds, count = timeout, workers
     results: list[PostOutputs] = []
     recorded: dict[str, dict] = {}  # key -> the recipe it was made from
     todo: list[tuple[PostOutputs, int]] = []
@@ -204,7 +203,7 @@ def collect(
         try:
             done = engine.run_python(
                 block.code,
-                seconds,
+                timeout,
                 name=f"line_{block.line}.py",
                 env={"PYTHONPATH": str(root)},  # any package at the root, no install
                 stop=stop,
@@ -240,7 +239,7 @@ def collect(
         return None
 
     if todo:
-        with ThreadPoolExecutor(max_workers=count) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
                 failures = [message for message in pool.map(run, todo) if message]
             except BaseException:  # Ctrl-C: stop the running blocks now

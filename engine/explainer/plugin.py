@@ -36,7 +36,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File
 
-from explainer import export, measured, notebook, outputs, posts
+from explainer import engine, export, measured, notebook, outputs, posts
 from explainer.blocks import PYTHON, Markdown, block_code, show
 from explainer.engine import EngineError
 from explainer.figures import cache, registry
@@ -121,7 +121,11 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             )
         superfences = config.mdx_configs.setdefault("pymdownx.superfences", {})
         superfences["custom_fences"] = [
-            *(f for f in superfences.get("custom_fences", []) if f.get("name") != "*"),
+            *(
+                f
+                for f in superfences.get("custom_fences", [])
+                if f["name"] not in PYTHON
+            ),
             *({"name": n, "class": n, "format": self._fence} for n in PYTHON),
         ]
         self.markdown = Markdown(tuple(config.markdown_extensions), config.mdx_configs)
@@ -240,7 +244,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             figures = self.figure_sets.get(result.post.stem)
             entries = self._entries(figures)
             text = notebook.render_post(result, post, entries)
-            outputs.engine.write_if_changed(stored, text.encode("utf-8"))
+            engine.write_if_changed(stored, text.encode("utf-8"))
             files.append(File.generated(config, f"{DOWNLOADS}/{name}", content=text))
             download = posixpath.relpath(
                 f"{DOWNLOADS}/{name}", posixpath.dirname(src_uri) or "."
@@ -308,52 +312,62 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             links = self.links[page.file.src_uri]
             markdown += f'\n\n<p class="post-notebook" markdown="1">{links}</p>\n'
         figures = self.figure_sets.get(Path(post.path).stem) if post else None
+        edit = self._prose(page, files, figures, post)
         try:
-            return map_prose(
-                markdown, lambda text: self._prose(text, page, files, figures)
-            )
+            return map_prose(markdown, edit)
         except EngineError as error:
             raise PluginError(str(error)) from None
 
-    def _prose(self, text: str, page, files, figures) -> str:
-        """Links made relative, measured numbers and figure provenance put in."""
-        for folder, names in linked_files(text).items():
-            self.linked.setdefault(folder, set()).update(names)
+    def _prose(self, page, files, figures, post):
+        """The edit of a page's prose: links made relative, measured numbers and
+        figure provenance put in, and the figures it links noted."""
         entries = self._entries(figures)
-        if "{{" in text:
-            source = page.file.abs_src_path
-            shown = os.path.relpath(source) if source else page.file.src_path
-            original = Path(source).read_text("utf-8") if source else ""
+        source = page.file.abs_src_path
+        shown = post.path if post else os.path.relpath(source or page.file.src_path)
 
-            def where(offset: int) -> str:
-                token = text[offset : text.index("}}", offset) + 2]
-                found = original.find(token)
-                return (
-                    f"{shown}:{measured.line_of(original, found)}"
-                    if found >= 0
-                    else shown
-                )
-
-            text = measured.substitute(text, entries, where)
-        if figures is not None:
-            by_file = {f: fig.name for fig in figures.figures for f in fig.files}
-            folder = re.escape(figures.folder)
-            image = re.compile(
-                r"\]\((?:[./]*/)?assets/" + folder + r"/([A-Za-z0-9_.-]+)\)"
+        def where(text: str, offset: int) -> str:
+            token = text[offset : text.index("}}", offset) + 2]
+            # read only to name the line of a token that failed
+            if post:
+                original = post.text
+            else:
+                original = Path(source).read_text("utf-8") if source else ""
+            found = original.find(token)
+            return (
+                f"{shown}:{measured.line_of(original, found)}" if found >= 0 else shown
             )
 
-            def caption(match: re.Match) -> str:
-                block = match.group(1)
-                found = image.search(block)
-                entry = entries.get(by_file.get(found.group(1), "")) if found else None
-                if not entry or "</figcaption>" not in block:
-                    return block
-                made = measured.provenance(entry)
-                note = f' <span class="figure-provenance">({made})</span>'
-                return block.replace("</figcaption>", note + "</figcaption>", 1)
+        by_file = (
+            {f: fig.name for fig in figures.figures for f in fig.files}
+            if figures
+            else {}
+        )
+        image = re.compile(
+            r"\]\((?:[./]*/)?assets/"
+            + re.escape(figures.folder if figures else "")
+            + r"/([A-Za-z0-9_.-]+)\)"
+        )
 
-            text = _FIGURE.sub(caption, text)
-        return self._relative(text, page, files)
+        def caption(match: re.Match) -> str:
+            block = match.group(1)
+            found = image.search(block)
+            entry = entries.get(by_file.get(found.group(1), "")) if found else None
+            if not entry or "</figcaption>" not in block:
+                return block
+            made = measured.provenance(entry)
+            note = f' <span class="figure-provenance">({made})</span>'
+            return block.replace("</figcaption>", note + "</figcaption>", 1)
+
+        def edit(text: str) -> str:
+            for folder, names in linked_files(text).items():
+                self.linked.setdefault(folder, set()).update(names)
+            if "{{" in text:
+                text = measured.substitute(text, entries, lambda at: where(text, at))
+            if by_file:
+                text = _FIGURE.sub(caption, text)
+            return self._relative(text, page, files)
+
+        return edit
 
     def _relative(self, text: str, page, files) -> str:
         """Root-absolute links to the site's files and pages made relative to the page
