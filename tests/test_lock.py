@@ -9,7 +9,9 @@ the tests drifted from it.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from importlib import metadata
 
@@ -213,74 +215,112 @@ def test_drift_names_the_package_and_both_versions():
     ]
 
 
-# ---- every install path uses it ------------------------------------------------------
+# ---- every install path uses it: what make, .ci/run and the Pages job run ------------
 
 
-def _pip_installs(text: str) -> list[str]:
-    return [
-        line.strip()
-        for line in text.splitlines()
-        if re.search(r"\bpip install\b", line) and not line.lstrip().startswith("#")
-    ]
+def _recorder(folder, *names, fail=()):
+    """Fake commands on PATH that append their argv to folder/calls (exit 1: `fail`)."""
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        script = folder / name
+        status = 1 if name in fail else 0
+        script.write_text(
+            f'#!/bin/sh\necho "{name} $*" >> "{folder}/calls"\nexit {status}\n'
+        )
+        script.chmod(0o755)
+    return folder
 
 
-def test_makefile_installs_with_the_lock():
-    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
-    assert re.search(
-        r"^LOCK\s*:?=\s*requirements/constraints\.txt\s*$", makefile, re.MULTILINE
-    )
-    stamp = re.search(
-        r"^\$\(STAMP\):(?P<needs>.*)\n(?P<recipe>(?:\t.*\n)+)", makefile, re.MULTILINE
-    )
-    assert stamp, "the venv rule $(STAMP) is missing"
-    assert "$(LOCK)" in stamp.group("needs").split(), (
-        "the venv must be reinstalled when the lock changes"
-    )
-    installs = _pip_installs(stamp.group("recipe"))
-    assert len(installs) >= 3, installs  # pip, torch, the package with its extras
+def _calls(folder) -> list[str]:
+    calls = folder / "calls"
+    return calls.read_text(encoding="utf-8").splitlines() if calls.exists() else []
+
+
+def _pip_installs(calls: list[str]) -> list[str]:
+    return [line for line in calls if "pip install" in line]
+
+
+def test_make_venv_installs_with_the_lock_and_reinstalls_when_it_changes(tmp_path):
+    lock, venv = tmp_path / "constraints.txt", tmp_path / "venv"
+    lock.write_text("pip==26.3\n")
+    (venv / "bin").mkdir(parents=True)
+    make = ["make", "-C", str(REPO), f"VENV={venv}", f"LOCK={lock}"]
+    dry = subprocess.run(
+        [*make, "-n", "-B", "venv"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    installs = _pip_installs(dry)
+    assert len(installs) >= 3, dry  # pip, torch, the package with its extras
     for line in installs:
-        assert "-c $(LOCK)" in line, f"Makefile installs without the lock: {line}"
-    assert any('-e ".[docs,test]"' in line for line in installs)
-    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
-    assert re.search(r"^make test\b", ci, re.MULTILINE) and not _pip_installs(ci), (
-        "CI installs through `make test`"
-    )
+        assert f"-c {lock}" in line, f"make venv installs without the lock: {line}"
+    assert any('-e ".[docs,test]"' in line and "./engine" in line for line in installs)
+    (venv / ".installed").touch()
+    os.utime(lock, (1, 1))  # the stamp is newer: nothing to do
+    assert subprocess.run([*make, "-q", "venv"]).returncode == 0
+    lock.touch()  # the lock changed: the venv is reinstalled
+    assert subprocess.run([*make, "-q", "venv"]).returncode == 1
 
 
-def test_pages_workflow_tests_then_deploys_with_the_lock():
+def test_ci_runs_the_linter_and_the_readme_test_command(tmp_path):
+    bin_dir = _recorder(tmp_path / "bin", "make", "chromium")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run([str(REPO / ".ci" / "run")], env=env, check=True)
+    assert _calls(bin_dir) == ["make lint", "make test"]
+
+
+def _run_job(job: dict, bin_dir, workdir) -> list[str]:
+    """The job's steps as the runner takes them: `run` steps in bash -e, until one
+    fails (unless it may); `uses` steps recorded by name."""
+    done, failed = [], False
+    for step in job["steps"]:
+        if failed and "always()" not in str(step.get("if", "")):
+            break
+        if "uses" in step:
+            done.append(f"uses {step['uses']}")
+            continue
+        env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+        code = subprocess.run(
+            ["bash", "-e", "-c", step["run"]], cwd=workdir, env=env
+        ).returncode
+        done.append(f"run {step['run'].strip().splitlines()[-1]}")
+        failed = code != 0 and not step.get("continue-on-error")
+    return done
+
+
+def test_pages_job_installs_with_the_lock_and_tests_before_it_deploys(tmp_path):
     workflow = yaml.safe_load(
         (REPO / ".github/workflows/pages.yml").read_text(encoding="utf-8")
     )
-    build = workflow["jobs"]["build"]
-    runs = [step.get("run", "") for step in build["steps"]]
-    installs = [line for run in runs for line in _pip_installs(run)]
-    assert installs, "pages.yml installs nothing?"
+    job = workflow["jobs"]["build"]
+    fakes = ("python", "pip", "npm", "mkdocs", "pytest")
+    bin_dir = _recorder(tmp_path / "ok", *fakes)
+    steps = _run_job(job, bin_dir, tmp_path)
+    calls = _calls(bin_dir)
+    installs = _pip_installs(calls)
+    assert installs, "the Pages job installs nothing?"
     for line in installs:
-        assert f"-c {LOCK_REL}" in line, f"pages.yml installs without the lock: {line}"
+        assert f"-c {LOCK_REL}" in line, (
+            f"the Pages job installs without the lock: {line}"
+        )
     torch = [line for line in installs if "torch==" in line]
     assert torch and all(
         f"torch=={TORCH}" in line and "download.pytorch.org/whl/cpu" in line
         for line in torch
     ), "the Pages build installs the CPU torch"
-    assert any('".[docs,test]"' in line for line in installs), (
-        "the test extra, to run the tests"
+    assert any(".[docs,test]" in line for line in installs), "the test extra"
+    tests = next(i for i, x in enumerate(calls) if "-m pytest" in x)
+    site = next(i for i, x in enumerate(calls) if x.startswith("mkdocs build"))
+    assert tests < site, "the tests run before the site is built"
+    assert steps[-1].startswith("uses actions/upload-pages-artifact"), steps
+    # a failing test stops the job: no site is built, nothing is uploaded
+    bin_dir = _recorder(tmp_path / "red", *fakes, fail=("python",))
+    python = bin_dir / "python"
+    python.write_text(
+        f'#!/bin/sh\necho "python $*" >> "{bin_dir}/calls"\n'
+        'case "$*" in *pytest*) exit 1;; esac\n'
     )
-
-    def first(pattern: str) -> int:
-        found = [i for i, run in enumerate(runs) if re.search(pattern, run)]
-        assert found, f"pages.yml has no step running {pattern}"
-        return found[0]
-
-    tests, site = first(r"\bpytest\b"), first(r"\bmkdocs build\b")
-    upload = next(
-        i
-        for i, step in enumerate(build["steps"])
-        if "upload-pages-artifact" in step.get("uses", "")
-    )
-    assert tests < site < upload, "the tests run before the site is built and uploaded"
-    assert "continue-on-error" not in build["steps"][tests], (
-        "a failing test must stop the job"
-    )
+    steps = _run_job(job, bin_dir, tmp_path)
+    assert not any(x.startswith("mkdocs") for x in _calls(bin_dir))
+    assert not any("upload-pages-artifact" in x for x in steps), steps
     needs = workflow["jobs"]["deploy"]["needs"]
     assert "build" in ([needs] if isinstance(needs, str) else needs), (
         "deploy only after the build job"
