@@ -42,8 +42,10 @@ lint: $(STAMP)  ## ruff: lint and format check (line length 88), as configured i
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# the suite runs on every core (pytest-xdist); PYTEST_ARGS="-n 0 -k NAME" runs a part in one process
+PYTEST_ARGS ?= -n auto
 test: $(STAMP) $(NPM_STAMP)  ## run the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 notebooks: $(STAMP)  ## write each docs/notebooks/*.py (jupytext percent) to its .ipynb pair, without outputs
 	$(BIN)/jupytext --to ipynb docs/notebooks/*.py
