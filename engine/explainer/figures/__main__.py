@@ -1,20 +1,21 @@
-"""Command line: python -m explainer.figures [--post NAME] [--device auto|cuda|cpu]
-[--only NAME...] [--force] [--profile quick|full] [--out DIR]; see --help.
-
-The posts are <repository>/posts/*.md, their figures go under <repository>/assets."""
+"""Command line: python -m explainer.figures [--post NAME] [--only NAME...] [--force]
+...; see --help. The posts are <repository>/posts/*.md, their figures go under
+<repository>/assets."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from explainer import engine
 from explainer.engine import EngineError
 from explainer.figures.cache import HINT, check
-from explainer.figures.registry import FigureSet, find, pick
+from explainer.figures.registry import PROFILE_RANK, find, pick
 from explainer.figures.runner import (
     DEVICES,
     FigureArgumentError,
@@ -26,17 +27,19 @@ from explainer.figures.runner import (
 SEEDS = 2**32  # numpy takes seeds in [0, 2**32)
 
 
-def seed(text: str) -> int:
-    """--seed: a whole number that torch and numpy both accept."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < SEEDS:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number from 0 to {SEEDS - 1}, got {text!r}"
-        )
-    return value
+def whole(low: int, high: float, expected: str):
+    """An argparse type: a whole number from `low` to below `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value < high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
 def folder(text: str) -> str:
@@ -44,74 +47,6 @@ def folder(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a folder, got {text!r}")
     return text
-
-
-def parser(sets: list[FigureSet]) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m explainer.figures",
-        description=(
-            "Regenerate the posts' figures from their code; "
-            "only what changed is rebuilt."
-        ),
-        epilog=(
-            "Without --profile the profile is 'full' on CUDA and 'quick' on the CPU. "
-            "Without --force, --profile, --device cpu|cuda or --seed, a figure whose "
-            "code is unchanged and that was made with a larger profile or on a GPU is "
-            "kept, so a CPU run never overwrites GPU figures."
-        ),
-    )
-    p.add_argument(
-        "--post",
-        metavar="NAME",
-        help="only this post's figures (its file stem, or the stem without the date): "
-        + ", ".join(s.name for s in sets),
-    )
-    p.add_argument(
-        "--device",
-        metavar="{auto,cuda,cpu}",
-        help=(
-            "where to train and draw (default auto: CUDA when available, else the CPU)"
-        ),
-    )
-    p.add_argument(
-        "--only",
-        nargs="+",
-        metavar="NAME",
-        help="rebuild only these figures (names or file names): "
-        + ", ".join(f.name for s in sets for f in s.figures),
-    )
-    p.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    p.add_argument(
-        "--profile",
-        metavar="{quick,full}",
-        help=(
-            "quick: CPU-sized (CI, laptops); full: GPU-sized, longer training, larger n"
-        ),
-    )
-    p.add_argument(
-        "--out",
-        type=folder,
-        metavar="DIR",
-        help="output folder, for a single post (default: its folder under assets/)",
-    )
-    p.add_argument(
-        "--seed", type=seed, help=f"random seed, 0 to {SEEDS - 1} (default 0)"
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        help="CPU threads for torch (default 1: fastest for these tiny models)",
-    )
-    p.add_argument(
-        "--check",
-        action="store_true",
-        help="only check that the figures are up to date",
-    )
-    p.add_argument(
-        "--list", action="store_true", help="list the posts, figures and their files"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    return p
 
 
 def summary(results: list[tuple[str, Result]], total: float) -> str:
@@ -122,21 +57,15 @@ def summary(results: list[tuple[str, Result]], total: float) -> str:
         (post,) * posts + (r.name, r.status, f"{r.seconds:.1f}", r.device, r.note)
         for post, r in results
     ]
-    n, seconds = len(rows[0]) - 1, len(rows[0]) - 3  # the last column is not padded
-    widths = [max(len(row[i]) for row in rows) for i in range(n)]
-    lines = [
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    lines = [  # the seconds are right-aligned
         "  ".join(
-            [
-                *(
-                    cell.ljust(w) if i != seconds else cell.rjust(w)
-                    for i, (cell, w) in enumerate(zip(row[:n], widths, strict=True))
-                ),
-                row[n],
-            ]
+            cell.rjust(w) if i == len(row) - 3 else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
         for row in rows
     ]
-    lines.insert(1, "-" * max(len(line) for line in lines))
+    lines.insert(1, "-" * max(map(len, lines)))
     rebuilt = sum(r.status == "rebuilt" for _, r in results)
     lines.append(f"{rebuilt} rebuilt, {len(results) - rebuilt} cached, {total:.1f} s")
     return "\n".join(lines)
@@ -149,14 +78,63 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as err:  # a post's figures.py is wrong
         print(f"error: {err}", file=sys.stderr)
         return 1
-    p = parser(sets)
+    p = argparse.ArgumentParser(
+        prog="python -m explainer.figures",
+        description="Regenerate the posts' figures from their code; "
+        "only what changed is rebuilt.",
+        epilog="Without --profile the profile is 'full' on CUDA and 'quick' on the "
+        "CPU. Without --force, --profile, --device cpu|cuda or --seed, a figure whose "
+        "code is unchanged and that was made with a larger profile or on a GPU is "
+        "kept, so a CPU run never overwrites GPU figures.",
+    )
+    add = p.add_argument
+    add(
+        "--post",
+        metavar="NAME",
+        help="only this post's figures (its file stem, or the stem without the date): "
+        + ", ".join(s.name for s in sets),
+    )
+    add(
+        "--device",
+        choices=DEVICES,
+        help="where to train and draw (default auto: CUDA when available, else CPU)",
+    )
+    add(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="rebuild only these figures (names or file names): "
+        + ", ".join(f.name for s in sets for f in s.figures),
+    )
+    add("--force", action="store_true", help="rebuild even when up to date")
+    add(
+        "--profile",
+        choices=PROFILE_RANK,  # and the test suite's tiny "test", not shown
+        metavar="{quick,full}",
+        help="quick: CPU-sized (CI, laptops); full: GPU-sized, longer training, more n",
+    )
+    add(
+        "--out",
+        type=folder,
+        metavar="DIR",
+        help="output folder, for a single post (default: its folder under assets/)",
+    )
+    seeds = f"0 to {SEEDS - 1}"
+    add("--seed", type=whole(0, SEEDS, seeds), help=f"random seed, {seeds} (default 0)")
+    add(
+        "--threads",
+        type=whole(1, math.inf, "a positive number"),
+        help="CPU threads for torch (default 1: fastest for these tiny models)",
+    )
+    add(
+        "--check",
+        action="store_true",
+        help="only check that the figures are up to date",
+    )
+    add("--list", action="store_true", help="list the posts, figures and their files")
+    add("-q", "--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.device is not None and args.device not in DEVICES:
-        p.error(
-            f"argument --device: unknown device {args.device!r}; "
-            f"expected one of: {', '.join(DEVICES)}"
-        )
     if args.post is not None:
         known, sets = sets, [s for s in sets if s.matches(args.post)]
         if not sets:
@@ -184,33 +162,20 @@ def main(argv: list[str] | None = None) -> int:
             for s, figures in chosen
             for problem in check(args.out or s.out, [f.name for f in figures], s)
         ]
-        for problem in problems:
-            print(problem, file=sys.stderr)
         if problems:
-            print(HINT, file=sys.stderr)
+            print(*problems, HINT, sep="\n", file=sys.stderr)
         return 1 if problems else 0
     start, results = time.perf_counter(), []
+    command = shlex.join(["python", "-m", "explainer.figures", *argv])
+    keys = ("device", "profile", "seed", "force", "threads")
+    options = {k: getattr(args, k) for k in keys} | {"command": command}
     try:
         for s, _ in chosen:  # every argument is checked before anything is drawn
-            validate(
-                args.out or s.out, None, args.device, args.profile, args.threads, s
-            )
+            validate(Path(args.out or s.out), args.device)
         for s, figures in chosen:
-            results += [
-                (s.name, r)
-                for r in build(
-                    s,
-                    args.out,
-                    names=[f.name for f in figures],
-                    device=args.device,
-                    profile=args.profile,
-                    seed=args.seed,
-                    force=args.force,
-                    threads=args.threads,
-                    progress=not args.quiet,
-                    command=shlex.join(["python", "-m", "explainer.figures", *argv]),
-                )
-            ]
+            names = [f.name for f in figures]
+            drawn = build(s, args.out, names, progress=not args.quiet, **options)
+            results += [(s.name, r) for r in drawn]
     except FigureArgumentError as err:
         p.error(str(err))
     except EngineError as err:  # a write failed (full disk, ...): nothing half-written

@@ -1,11 +1,6 @@
-"""Which posts have figures, and what each figure writes.
-
-A post ``<posts>/<stem>.md`` has figures when ``<posts>/<stem>/figures.py`` exists: it
-names FOLDER (where the figures go, under the assets folder) and FIGURES. The post's
-folder is loaded as a package from its path, so its modules import each other
-relatively. Reading a registry imports no torch and no matplotlib: the cache and the
-site's staleness check read it without importing the figure code.
-"""
+"""Which posts have figures: <posts>/<stem>/figures.py names FOLDER (under the assets
+folder) and FIGURES. The post's folder is imported as a package from its path; reading
+it imports no torch and no matplotlib."""
 
 from __future__ import annotations
 
@@ -20,21 +15,15 @@ from types import ModuleType
 
 from explainer.engine import EngineError, _shown
 
-PROFILES = (
-    "quick",
-    "full",
-)  # quick: CPU-sized (CI, laptops); full: GPU-sized (longer training, larger n)
-HIDDEN_PROFILES = ("test",)  # tiny sizes for the test suite; not shown in --help
-PROFILE_RANK = {"test": 0, "quick": 1, "full": 2}
+PROFILES = ("quick", "full")  # quick: CPU-sized (CI, laptops); full: GPU-sized
+PROFILE_RANK = {"test": 0, "quick": 1, "full": 2}  # test: tiny, for the test suite
 DEVICE_RANK = {"cpu": 0, "cuda": 1}
-REGISTRY = "figures.py"  # in a post's folder
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}-")  # a Jekyll post's file name starts with it
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure: `make(ctx)` of the post folder's `module` writes `files` to the out
-    dir."""
+    """One figure: `make(ctx)` of the post folder's `module` writes `files`."""
 
     name: str
     module: str
@@ -43,9 +32,8 @@ class Figure:
 
 @dataclass(frozen=True)
 class FigureSet:
-    """One post's figures: its .md, the repository its sources are named relative to,
-    the assets folder, FOLDER and FIGURES of its figures.py, and the name its folder is
-    imported as."""
+    """One post's figures: its .md, the repository, the assets folder, FOLDER and
+    FIGURES of its figures.py, and the name its folder is imported as."""
 
     post: Path
     root: Path
@@ -54,78 +42,58 @@ class FigureSet:
     figures: tuple[Figure, ...]
     package: str
 
-    @property
-    def name(self) -> str:
-        return self.post.stem
-
-    @property
-    def dir(self) -> Path:
-        """The post's folder: figures.py and the figure modules."""
-        return self.post.with_suffix("")
-
-    @property
-    def out(self) -> Path:
-        """Where the figures and their manifest are: <assets>/<FOLDER>."""
-        return self.assets / self.folder
+    name = property(lambda self: self.post.stem)
+    dir = property(lambda self: self.post.with_suffix(""))  # figures.py, the modules
+    out = property(lambda self: self.assets / self.folder)  # the figures, manifest
 
     def matches(self, name: str) -> bool:
         """Is `name` this post: its file stem, or the stem without the date?"""
         return name in (self.name, DATE.sub("", self.name))
 
     def module(self, name: str) -> ModuleType:
-        """A module of the post's folder, imported (figure code: torch, matplotlib)."""
         return importlib.import_module(f"{self.package}.{name}")
 
     def resolve(self, names: list[str] | tuple[str, ...] | None) -> list[Figure]:
-        """Figures by name or file name (`gmlp` or `gmlp.png`), in order; None: all.
-
-        Raises KeyError naming the unknown entries and the known names.
-        """
         return pick([self], names)[0][1]
 
 
 def pick(
     sets: list[FigureSet], names: list[str] | tuple[str, ...] | None
 ) -> list[tuple[FigureSet, list[Figure]]]:
-    """(set, its figures among `names`) for each set that has one, by name or file name;
-    None: every figure of every set. Raises KeyError naming the unknown entries and the
-    known names."""
+    """(set, its figures named in `names`, by name or file name) for each set that has
+    one; None: every figure. Raises KeyError naming the unknown names and the known."""
     if not names:
         return [(s, list(s.figures)) for s in sets]
-    chosen, known = [], set()
-    for s in sets:
-        by_key = {key: f.name for f in s.figures for key in (f.name, *f.files)}
-        known |= set(by_key)
-        wanted = {by_key[name] for name in names if name in by_key}
-        if wanted:
-            chosen.append((s, [f for f in s.figures if f.name in wanted]))
-    unknown = [name for name in names if name not in known]
-    if unknown:
+    known = {key for s in sets for f in s.figures for key in (f.name, *f.files)}
+    if unknown := [name for name in names if name not in known]:
         raise KeyError(
             f"unknown figure {', '.join(map(repr, unknown))}; expected one of: "
             + ", ".join(f.name for s in sets for f in s.figures)
         )
-    return chosen
+    chosen = [
+        (s, [f for f in s.figures if {f.name, *f.files} & {*names}]) for s in sets
+    ]
+    return [(s, figures) for s, figures in chosen if figures]
 
 
 def find(
     posts_dir: Path, root: Path, assets_dir: Path | None = None
 ) -> list[FigureSet]:
-    """The FigureSet of every post in `posts_dir` that has a <stem>/figures.py, by file
-    name; `root` is the repository, `assets_dir` the assets folder (default
-    <root>/assets)."""
+    """The FigureSet of every post in `posts_dir` with a <stem>/figures.py; `root` is
+    the repository, `assets_dir` the assets folder (default <root>/assets)."""
     root = Path(root).resolve()
-    assets = Path(assets_dir) if assets_dir is not None else root / "assets"
-    sets = []
-    for post in sorted(Path(posts_dir).resolve().glob("*.md")):
-        if (post.with_suffix("") / REGISTRY).is_file():
-            sets.append(_load(post, root, assets))
-    return sets
+    assets = root / "assets" if assets_dir is None else Path(assets_dir)
+    posts = sorted(Path(posts_dir).resolve().glob("*.md"))
+    return [
+        _load(post, root, assets)
+        for post in posts
+        if (post.with_suffix("") / "figures.py").is_file()
+    ]
 
 
 def _load(post: Path, root: Path, assets: Path) -> FigureSet:
     folder = post.with_suffix("")
-    registry = _shown(folder / REGISTRY)
+    registry = _shown(folder / "figures.py")
     # one name per folder: a copy of the post elsewhere is another package
     tag = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
     package = f"explainer_post_{re.sub(r'[^A-Za-z0-9]', '_', post.stem)}_{tag}"

@@ -1,28 +1,12 @@
 """Build the figures: decide what is out of date, draw it, record it in the manifest.
 
-What is rebuilt (see `decide`):
-
-* a figure that is new, whose files are missing or were changed, or whose code changed;
-* a figure whose manifest entry cannot be verified (the manifest is unreadable, or the
-  entry fails its checksum): nothing is known of how it was made, so it is redrawn;
-* with --force, every selected figure;
-* a figure whose cache key differs (torch/matplotlib version, device kind, profile,
-  seed). Exception, so a CPU run never silently replaces GPU work: a figure whose code
-  is unchanged and that was made with a larger profile or on a GPU is kept unless
-  --force is given.
-
-Each figure is recorded in the manifest as soon as it is drawn (a killed run keeps what
-it finished), under the manifest's lock (concurrent runs keep each other's entries);
-entries of figures that are no longer registered are pruned only after every figure was
-drawn. Without --profile, the profile is `full` on CUDA and `quick` on the CPU. The
-figures of one run share `ctx.memo` (e.g. a model trained once for several figures).
-torch is needed only to pick the device; matplotlib and the figure code are imported
-only when something is rebuilt, so a run with nothing to do takes about as long as
-`import torch`.
+Each figure is recorded as soon as it is drawn (a killed run keeps what it finished);
+torch is imported to pick the device, matplotlib and the figure code only to draw.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -33,14 +17,7 @@ from typing import Any
 
 from explainer import engine
 from explainer.figures import cache
-from explainer.figures.registry import (
-    DEVICE_RANK,
-    HIDDEN_PROFILES,
-    PROFILE_RANK,
-    PROFILES,
-    Figure,
-    FigureSet,
-)
+from explainer.figures.registry import DEVICE_RANK, PROFILE_RANK, Figure, FigureSet
 
 log = logging.getLogger("explainer.figures")
 
@@ -48,8 +25,7 @@ DEVICES = ("auto", "cuda", "cpu")
 
 
 class FigureArgumentError(ValueError):
-    """A bad argument, found before anything is written; the message names the
-    argument."""
+    """A bad argument, found before anything is written; the message names it."""
 
 
 @dataclass
@@ -63,8 +39,8 @@ class Result:
 
 @dataclass
 class FigureContext:
-    """What a figure function gets: where to write, on which device, at which size, a
-    progress bar, and `memo`, shared by the figures of one run."""
+    """What a figure's `make` gets: where to write, the device, the profile, the seed,
+    a progress bar, and `memo`, shared by the figures of one run."""
 
     figure: Figure
     out_dir: Path
@@ -77,14 +53,13 @@ class FigureContext:
     written: set[str] = field(default_factory=set)
 
     def save(self, fig, filename: str) -> None:
-        """Render a matplotlib figure to `filename` (one of the figure's declared
-        files), atomically."""
+        """Render a matplotlib figure to `filename`, one of the figure's files."""
         from explainer.figures import style
 
         self.save_bytes(style.png_bytes(fig), filename)
 
     def save_bytes(self, data: bytes, filename: str) -> None:
-        """Write `data` to `filename` (a declared file of the figure), atomically."""
+        """Write `data` to `filename`, one of the figure's files, atomically."""
         if filename not in self.figure.files:
             raise ValueError(
                 f"figure {self.figure.name!r} may only write {self.figure.files}, "
@@ -103,51 +78,13 @@ class FigureContext:
             self.bar.update(n)
 
 
-# ---- arguments -----------------------------------------------------------------------
-
-
-def validate(
-    out_dir: str | Path,
-    names: list[str] | None,
-    device: str | None,
-    profile: str | None,
-    threads: int | None,
-    figset: FigureSet,
-) -> tuple[Path, list[Figure], str, str]:
-    """Check every argument before anything is written; returns (out dir, figures,
-    device kind, profile)."""
-    try:
-        figures = figset.resolve(names)
-    except KeyError as err:
-        raise FigureArgumentError(f"argument --only: {err.args[0]}") from None
-    if profile is not None and profile not in PROFILES + HIDDEN_PROFILES:
+def validate(out_dir: Path, device: str | None) -> str:
+    """Check --out and --device before anything is written; returns the device kind."""
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
+    if not existing.is_dir():
         raise FigureArgumentError(
-            f"argument --profile: unknown profile {profile!r}; "
-            f"expected one of: {', '.join(PROFILES)}"
+            f"argument --out: expected a directory, but {str(existing)!r} is a file"
         )
-    if device is not None and device not in DEVICES:
-        raise FigureArgumentError(
-            f"argument --device: unknown device {device!r}; "
-            f"expected one of: {', '.join(DEVICES)}"
-        )
-    if threads is not None and threads < 1:
-        raise FigureArgumentError(
-            f"argument --threads: expected a positive number, got {threads}"
-        )
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise FigureArgumentError(
-            f"argument --out: expected a directory, but {str(out)!r} is a file"
-        )
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise FigureArgumentError(
-                    "argument --out: expected a directory, "
-                    f"but {str(parent)!r} is a file"
-                )
-            break
-    existing = next(p for p in (out, *out.parents) if p.exists())
     if not os.access(existing, os.W_OK):
         raise FigureArgumentError(
             f"argument --out: {str(existing)!r} is not writable (a read-only file "
@@ -161,11 +98,7 @@ def validate(
             "argument --device: 'cuda' was asked for but CUDA is not available here "
             f"(torch {torch.__version__}); use --device auto or --device cpu"
         )
-    kind = "cuda" if device == "cuda" or (device in (None, "auto") and cuda) else "cpu"
-    return out, figures, kind, profile or ("full" if kind == "cuda" else "quick")
-
-
-# ---- deciding ------------------------------------------------------------------------
+    return "cuda" if cuda and device != "cpu" else "cpu"
 
 
 def decide(
@@ -179,39 +112,29 @@ def decide(
     seed: int,
     force: bool,
 ) -> tuple[bool, str]:
-    """(rebuild?, why) for one figure; see the module docstring for the rules."""
+    """(rebuild?, why): forced, new, files not as recorded, code changed or another
+    key - but a figure whose code is unchanged and that was made with a larger profile
+    or on a GPU is kept, so a CPU run never replaces GPU work."""
     if force:
         return True, "--force"
     if not entry:
         return True, "new"
-    if not cache.files_intact(out_dir, entry, fig):
+    if cache.file_problems(out_dir, entry, fig):
         return True, "file missing or changed"
     if entry.get("code_hash") != code:
         return True, "code changed"
     if entry.get("key") == key:
         return False, ""
-    made_profile, made_kind = entry.get("profile"), entry.get("device_kind")
-    have = (PROFILE_RANK.get(made_profile, -1), DEVICE_RANK.get(made_kind, -1))
+    made = {"profile": entry.get("profile"), "device": entry.get("device_kind")}
+    have = (PROFILE_RANK.get(made["profile"], -1), DEVICE_RANK.get(made["device"], -1))
     want = (PROFILE_RANK[profile], DEVICE_RANK[kind])
     if have != want and have[0] >= want[0] and have[1] >= want[1]:
-        return (
-            False,
-            f"kept: made with {made_profile} on {entry.get('device', made_kind)}; "
-            "--force redraws it",
-        )
-    changed = [
-        name
-        for name, old, new in (
-            ("profile", made_profile, profile),
-            ("device", made_kind, kind),
-            ("seed", entry.get("seed"), seed),
-        )
-        if old != new
-    ]
-    return True, f"{', '.join(changed) or 'library versions'} changed"
-
-
-# ---- building ------------------------------------------------------------------------
+        on = entry.get("device", made["device"])
+        return False, f"kept: made with {made['profile']} on {on}; --force redraws it"
+    made["seed"] = entry.get("seed")
+    now = {"profile": profile, "device": kind, "seed": seed}
+    changed = ", ".join(name for name in made if made[name] != now[name])
+    return True, f"{changed or 'library versions'} changed"
 
 
 def build(
@@ -226,148 +149,115 @@ def build(
     progress: bool = True,
     command: str | None = None,
 ) -> list[Result]:
-    """Rebuild the selected figures of `figset` that are out of date into `out_dir`
-    (default: <assets>/<FOLDER>); returns one Result per figure."""
-    out, figures, kind, profile = validate(
-        figset.out if out_dir is None else out_dir,
-        names,
-        device,
-        profile,
-        threads,
-        figset,
-    )
+    """Redraw the figures `names` (None: all) of `figset` that are out of date into
+    `out_dir` (default <assets>/<FOLDER>); one Result per figure, in order."""
+    try:
+        figures = figset.resolve(names)
+    except KeyError as err:
+        raise FigureArgumentError(f"argument --only: {err.args[0]}") from None
+    out = Path(figset.out if out_dir is None else out_dir)
+    kind = validate(out, device)
     if device in (None, "auto"):
         note = "" if kind == "cuda" else " (CUDA is not available)"
         log.info("device: auto -> %s%s", kind, note)
-    seed = 0 if seed is None else seed
-
-    store = cache.manifest(out)
-    manifest = store.entries
-    vers = cache.versions()
-    plans = []
+    profile, seed = profile or ("full" if kind == "cuda" else "quick"), seed or 0
+    store, vers, results, todo = cache.manifest(out), cache.versions(), {}, []
     for fig in figures:
         digests = cache.source_digests(fig, figset)
         code = engine.code_hash(digests)
-        key = cache.cache_key(code, vers, kind, profile, seed)
-        entry = manifest.get(fig.name)
+        key = engine.key(
+            code=code,
+            torch=vers.get("torch"),
+            matplotlib=vers.get("matplotlib"),
+            device_kind=kind,
+            profile=profile,
+            seed=seed,
+        )
+        entry = store.entries.get(fig.name)
         rebuild, why = decide(fig, entry, out, code, key, profile, kind, seed, force)
         if why == "new" and (store.unreadable or fig.name in store.rejected):
             why = "its manifest entry could not be verified"
-        plans.append((fig, entry, digests, code, key, rebuild, why))
+        if rebuild:
+            todo.append((fig, digests, code, key, why))
+        else:
+            made_on = (entry or {}).get("device", "?")
+            results[fig.name] = Result(fig.name, "cached", 0.0, made_on, why)
+    if todo:
+        out.mkdir(parents=True, exist_ok=True)
+        drawn = {cache.MANIFEST, *(f for fig in figset.figures for f in fig.files)}
+        engine.remove_stale_temps(out, drawn)  # left by a killed run
+        with _runtime(kind, threads) as (dev, device_name, n_threads):
+            import torch
+            from tqdm.auto import tqdm
 
-    results = [
-        Result(fig.name, "cached", 0.0, (entry or {}).get("device", "?"), why)
-        for fig, entry, _, _, _, rebuild, why in plans
-        if not rebuild
-    ]
-    todo = [p for p in plans if p[5]]
-    if not todo:
-        return _in_order(results, figures)
+            from explainer.figures import style
 
-    out.mkdir(parents=True, exist_ok=True)
-    cache.remove_stale_temps(out, figset)
-    command = command or "python -m explainer.figures"
-    memo: dict[Any, Any] = {}  # shared by the figures of this run only
-    with _runtime(kind, threads) as (dev, device_name, n_threads):
-        from explainer.figures import style
-
-        for fig, _, digests, code, key, _, why in todo:
-            start = time.perf_counter()
-            ctx = FigureContext(fig, out, dev, profile, seed, memo=memo)
-            measures = _draw(figset.module(fig.module), ctx, progress, style)
-            seconds = time.perf_counter() - start
-            store.put(
-                fig.name,
-                {  # now, not at the end: a killed run keeps what it drew
-                    "files": {
-                        name: engine.file_digest(out / name) for name in fig.files
+            memo: dict[Any, Any] = {}  # shared by the figures of this run only
+            for fig, digests, code, key, why in todo:
+                start = time.perf_counter()
+                ctx = FigureContext(fig, out, dev, profile, seed, memo=memo)
+                with tqdm(
+                    total=1,
+                    desc=f"{fig.name:<20}",
+                    file=sys.stderr,
+                    disable=not progress,
+                    dynamic_ncols=True,
+                ) as ctx.bar:
+                    torch.manual_seed(seed)
+                    with style.context():
+                        figset.module(fig.module).make(ctx)
+                    ctx.bar.n = ctx.bar.total
+                    ctx.bar.refresh()
+                if missing := [n for n in fig.files if n not in ctx.written]:
+                    raise RuntimeError(f"figure {fig.name!r} did not write {missing}")
+                seconds = time.perf_counter() - start
+                store.put(
+                    fig.name,
+                    {  # now, not at the end: a killed run keeps what it drew
+                        "files": {n: engine.file_digest(out / n) for n in fig.files},
+                        "key": key,
+                        "code_hash": code,
+                        "sources": digests,
+                        "versions": vers,
+                        "device": device_name,
+                        "device_kind": kind,
+                        "threads": n_threads,
+                        "seed": seed,
+                        "profile": profile,
+                        "command": command or "python -m explainer.figures",
+                        "wall_s": round(seconds, 1),
+                        "measures": ctx.measures,
                     },
-                    "key": key,
-                    "code_hash": code,
-                    "sources": digests,
-                    "versions": vers,
-                    "device": device_name,
-                    "device_kind": kind,
-                    "threads": n_threads,
-                    "seed": seed,
-                    "profile": profile,
-                    "command": command,
-                    "wall_s": round(seconds, 1),
-                    "measures": measures,
-                },
-            )
-            results.append(Result(fig.name, "rebuilt", seconds, device_name, why))
-    store.prune(f.name for f in figset.figures)  # all drawn: forget unregistered ones
-    return _in_order(results, figures)
+                )
+                results[fig.name] = Result(
+                    fig.name, "rebuilt", seconds, device_name, why
+                )
+        store.prune(f.name for f in figset.figures)  # forget unregistered figures
+    return [results[f.name] for f in figures]
 
 
-def _in_order(results: list[Result], figures: list[Figure]) -> list[Result]:
-    order = {f.name: i for i, f in enumerate(figures)}
-    return sorted(results, key=lambda r: order[r.name])
-
-
-def _draw(module, ctx: FigureContext, progress: bool, style) -> dict[str, Any]:
+@contextlib.contextmanager
+def _runtime(kind: str, threads: int | None):
+    """Torch settings for reproducible figures, restored afterwards: `threads` threads
+    (default 1: the models are tiny, and the bytes do not depend on the core count),
+    deterministic algorithms on the CPU, TF32 matmuls on CUDA."""
     import torch
-    from tqdm.auto import tqdm
 
-    fig = ctx.figure
-    with tqdm(
-        total=1,
-        desc=f"{fig.name:<20}",
-        file=sys.stderr,
-        disable=not progress,
-        leave=True,
-        dynamic_ncols=True,
-    ) as bar:
-        ctx.bar = bar
-        torch.manual_seed(ctx.seed)
-        with style.context():
-            module.make(ctx)
-        bar.n = bar.total
-        bar.refresh()
-    missing = [name for name in fig.files if name not in ctx.written]
-    if missing:
-        raise RuntimeError(f"figure {fig.name!r} did not write {missing}")
-    return ctx.measures
-
-
-class _runtime:
-    """Torch settings for reproducible figures, restored afterwards.
-
-    CPU: deterministic algorithms and a fixed number of threads (default 1: the models
-    are tiny, a second thread costs more in synchronisation than it saves, and the bytes
-    do not depend on the machine's core count), so the same command gives the same
-    bytes. CUDA: TF32 matmuls for speed (GPU figures are not expected to be
-    byte-stable).
-    """
-
-    def __init__(self, kind: str, threads: int | None):
-        self.kind, self.threads = kind, threads
-
-    def __enter__(self):
-        import torch
-
-        self.saved = (
-            torch.are_deterministic_algorithms_enabled(),
-            torch.get_num_threads(),
-            torch.get_float32_matmul_precision(),
-        )
-        # tiny models: one thread is fastest on a shared CPU, and core-count independent
-        n = self.threads or 1
-        # on a GPU machine too: the toy 1-D fits run on the CPU
-        torch.set_num_threads(n)
-        if self.kind == "cuda":
-            dev = torch.device("cuda")
-            torch.set_float32_matmul_precision("high")
-            return dev, torch.cuda.get_device_name(dev), n
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.get_num_threads(),
+        torch.get_float32_matmul_precision(),
+    )
+    n = threads or 1
+    torch.set_num_threads(n)  # on a GPU machine too: the toy 1-D fits run on the CPU
+    dev = torch.device(kind)
+    if kind == "cuda":
+        torch.set_float32_matmul_precision("high")
+    else:
         torch.use_deterministic_algorithms(True)
-        return torch.device("cpu"), "cpu", n
-
-    def __exit__(self, *exc):
-        import torch
-
-        deterministic, threads, precision = self.saved
-        torch.use_deterministic_algorithms(deterministic)
-        torch.set_num_threads(threads)
-        torch.set_float32_matmul_precision(precision)
-        return False
+    try:
+        yield dev, torch.cuda.get_device_name(dev) if kind == "cuda" else "cpu", n
+    finally:
+        torch.use_deterministic_algorithms(saved[0])
+        torch.set_num_threads(saved[1])
+        torch.set_float32_matmul_precision(saved[2])
