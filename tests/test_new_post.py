@@ -8,8 +8,12 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -140,6 +144,40 @@ def build(site: Path) -> Path:
     return site / "site"
 
 
+def served(site: Path, *paths: str) -> list[str]:
+    """The pages at `paths` as `mkdocs serve` answers them once it has built the
+    site."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{free.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GMLP_")}
+    command = ["-m", "mkdocs", "serve", "--no-livereload", "--dev-addr", address]
+    with subprocess.Popen(
+        [sys.executable, *command],
+        cwd=site,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as serve:
+        try:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and serve.poll() is None:
+                try:
+                    return [
+                        urllib.request.urlopen(f"http://{address}/{path}", timeout=5)
+                        .read()
+                        .decode("utf-8")
+                        for path in paths
+                    ]
+                except (urllib.error.URLError, ConnectionError):
+                    time.sleep(0.5)
+        finally:
+            serve.terminate()
+            output = serve.communicate(timeout=30)[0]
+    pytest.fail(f"mkdocs serve answered nothing:\n{output}")
+
+
 def stores(site: Path) -> tuple[dict, dict]:
     """(post 2's outputs and figures, as bytes; the new post's store's blocks)."""
     files = {
@@ -184,6 +222,11 @@ def test_a_new_post_through_figures_and_the_site(tmp_path):
         text = (out / name).read_text("utf-8")
         assert TOKEN not in text and "demo-post" not in text, name
     assert not (site / f"outputs/{NEW}.json").exists()
+
+    # (a') under `mkdocs serve`: shown, with its output, and marked as a draft
+    page, index = served(site, PAGE.removesuffix("index.html"), "posts/")
+    assert TOKEN in page and "[0, 0, 0, 1, 2]" in page
+    assert TOKEN in index and 'class="md-draft"' in index
 
     # (b) published: the page, its block's output and its figure
     md = site / f"posts/{NEW}.md"

@@ -183,11 +183,11 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                         else f"docs page '{src_uri}'"
                     )
                 )
-            if post.draft:  # for the blog plugin, which reads the file itself
+            if post.draft:  # a marked copy: the blog plugin reads the file itself
+                path = self.root / ".cache" / "drafts" / path.name
                 text = post.text.replace("---\n", "---\ndraft: true\n", 1)
-                files.append(File.generated(config, src_uri, content=text))
-            else:
-                files.append(File.generated(config, src_uri, abs_src_path=str(path)))
+                engine.write_if_changed(path, text.encode("utf-8"))
+            files.append(File.generated(config, src_uri, abs_src_path=str(path)))
             self.posts[src_uri] = post
             download = post.settings.get("download")
             if download:
