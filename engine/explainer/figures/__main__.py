@@ -14,15 +14,9 @@ from pathlib import Path
 
 from explainer import engine
 from explainer.engine import EngineError
+from explainer.figures import runner
 from explainer.figures.cache import HINT, check
 from explainer.figures.registry import PROFILE_RANK, find, pick
-from explainer.figures.runner import (
-    DEVICES,
-    FigureArgumentError,
-    Result,
-    build,
-    validate,
-)
 
 SEEDS = 2**32  # numpy takes seeds in [0, 2**32)
 
@@ -42,14 +36,14 @@ def whole(low: int, high: float, expected: str):
     return parse
 
 
-def folder(text: str) -> str:
+def folder(text: str) -> Path:
     """--out: a folder, never the empty string (which would be the current one)."""
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a folder, got {text!r}")
-    return text
+    return Path(text)
 
 
-def summary(results: list[tuple[str, Result]], total: float) -> str:
+def summary(results: list[tuple[str, runner.Result]], total: float) -> str:
     """The table of what was rebuilt or reused; a post column when there are several."""
     posts = len({post for post, _ in results}) > 1
     rows = [("post",) * posts + ("figure", "status", "seconds", "device", "note")]
@@ -57,14 +51,9 @@ def summary(results: list[tuple[str, Result]], total: float) -> str:
         (post,) * posts + (r.name, r.status, f"{r.seconds:.1f}", r.device, r.note)
         for post, r in results
     ]
-    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
-    lines = [  # the seconds are right-aligned
-        "  ".join(
-            cell.rjust(w) if i == len(row) - 3 else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
+    columns = [f"{{:<{max(map(len, col))}}}" for col in zip(*rows, strict=True)]
+    columns[-3] = columns[-3].replace("<", ">")  # the seconds are right-aligned
+    lines = ["  ".join(columns).format(*row).rstrip() for row in rows]
     lines.insert(1, "-" * max(map(len, lines)))
     rebuilt = sum(r.status == "rebuilt" for _, r in results)
     lines.append(f"{rebuilt} rebuilt, {len(results) - rebuilt} cached, {total:.1f} s")
@@ -88,30 +77,30 @@ def main(argv: list[str] | None = None) -> int:
         "kept, so a CPU run never overwrites GPU figures.",
     )
     add = p.add_argument
+    posts = ", ".join(s.name for s in sets)
     add(
         "--post",
         metavar="NAME",
-        help="only this post's figures (its file stem, or the stem without the date): "
-        + ", ".join(s.name for s in sets),
+        help=f"only this post's figures (its file stem, or without the date): {posts}",
     )
     add(
         "--device",
-        choices=DEVICES,
+        choices=runner.DEVICES,
         help="where to train and draw (default auto: CUDA when available, else CPU)",
     )
+    figures = ", ".join(f.name for s in sets for f in s.figures)
     add(
         "--only",
         nargs="+",
         metavar="NAME",
-        help="rebuild only these figures (names or file names): "
-        + ", ".join(f.name for s in sets for f in s.figures),
+        help=f"rebuild only these figures (names or file names): {figures}",
     )
     add("--force", action="store_true", help="rebuild even when up to date")
     add(
         "--profile",
         choices=PROFILE_RANK,  # and the test suite's tiny "test", not shown
         metavar="{quick,full}",
-        help="quick: CPU-sized (CI, laptops); full: GPU-sized, longer training, more n",
+        help="quick: CPU-sized (CI, laptops); full: GPU-sized, longer training",
     )
     add(
         "--out",
@@ -121,27 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     seeds = f"0 to {SEEDS - 1}"
     add("--seed", type=whole(0, SEEDS, seeds), help=f"random seed, {seeds} (default 0)")
-    add(
-        "--threads",
-        type=whole(1, math.inf, "a positive number"),
-        help="CPU threads for torch (default 1: fastest for these tiny models)",
-    )
-    add(
-        "--check",
-        action="store_true",
-        help="only check that the figures are up to date",
-    )
+    threads = whole(1, math.inf, "a positive number")
+    add("--threads", type=threads, help="CPU threads for torch (default 1: fastest)")
+    add("--check", action="store_true", help="only check that the figures are current")
     add("--list", action="store_true", help="list the posts, figures and their files")
     add("-q", "--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.post is not None:
-        known, sets = sets, [s for s in sets if s.matches(args.post)]
-        if not sets:
-            p.error(
-                f"argument --post: no post {args.post!r} has figures; expected one "
-                f"of: {', '.join(s.name for s in known)}"
-            )
+        if not (sets := [s for s in sets if s.matches(args.post)]):
+            why = f"no post {args.post!r} has figures; expected one of: {posts}"
+            p.error(f"argument --post: {why}")
     if args.list:
         for s in sets:
             for fig in s.figures:
@@ -156,27 +135,24 @@ def main(argv: list[str] | None = None) -> int:
             "argument --out: only with a single post; choose one with --post "
             f"({', '.join(s.name for s, _ in chosen)})"
         )
+    problems, results, start = [], [], time.perf_counter()
     if args.check:
-        problems = [
-            problem
-            for s, figures in chosen
-            for problem in check(args.out or s.out, [f.name for f in figures], s)
-        ]
+        for s, figures in chosen:
+            problems += check(args.out or s.out, [f.name for f in figures], s)
         if problems:
             print(*problems, HINT, sep="\n", file=sys.stderr)
         return 1 if problems else 0
-    start, results = time.perf_counter(), []
     command = shlex.join(["python", "-m", "explainer.figures", *argv])
     keys = ("device", "profile", "seed", "force", "threads")
     options = {k: getattr(args, k) for k in keys} | {"command": command}
     try:
         for s, _ in chosen:  # every argument is checked before anything is drawn
-            validate(Path(args.out or s.out), args.device)
+            runner.validate(args.out or s.out, args.device)
         for s, figures in chosen:
             names = [f.name for f in figures]
-            drawn = build(s, args.out, names, progress=not args.quiet, **options)
+            drawn = runner.build(s, args.out, names, progress=not args.quiet, **options)
             results += [(s.name, r) for r in drawn]
-    except FigureArgumentError as err:
+    except runner.FigureArgumentError as err:
         p.error(str(err))
     except EngineError as err:  # a write failed (full disk, ...): nothing half-written
         print(f"error: {err}", file=sys.stderr)

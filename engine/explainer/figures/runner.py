@@ -22,6 +22,7 @@ from explainer.figures.registry import DEVICE_RANK, PROFILE_RANK, Figure, Figure
 log = logging.getLogger("explainer.figures")
 
 DEVICES = ("auto", "cuda", "cpu")
+PROG = "python -m explainer.figures"
 
 
 class FigureArgumentError(ValueError):
@@ -102,15 +103,7 @@ def validate(out_dir: Path, device: str | None) -> str:
 
 
 def decide(
-    fig: Figure,
-    entry: dict[str, Any] | None,
-    out_dir: Path,
-    code: str,
-    key: str,
-    profile: str,
-    kind: str,
-    seed: int,
-    force: bool,
+    fig, entry, out_dir, code, key, profile, kind, seed, force
 ) -> tuple[bool, str]:
     """(rebuild?, why): forced, new, files not as recorded, code changed or another
     key - but a figure whose code is unchanged and that was made with a larger profile
@@ -162,78 +155,65 @@ def build(
         log.info("device: auto -> %s%s", kind, note)
     profile, seed = profile or ("full" if kind == "cuda" else "quick"), seed or 0
     store, vers, results, todo = cache.manifest(out), cache.versions(), {}, []
+    libs = {"torch": vers.get("torch"), "matplotlib": vers.get("matplotlib")}
+    settings = {"device_kind": kind, "profile": profile, "seed": seed}
     for fig in figures:
         digests = cache.source_digests(fig, figset)
         code = engine.code_hash(digests)
-        key = engine.key(
-            code=code,
-            torch=vers.get("torch"),
-            matplotlib=vers.get("matplotlib"),
-            device_kind=kind,
-            profile=profile,
-            seed=seed,
-        )
+        key = engine.key(code=code, **libs, **settings)
         entry = store.entries.get(fig.name)
         rebuild, why = decide(fig, entry, out, code, key, profile, kind, seed, force)
         if why == "new" and (store.unreadable or fig.name in store.rejected):
             why = "its manifest entry could not be verified"
         if rebuild:
-            todo.append((fig, digests, code, key, why))
+            todo.append((fig, {"key": key, "code_hash": code, "sources": digests}, why))
         else:
-            made_on = (entry or {}).get("device", "?")
-            results[fig.name] = Result(fig.name, "cached", 0.0, made_on, why)
+            on = entry.get("device", "?")
+            results[fig.name] = Result(fig.name, "cached", 0.0, on, why)
     if todo:
         out.mkdir(parents=True, exist_ok=True)
         drawn = {cache.MANIFEST, *(f for fig in figset.figures for f in fig.files)}
         engine.remove_stale_temps(out, drawn)  # left by a killed run
-        with _runtime(kind, threads) as (dev, device_name, n_threads):
-            import torch
-            from tqdm.auto import tqdm
-
-            from explainer.figures import style
-
+        with _runtime(kind, threads) as (dev, on, n):
+            made = {"versions": vers, "device": on, "device_kind": kind, "threads": n}
+            made |= {"seed": seed, "profile": profile}
             memo: dict[Any, Any] = {}  # shared by the figures of this run only
-            for fig, digests, code, key, why in todo:
+            for fig, recipe, why in todo:
                 start = time.perf_counter()
                 ctx = FigureContext(fig, out, dev, profile, seed, memo=memo)
-                with tqdm(
-                    total=1,
-                    desc=f"{fig.name:<20}",
-                    file=sys.stderr,
-                    disable=not progress,
-                    dynamic_ncols=True,
-                ) as ctx.bar:
-                    torch.manual_seed(seed)
-                    with style.context():
-                        figset.module(fig.module).make(ctx)
-                    ctx.bar.n = ctx.bar.total
-                    ctx.bar.refresh()
-                if missing := [n for n in fig.files if n not in ctx.written]:
-                    raise RuntimeError(f"figure {fig.name!r} did not write {missing}")
+                _draw(figset.module(fig.module), ctx, progress)
                 seconds = time.perf_counter() - start
-                store.put(
-                    fig.name,
-                    {  # now, not at the end: a killed run keeps what it drew
-                        "files": {n: engine.file_digest(out / n) for n in fig.files},
-                        "key": key,
-                        "code_hash": code,
-                        "sources": digests,
-                        "versions": vers,
-                        "device": device_name,
-                        "device_kind": kind,
-                        "threads": n_threads,
-                        "seed": seed,
-                        "profile": profile,
-                        "command": command or "python -m explainer.figures",
-                        "wall_s": round(seconds, 1),
-                        "measures": ctx.measures,
-                    },
-                )
-                results[fig.name] = Result(
-                    fig.name, "rebuilt", seconds, device_name, why
-                )
+                files = {name: engine.file_digest(out / name) for name in fig.files}
+                entry = {"files": files, **recipe, **made, "command": command or PROG}
+                entry |= {"wall_s": round(seconds, 1), "measures": ctx.measures}
+                store.put(fig.name, entry)  # now: a killed run keeps what it drew
+                results[fig.name] = Result(fig.name, "rebuilt", seconds, on, why)
         store.prune(f.name for f in figset.figures)  # forget unregistered figures
     return [results[f.name] for f in figures]
+
+
+def _draw(module, ctx: FigureContext, progress: bool) -> None:
+    """`module.make(ctx)` with the shared style and a progress bar."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from explainer.figures import style
+
+    fig = ctx.figure
+    with tqdm(
+        total=1,
+        desc=f"{fig.name:<20}",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as ctx.bar:
+        torch.manual_seed(ctx.seed)
+        with style.context():
+            module.make(ctx)
+        ctx.bar.n = ctx.bar.total
+        ctx.bar.refresh()
+    if missing := [name for name in fig.files if name not in ctx.written]:
+        raise RuntimeError(f"figure {fig.name!r} did not write {missing}")
 
 
 @contextlib.contextmanager
@@ -243,21 +223,17 @@ def _runtime(kind: str, threads: int | None):
     deterministic algorithms on the CPU, TF32 matmuls on CUDA."""
     import torch
 
-    saved = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.get_num_threads(),
-        torch.get_float32_matmul_precision(),
-    )
-    n = threads or 1
-    torch.set_num_threads(n)  # on a GPU machine too: the toy 1-D fits run on the CPU
-    dev = torch.device(kind)
+    before = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    precision = torch.get_float32_matmul_precision()
+    torch.set_num_threads(threads or 1)  # on a GPU machine too: 1-D toy fits use it
     if kind == "cuda":
         torch.set_float32_matmul_precision("high")
     else:
         torch.use_deterministic_algorithms(True)
     try:
-        yield dev, torch.cuda.get_device_name(dev) if kind == "cuda" else "cpu", n
+        name = torch.cuda.get_device_name() if kind == "cuda" else "cpu"
+        yield torch.device(kind), name, threads or 1
     finally:
-        torch.use_deterministic_algorithms(saved[0])
-        torch.set_num_threads(saved[1])
-        torch.set_float32_matmul_precision(saved[2])
+        torch.use_deterministic_algorithms(before[0])
+        torch.set_num_threads(before[1])
+        torch.set_float32_matmul_precision(precision)
