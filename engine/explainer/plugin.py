@@ -1,25 +1,21 @@
-"""The MkDocs layer: one plugin over the engine. Every event it handles, in the order
-MkDocs calls them:
+"""The MkDocs layer: one plugin over the engine. Its events, in the order MkDocs calls
+them:
 
-* on_config: the settings are checked (a bad one is a config error naming it); KaTeX
-  must be installed; the Python fences go through `_fence`; messages about a mounted
-  post name its real file.
-* on_files (before the blog plugin): the posts are read and mounted as blog posts; the
-  top-level assets/, KaTeX and each post's one-file download join the site; every
-  post's blocks come from its store or are run (in parallel), and the post is written
-  as a notebook; the notebook pages are executed under their key (mkdocs-jupyter then
-  renders them with ``execute: false``).
-* on_nav: each post is served at its permalink.
-* on_page_markdown: a post gets its title, headings, excerpt, tags and install line;
-  root-absolute links become relative; measured numbers and each figure's provenance
-  are put into the prose; the figures a page links are noted.
-* rendering: `_fence` shows each Python block and, under it, its output.
-* on_env: the linked figures are checked against their code (before anything is
-  written).
-* on_page_content / on_post_page: notebook pages get their download and Colab links
-  and lose nbconvert's CDN scripts.
-* on_post_build: the stores forget the blocks that are gone (after a build that
-  succeeded).
+* on_config: settings checked (a bad one is a config error naming it), KaTeX found,
+  the Python fences routed to `_fence`, messages about a mounted post made to name its
+  real file.
+* on_files (before the blog plugin): the posts mounted as blog posts, beside assets/,
+  KaTeX and each post's one-file download; every post's blocks taken from its store or
+  run (in parallel), and the post written as a notebook.
+* on_nav: notebook pages executed under their key (mkdocs-jupyter renders them with
+  ``execute: false``); each post checked to be served at its permalink.
+* on_page_markdown: a post's title, headings, excerpt, tags, install line and notebook
+  links; root-absolute links made relative; measured numbers and figure provenance put
+  into the prose; the figures a page links noted.
+* rendering: `_fence` shows each Python block with its output under it.
+* on_env: the linked figures checked against their code, before anything is written.
+* on_page_content / on_post_page: notebook pages get their links, lose CDN scripts.
+* on_post_build: the stores forget the blocks that are gone.
 """
 
 from __future__ import annotations
@@ -44,11 +40,9 @@ from explainer.markdown import map_prose
 
 log = logging.getLogger("mkdocs.plugins.explainer")
 
-DOWNLOADS = "downloads"
 KATEX = "vendor/katex"  # where the site serves node_modules/katex/dist
 KATEX_FILES = ("katex.min.js", "katex.min.css", "contrib/auto-render.min.js")
-# Where a post offers `pip install` of its package from the blog's repository.
-INSTALL = "<!-- install-from-repository -->"
+INSTALL = "<!-- install-from-repository -->"  # where a post offers `pip install`
 _MARKDOWN_LINK = re.compile(
     r"(\]\(\s*<?|^[ ]{0,3}\[[^\]]+\]:[ \t]*<?)/(?!/)([^\s)>]*)", re.M
 )
@@ -63,7 +57,8 @@ _LOGGERS = ("mkdocs.structure.pages", "mkdocs.commands.build", "mkdocs.material.
 
 
 class _Positive(c.BaseConfigOption):
-    """A number > 0 (a whole one with whole=True); None or "" gives the default."""
+    """A number > 0 (whole with whole=True); None or "" (an unset !ENV) is the
+    default."""
 
     def __init__(self, default: float, whole: bool = False):
         super().__init__()
@@ -95,7 +90,6 @@ class ExplainerConfig(base.Config):
 
 class ExplainerPlugin(BasePlugin[ExplainerConfig]):
     supports_multiple_instances = False
-
     serving = False
 
     def on_startup(self, *, command, dirty):
@@ -112,8 +106,8 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 f"got {given!r}: ignored"
             )
         dist = self.root / "node_modules" / "katex" / "dist"
-        missing = [n for n in (*KATEX_FILES, "fonts") if not (dist / n).exists()]
         self.katex = dist if any(KATEX in x for x in config.extra_css) else None
+        missing = [n for n in (*KATEX_FILES, "fonts") if not (dist / n).exists()]
         if missing and self.katex:
             raise PluginError(
                 f"KaTeX is missing ({', '.join(missing)} in {os.path.relpath(dist)}): "
@@ -132,7 +126,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         rss = config.plugins.get("rss")
         if rss is not None and not rss.config.image and config.site_url:
             rss.config.image = (
-                config.site_url.rstrip("/") + "/assets/images/favicon.png"
+                f"{config.site_url.rstrip('/')}/assets/images/favicon.png"
             )
         self.posts: dict[str, posts.Post] = {}  # src_uri of a mounted post -> post
         for name in _LOGGERS:
@@ -141,6 +135,11 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 logger.removeFilter(old)  # left by an earlier build of `mkdocs serve`
             logger.addFilter(_RealPaths(self.posts))
         return config
+
+    def on_pre_build(self, config):
+        self.manifests: dict[str, measured.Entries] = {}  # read once per build
+        self.linked: dict[str, set[str]] = {}  # figure folder -> files the pages link
+        self.missing: set[str] = set()  # /assets/... targets that are not there
 
     @event_priority(50)  # before the blog plugin's on_files (-50)
     def on_files(self, files, config):
@@ -164,9 +163,15 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         assets = self.root / self.config.assets_dir
         found = registry.find(folder, self.root, assets)
         self.figure_sets = {figures.name: figures for figures in found}
-        for path in sorted(folder.glob("*.md")):
-            if path.name.startswith("."):
-                continue
+
+        def add(uri: str, path: Path | None = None, content: str | None = None):
+            files.append(
+                File.generated(
+                    config, uri, abs_src_path=path and str(path), content=content
+                )
+            )
+
+        for path in sorted(folder.glob("[!.]*.md")):
             post = posts.read_post(str(path), os.path.relpath(path, self.root))
             if post.draft and not (self.serving and blog.draft_on_serve):
                 log.info(f"{post.path}: published: false, left out of the site")
@@ -175,24 +180,23 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             src_uri = posixpath.join(post_dir, f"{post.name}.md")
             other = self.posts.get(src_uri)
             if other or files.get_file_from_path(src_uri) is not None:
+                clash = (
+                    f"{other.path}: both posts would be served at .../{post.name}/"
+                    if other
+                    else f"docs page '{src_uri}'"
+                )
                 raise EngineError(
-                    f"{post.path}: field 'permalink' clashes with "
-                    + (
-                        f"{other.path}: both posts would be served at .../{post.name}/"
-                        if other
-                        else f"docs page '{src_uri}'"
-                    )
+                    f"{post.path}: field 'permalink' clashes with {clash}"
                 )
             if post.draft:  # a marked copy: the blog plugin reads the file itself
                 path = self.root / ".cache" / "drafts" / path.name
                 text = post.text.replace("---\n", "---\ndraft: true\n", 1)
                 engine.write_if_changed(path, text.encode("utf-8"))
-            files.append(File.generated(config, src_uri, abs_src_path=str(path)))
+            add(src_uri, path)
             self.posts[src_uri] = post
-            download = post.settings.get("download")
-            if download:
+            if download := post.settings.get("download"):
                 text = export.render(download, self.root, post.path, self.markdown)
-                files.append(File.generated(config, download["file"], content=text))
+                add(download["file"], content=text)
         for path in sorted(p for p in assets.rglob("*") if p.is_file()):
             rel = path.relative_to(assets).as_posix()
             if any(part.startswith(".") for part in rel.split("/")):
@@ -202,17 +206,11 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                     f"assets/{rel}: the site already has 'assets/{rel}' "
                     "(from docs/ or the theme); rename one of them"
                 )
-            files.append(
-                File.generated(config, f"assets/{rel}", abs_src_path=str(path))
-            )
-        if self.katex is None:
-            return
-        fonts = sorted(p.name for p in (self.katex / "fonts").iterdir())
-        for name in (*KATEX_FILES, *(f"fonts/{font}" for font in fonts)):
-            uri = f"{KATEX}/{name}"
-            files.append(
-                File.generated(config, uri, abs_src_path=str(self.katex / name))
-            )
+            add(f"assets/{rel}", path)
+        if self.katex is not None:
+            fonts = sorted(f"fonts/{p.name}" for p in (self.katex / "fonts").iterdir())
+            for name in (*KATEX_FILES, *fonts):
+                add(f"{KATEX}/{name}", self.katex / name)
 
     def _run_blocks(self, files, config) -> None:
         outputs_dir = self.root / self.config.outputs_dir
@@ -241,14 +239,12 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         for (src_uri, post), result in zip(mounted, results, strict=True):
             name = f"{result.post.stem}.ipynb"
             stored = outputs_dir / name
-            figures = self.figure_sets.get(result.post.stem)
-            entries = self._entries(figures)
+            entries = self._entries(self.figure_sets.get(result.post.stem))
             text = notebook.render_post(result, post, entries)
             engine.write_if_changed(stored, text.encode("utf-8"))
-            files.append(File.generated(config, f"{DOWNLOADS}/{name}", content=text))
-            download = posixpath.relpath(
-                f"{DOWNLOADS}/{name}", posixpath.dirname(src_uri) or "."
-            )
+            files.append(File.generated(config, f"downloads/{name}", content=text))
+            here = posixpath.dirname(src_uri) or "."
+            download = posixpath.relpath(f"downloads/{name}", here)
             links = [f"[Tải bài này dưới dạng notebook ({name})]({download})"]
             if self.repo and stored.resolve().is_relative_to(self.root.resolve()):
                 path = stored.resolve().relative_to(self.root.resolve())
@@ -259,36 +255,27 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         """The usable entries of a post's figure manifest (read once per build)."""
         if figures is None:
             return measured.Entries()
-        if figures.name not in self._manifests:
-            self._manifests[figures.name] = measured.read_entries(figures.out)
-        return self._manifests[figures.name]
-
-    def on_pre_build(self, config):
-        self._manifests: dict[str, measured.Entries] = {}
-        self.linked: dict[str, set[str]] = {}  # figure folder -> files the pages link
-        self.missing: set[str] = set()  # /assets/... targets that are not there
-
-    def _notebook_pages(self, files) -> None:
-        """Execute each notebook page under its key; mkdocs-jupyter renders it."""
-        self.notebooks: dict[str, Path] = {}  # src_uri -> the page's source
-        if self.jupyter is None:
-            return
-        cache_dir = self.root / ".cache" / "executed"
-        for file in files.documentation_pages():
-            if self.jupyter.should_include(file):
-                source = Path(file.abs_src_path)
-                self.notebooks[file.src_uri] = source
-                file.abs_src_path = str(
-                    notebook.executed(
-                        source, cache_dir, self.config.notebook_timeout, self.root
-                    )
-                )
+        if figures.name not in self.manifests:
+            self.manifests[figures.name] = measured.read_entries(figures.out)
+        return self.manifests[figures.name]
 
     def on_nav(self, nav, config, files):
-        try:  # after mkdocs-jupyter's on_files made the notebook pages
-            self._notebook_pages(files)
-        except EngineError as error:
-            raise PluginError(str(error)) from None
+        self.notebooks: dict[str, Path] = {}  # src_uri -> the notebook page's source
+        for file in files.documentation_pages() if self.jupyter else ():
+            if self.jupyter.should_include(file):  # a page mkdocs-jupyter made
+                source = Path(file.abs_src_path)
+                self.notebooks[file.src_uri] = source
+                try:
+                    file.abs_src_path = str(
+                        notebook.executed(
+                            source,
+                            self.root / ".cache" / "executed",
+                            self.config.notebook_timeout,
+                            self.root,
+                        )
+                    )
+                except EngineError as error:
+                    raise PluginError(str(error)) from None
         for src_uri, post in self.posts.items():
             url = "/" + files.get_file_from_path(src_uri).url
             if post.permalink is not None and post.permalink != url:
@@ -304,35 +291,28 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         if post is not None:
             if post.tags is not None:
                 page.meta["tags"] = post.tags
-            if post.draft:
-                page.meta["draft"] = True
             separator = _blog(config).post_excerpt_separator
             markdown = posts.page_markdown(post, markdown, separator)
             markdown = _install(markdown, self.repo, post.settings.get("install"))
             links = self.links[page.file.src_uri]
             markdown += f'\n\n<p class="post-notebook" markdown="1">{links}</p>\n'
-        figures = self.figure_sets.get(Path(post.path).stem) if post else None
-        edit = self._prose(page, files, figures, post)
         try:
-            return map_prose(markdown, edit)
+            return map_prose(markdown, self._prose(page, files, post))
         except EngineError as error:
             raise PluginError(str(error)) from None
 
-    def _prose(self, page, files, figures, post):
+    def _prose(self, page, files, post):
         """The edit of a page's prose: links made relative, measured numbers and
-        figure provenance put in, and the figures it links noted."""
+        figure provenance put in, the figures it links noted."""
+        figures = self.figure_sets.get(Path(post.path).stem) if post else None
         entries = self._entries(figures)
         source = page.file.abs_src_path
         shown = post.path if post else os.path.relpath(source or page.file.src_path)
 
-        def where(text: str, offset: int) -> str:
-            token = text[offset : text.index("}}", offset) + 2]
-            # read only to name the line of a token that failed
-            if post:
-                original = post.text
-            else:
-                original = Path(source).read_text("utf-8") if source else ""
-            found = original.find(token)
+        def where(text: str, offset: int) -> str:  # the line of a token that failed
+            original = post.text if post else source and Path(source).read_text("utf-8")
+            original = original or ""
+            found = original.find(text[offset : text.index("}}", offset) + 2])
             return (
                 f"{shown}:{measured.line_of(original, found)}" if found >= 0 else shown
             )
@@ -342,11 +322,8 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             if figures
             else {}
         )
-        image = re.compile(
-            r"\]\((?:[./]*/)?assets/"
-            + re.escape(figures.folder if figures else "")
-            + r"/([A-Za-z0-9_.-]+)\)"
-        )
+        folder = re.escape(figures.folder) if figures else ""
+        image = re.compile(rf"\]\((?:[./]*/)?assets/{folder}/([A-Za-z0-9_.-]+)\)")
 
         def caption(match: re.Match) -> str:
             block = match.group(1)
@@ -355,16 +332,15 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             if not entry or "</figcaption>" not in block:
                 return block
             made = measured.provenance(entry)
-            note = f' <span class="figure-provenance">({made})</span>'
-            return block.replace("</figcaption>", note + "</figcaption>", 1)
+            note = f' <span class="figure-provenance">({made})</span></figcaption>'
+            return block.replace("</figcaption>", note, 1)
 
         def edit(text: str) -> str:
             for folder, names in linked_files(text).items():
                 self.linked.setdefault(folder, set()).update(names)
             if "{{" in text:
                 text = measured.substitute(text, entries, lambda at: where(text, at))
-            if by_file:
-                text = _FIGURE.sub(caption, text)
+            text = _FIGURE.sub(caption, text) if by_file else text
             return self._relative(text, page, files)
 
         return edit
@@ -405,7 +381,6 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         return html + ("\n" + rendered if rendered else "")
 
     def on_env(self, env, config, files):
-        """Every linked figure exists and matches its code (nothing is written yet)."""
         if self.missing:
             log.info(
                 "Missing in assets/: %s. Figures are drawn by `make figures`.",
@@ -441,26 +416,21 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         if source is None:
             return html
         ipynb = source.with_suffix(".ipynb")
-        problem = notebook.pair_problem(source, ipynb)
-        if problem:
+        if problem := notebook.pair_problem(source, ipynb):
             raise PluginError(
                 f"{os.path.relpath(source)}: {problem}; "
                 "run `make notebooks` to write it"
             )
         links = [f'<a href="../{ipynb.name}" download>Tải notebook ({ipynb.name})</a>']
         if self.repo:
-            path = ipynb.relative_to(self.root).as_posix()
-            links.append(
-                f'<a href="{notebook.colab_url(self.repo, path)}">Mở trong Colab</a>'
-            )
+            url = notebook.colab_url(self.repo, ipynb.relative_to(self.root))
+            links.append(f'<a href="{url}">Mở trong Colab</a>')
         return f'<p class="notebook-links">{" · ".join(links)}</p>\n' + html
 
     def on_post_page(self, output, page, config):
         if page.file.src_uri not in self.notebooks:
             return output
-        return _SCRIPT.sub(
-            lambda m: "" if _REMOTE.search(m.group(0)) else m.group(0), output
-        )
+        return _SCRIPT.sub(lambda m: "" if _REMOTE.search(m[0]) else m[0], output)
 
     def on_post_build(self, config):
         try:
@@ -478,10 +448,8 @@ def linked_files(text: str) -> dict[str, set[str]]:
 
 
 def _blog(config):
-    for key in ("material/blog", "blog"):
-        if key in config.plugins:
-            return config.plugins[key].config
-    return None
+    plugin = config.plugins.get("material/blog") or config.plugins.get("blog")
+    return plugin.config if plugin is not None else None
 
 
 def _source_of(target: str, files) -> str | None:
@@ -502,12 +470,10 @@ def _install(markdown: str, repo: str, package: str | None) -> str:
     """The INSTALL line as a list item with the pip command, or dropped (no
     repository, or no package to install)."""
     item = (
-        (
-            "1. **Cài package** từ repository của blog (chỉ cần `torch`):\n\n"
-            "    ```bash\n"
-            f'    pip install "{package} @ git+https://github.com/{repo}"\n'
-            "    ```"
-        )
+        "1. **Cài package** từ repository của blog (chỉ cần `torch`):\n\n"
+        "    ```bash\n"
+        f'    pip install "{package} @ git+https://github.com/{repo}"\n'
+        "    ```"
         if repo and package
         else ""
     )
