@@ -101,22 +101,18 @@ def check(
         return [f"{store.path} is unreadable ({store.unreadable}); {fix}"]
     problems = []
     for fig in figures:
-        if (entry := entries.get(fig.name)) is None:
-            why = store.rejected.get(fig.name)
-            problems.append(
-                f"{fig.name}: its entry in {MANIFEST} {why}; {fix}"
-                if why
-                else f"{fig.name}: not in {MANIFEST}"
-            )
-            continue
-        problems += file_problems(out_dir, entry, fig)
-        digests, old = source_digests(fig, figset), entry.get("sources") or {}
-        if entry.get("code_hash") != engine.code_hash(digests):
-            changed = sorted(
-                n for n in {*digests, *old} if digests.get(n) != old.get(n)
-            )
-            problems.append(
-                f"{fig.name}: its code changed since it was made "
-                f"({', '.join(changed) or 'sources'})"
-            )
+        entry, why = entries.get(fig.name), store.rejected.get(fig.name)
+        if why:
+            problems.append(f"{fig.name}: its entry in {MANIFEST} {why}; {fix}")
+        elif entry is None:
+            problems.append(f"{fig.name}: not in {MANIFEST}")
+        else:
+            problems += file_problems(out_dir, entry, fig)
+            digests, old = source_digests(fig, figset), entry.get("sources") or {}
+            if entry.get("code_hash") != engine.code_hash(digests):
+                changed = sorted({name for name, _ in digests.items() ^ old.items()})
+                problems.append(
+                    f"{fig.name}: its code changed since it was made "
+                    f"({', '.join(changed) or 'sources'})"
+                )
     return problems

@@ -1,8 +1,5 @@
-"""Build the figures: decide what is out of date, draw it, record it in the manifest.
-
-Each figure is recorded as soon as it is drawn (a killed run keeps what it finished);
-torch is imported to pick the device, matplotlib and the figure code only to draw.
-"""
+"""Build the figures: decide what is out of date, draw it, record it in the manifest
+(torch is imported to pick the device; matplotlib and figure code only to draw)."""
 
 from __future__ import annotations
 
