@@ -145,6 +145,12 @@ def build(
         figures = figset.resolve(names)
     except KeyError as err:
         raise FigureArgumentError(f"argument --only: {err.args[0]}") from None
+    for name, value, known in (
+        ("device", device, DEVICES),
+        ("profile", profile, PROFILE_RANK),
+    ):
+        if value is not None and value not in known:
+            raise FigureArgumentError(f"argument --{name}: unknown {name} {value!r}")
     out = Path(figset.out if out_dir is None else out_dir)
     kind = validate(out, device)
     if device in (None, "auto"):
