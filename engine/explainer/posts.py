@@ -1,27 +1,11 @@
-"""Posts as the author writes them: Jekyll front matter, checked; drafts; permalinks.
-
-A post is ``<posts_dir>/YYYY-MM-DD-<name>.md``::
-
-    title: ...                               required
-    date: 2024-02-02                         required, a YAML date or date-time
-    permalink: /posts/2024/02/blog-post-2/   optional
-    tags: [Paper explained, Deep Learning]   optional (a list, or Jekyll's "a b" string)
-    published: false                         optional: a draft, for `mkdocs serve`
-
-Beside it, ``<posts_dir>/YYYY-MM-DD-<name>/`` may hold the post's figure code and
-``post.yml``, its build settings (``download``: the one-file download; ``install``).
-
-Every problem stops the build with an EngineError that names the real file and the
-field or line and says what was expected (see README, "Writing a new post"). A
-``--8<--`` include must sit in a fenced block and find its file and section; it is
-checked with the site's own pymdownx.snippets settings, before any conversion, so the
-message names the post's line.
-"""
+"""Posts as the author writes them (``<posts_dir>/YYYY-MM-DD-<name>.md``, Jekyll front
+matter), checked: every problem stops the build with an EngineError that names the real
+file and the field or line and says what was expected (README, "Writing a new post")."""
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
-import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -32,8 +16,6 @@ from mkdocs.utils.meta import YAML_RE
 
 from explainer.engine import EngineError
 from explainer.markdown import lines_with_code_flags, map_prose
-
-log = logging.getLogger("explainer.posts")
 
 _DATED_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-(?P<name>.+)$")
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
@@ -52,7 +34,6 @@ class Post:
     text: str = ""  # the whole file
     body_line: int = 1  # the file's line where the Markdown after the front matter is
     draft: bool = False  # published: false
-    meta: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)  # <post>/post.yml: download, install
 
     @property
@@ -61,47 +42,37 @@ class Post:
 
 
 def _read_text(path: str, shown: str) -> str:
-    """The file as text, as MkDocs and the block reader see it: without a UTF-8 BOM
-    and with '\n' line ends (CRLF and CR too); bytes that are not UTF-8 stop the build,
-    naming where they are."""
-    with open(path, "rb") as f:
-        data = f.read()
-    bom = len(b"\xef\xbb\xbf") if data.startswith(b"\xef\xbb\xbf") else 0
+    """The file as MkDocs sees it: no UTF-8 BOM, '\n' line ends; not UTF-8 stops."""
+    data = Path(path).read_bytes()
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
-        offset = bom + error.start
-        line = data[:offset].count(b"\n") + 1
-        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        at = bom + error.start
+        line, column = data.count(b"\n", 0, at) + 1, at - data.rfind(b"\n", 0, at)
         raise EngineError(
-            f"{shown}: not UTF-8: byte 0x{data[offset]:02x} at offset {offset} "
-            f"(line {line}, "
+            f"{shown}: not UTF-8: byte 0x{data[at]:02x} at offset {at} (line {line}, "
             f"byte {column} of the line) {error.reason}; save the file as UTF-8"
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-class _BadDate(yaml.constructor.ConstructorError):
-    """A value that looks like a YAML date but is not on the calendar (2024-02-30)."""
-
-    def __init__(self, value: str, reason: str, mark):
-        super().__init__(
-            None, None, f"{value} is not a date on the calendar ({reason})", mark
-        )
-        self.value, self.reason = value, reason
+class _Refused(yaml.YAMLError):
+    """Front matter that YAML reads but a post may not have; the message says why."""
 
 
-class _Twice(yaml.constructor.ConstructorError):
-    """A key given twice in one mapping (YAML itself lets the last one win)."""
-
-    def __init__(self, key, first, second):
-        super().__init__(None, None, f"{key!r} is given twice", second)
-        self.key, self.lines = key, (first.line + 2, second.line + 2)  # file lines
+def _field_at(mark) -> tuple[str | None, int]:
+    """The field whose value holds a YAML mark, and the file's line of that field (or
+    of the mark); line 1 of the file is the opening '---'."""
+    lines = mark.buffer.splitlines()[: mark.line + 1]
+    for number in reversed(range(len(lines))):
+        if found := _FIELD_LINE.match(lines[number]):
+            return found["field"], number + 2
+    return None, mark.line + 2
 
 
 class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader whose calendar-impossible dates and repeated keys raise a
-    YAMLError with their place."""
+    """SafeLoader that refuses a key given twice and a date not on the calendar."""
 
     def construct_mapping(self, node, deep=False):
         seen = {}
@@ -114,14 +85,21 @@ class _Loader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: SafeLoader reports it
                 continue
             if first is not key_node.start_mark:
-                raise _Twice(key, first, key_node.start_mark)
+                raise _Refused(
+                    f"field '{key}' is given twice (lines {first.line + 2} and "
+                    f"{key_node.start_mark.line + 2} of the file); keep one of them"
+                )
         return super().construct_mapping(node, deep)
 
     def construct_yaml_timestamp(self, node):
         try:
             return super().construct_yaml_timestamp(node)
         except ValueError as error:  # datetime.date(2024, 2, 30)
-            raise _BadDate(node.value, str(error), node.start_mark) from None
+            name, line = _field_at(node.start_mark)
+            raise _Refused(
+                f"field '{name}' (line {line} of the file) must be a real date such "
+                f"as 2024-02-29, not {node.value} ({error})"
+            ) from None
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
@@ -144,81 +122,69 @@ def read_post(path: str, shown: str) -> Post:
         )
     try:
         meta = yaml.load(match.group(1), _Loader) or {}
-    except _Twice as error:
-        raise EngineError(
-            f"{shown}: field '{error.key}' is given twice (lines {error.lines[0]} and "
-            f"{error.lines[1]} of the file); keep one of them"
-        ) from None
-    except _BadDate as error:
-        field, line = _field_at(match.group(1), error.problem_mark)
-        raise EngineError(
-            f"{shown}: field '{field}' (line {line} of the file) must be a real "
-            f"date such as 2024-02-29, not {error.value} ({error.reason})"
-        ) from None
+    except _Refused as error:
+        raise EngineError(f"{shown}: {error}") from None
     except yaml.YAMLError as error:
+        marked = isinstance(error, yaml.MarkedYAMLError)
+        mark = marked and (error.context_mark or error.problem_mark)
+        where = ""
+        if mark:  # context_mark: where the broken construct (an unclosed list) starts
+            name, line = _field_at(mark)
+            where = f" ({f'field {name!r}, ' if name else ''}line {line} of the file)"
         raise EngineError(
-            f"{shown}: front matter is not valid YAML{_where(match.group(1), error)}:\n"
-            f"{error}"
+            f"{shown}: front matter is not valid YAML{where}:\n{error}"
         ) from None
     if not isinstance(meta, dict):
         raise EngineError(f"{shown}: front matter must be 'field: value' lines")
 
-    published = meta.get("published", True)
-    if not isinstance(published, bool):
-        raise EngineError(f"{shown}: field 'published' must be true or false")
+    def need(ok, name: str, expected: str) -> None:
+        if not ok:
+            raise EngineError(f"{shown}: field '{name}' {expected}")
 
-    title = meta.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise EngineError(
-            f"{shown}: field 'title' is missing or empty "
-            "(e.g. title: 'Paper Explained 2')"
-        )
-    if _HTML.search(title):
-        raise EngineError(
-            f"{shown}: field 'title' must be plain text, without '<' or '>' (HTML "
-            f"would be published raw in the page, the blog index and the feeds), "
-            f"not {title!r}"
-        )
-    description = meta.get("description")
-    if description is not None and not (
-        isinstance(description, str)
-        and not _HTML.search(description)
-        and '"' not in description
-    ):
-        raise EngineError(
-            f"{shown}: field 'description' must be plain text, without '<', '>' or "
-            f"'\"' (the page's <meta> tag prints it as it is), not {description!r}"
-        )
-    if "date" not in meta:
-        raise EngineError(f"{shown}: field 'date' is missing (e.g. date: 2024-02-02)")
-    if not isinstance(meta["date"], dt.date):
-        raise EngineError(
-            f"{shown}: field 'date' must be a date such as 2024-02-02, "
-            f"not {meta['date']!r}"
-        )
-
+    published, title = meta.get("published", True), meta.get("title")
+    need(isinstance(published, bool), "published", "must be true or false")
+    need(
+        isinstance(title, str) and title.strip(),
+        "title",
+        "is missing or empty (e.g. title: 'Paper Explained 2')",
+    )
+    need(
+        not _HTML.search(title),
+        "title",
+        "must be plain text, without '<' or '>' (HTML would be published raw in the "
+        f"page, the blog index and the feeds), not {title!r}",
+    )
+    about = meta.get("description")
+    need(
+        about is None or isinstance(about, str) and not re.search(r'[<>"]', about),
+        "description",
+        "must be plain text, without '<', '>' or '\"' (the page's <meta> tag prints "
+        f"it as it is), not {about!r}",
+    )
+    need("date" in meta, "date", "is missing (e.g. date: 2024-02-02)")
+    need(
+        isinstance(meta["date"], dt.date),
+        "date",
+        f"must be a date such as 2024-02-02, not {meta['date']!r}",
+    )
     tags = meta.get("tags")
-    if isinstance(tags, str):
-        tags = tags.split()
-    if tags is not None and not (
-        isinstance(tags, list) and all(isinstance(t, str) for t in tags)
-    ):
-        raise EngineError(
-            f"{shown}: field 'tags' must be a list of words, e.g. [Deep Learning]"
-        )
+    tags = tags.split() if isinstance(tags, str) else tags
+    need(
+        isinstance(tags, list | None) and all(isinstance(t, str) for t in tags or []),
+        "tags",
+        "must be a list of words, e.g. [Deep Learning]",
+    )
     for tag in tags or []:
-        if _HTML.search(tag) or "&" in tag:
-            raise EngineError(
-                f"{shown}: field 'tags' must hold plain words, without '<', '>' or "
-                f"'&' (they would be published raw in the pages and the feeds), "
-                f"not {tag!r}"
-            )
-
+        need(
+            not _HTML.search(tag) and "&" not in tag,
+            "tags",
+            "must hold plain words, without '<', '>' or '&' (they would be published "
+            f"raw in the pages and the feeds), not {tag!r}",
+        )
     permalink = meta.get("permalink")
     if permalink is None:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        dated = _DATED_NAME.match(stem)
-        name = dated.group("name") if dated else stem
+        stem = Path(path).stem
+        name = dated["name"] if (dated := _DATED_NAME.match(stem)) else stem
     else:
         name = _permalink_name(permalink, shown)
         permalink = permalink.rstrip("/") + "/"
@@ -232,15 +198,12 @@ def read_post(path: str, shown: str) -> Post:
         text=text,
         body_line=text.count("\n", 0, match.end()) + 1,
         draft=not published,
-        meta=meta,
         settings=_settings(path),
     )
 
 
 def _settings(path: str) -> dict:
-    """The post's build settings, from ``<post folder>/post.yml`` beside it ({} when
-    there is none): ``download`` (its one-file download) and ``install`` (what a
-    reader may pip install from the blog's repository)."""
+    """The build settings (``download``, ``install``) in ``<post>/post.yml``, or {}."""
     file = os.path.join(os.path.splitext(path)[0], "post.yml")
     if not os.path.isfile(file):
         return {}
@@ -256,34 +219,31 @@ def _settings(path: str) -> dict:
 def _permalink_name(permalink, shown: str) -> str:
     """The last segment of a permalink; anything but /name/name/... stops the build."""
     expected = (
-        f"field 'permalink' must look like /posts/2024/02/name/, not {permalink!r}"
+        f"{shown}: field 'permalink' must look like /posts/2024/02/name/, "
+        f"not {permalink!r}"
     )
     if not isinstance(permalink, str) or not permalink.startswith("/"):
-        raise EngineError(f"{shown}: {expected}")
+        raise EngineError(expected)
     segments = permalink[1:].removesuffix("/").split("/")
     for segment in segments:
         if not _SEGMENT.fullmatch(segment):
             raise EngineError(
-                f"{shown}: {expected}: its part {segment!r} is not a name (letters, "
-                "digits, '-' and '_', with '.' only between them)"
+                f"{expected}: its part {segment!r} is not a name (letters, digits, "
+                "'-' and '_', with '.' only between them)"
             )
     return segments[-1]
 
 
 def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
-    """The fields the blog plugin reads itself (draft, slug, pin, ...), checked as it
-    checks them.
-
-    The plugin's own message would name the mounted page, not this file.
-    """
+    """The fields the blog plugin reads (draft, slug, pin, ...), checked as it checks
+    them, so that the message names this file, not the mounted page."""
     try:
         from material.plugins.blog.structure.config import PostConfig
     except ImportError:  # another Material layout: the plugin still checks them
         return
     post_config = PostConfig(path)
     post_config.load_dict({key: meta[key] for key in set(meta) & set(post_config)})
-    errors, _ = post_config.validate()
-    for name, error in errors:
+    for name, error in post_config.validate()[0]:
         raise EngineError(
             f"{shown}: field '{name}' is not valid for the blog plugin, "
             f"not {meta[name]!r}: {error}"
@@ -291,32 +251,27 @@ def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
 
 
 def _includes(lines: list[str], snippets) -> list[tuple[int, int]]:
-    """(first, last) line index of each --8<-- include: one line, or a block between two
-    markers."""
+    """(first, last) line index of each --8<-- include: one line, or a block between
+    two markers."""
     found, start = [], None
     for number, line in enumerate(lines):
         match = snippets.RE_ALL_SNIPPETS.match(line)
-        if not match or match.group("escape"):
+        if not match or match["escape"]:
             continue
-        if start is not None:  # inside a block: only its closing marker counts
-            if not match.group("inline_marker"):
-                found.append((start, number))
-                start = None
-        elif match.group("inline_marker"):
+        if start is None and match["inline_marker"]:
             found.append((number, number))
-        else:
+        elif start is None:
             start = number
-    if start is not None:
-        found.append((start, len(lines) - 1))
-    return found
+        elif not match["inline_marker"]:  # inside a block: only its closing marker
+            found.append((start, number))
+            start = None
+    return found + ([(start, len(lines) - 1)] if start is not None else [])
 
 
 def check_includes(post: Post, snippets, root: str) -> None:
     """Each --8<-- include of the post sits in a fenced code block and finds its file
-    and section.
-
-    Checked before anything is converted, with the site's own snippets settings, so the
-    message names the post's file and line (pymdownx would name the mounted page).
+    and section; checked with the site's snippets settings before anything is
+    converted, so the message names the post's line (pymdownx names the mounted page).
     """
     if snippets is None:
         return
@@ -325,136 +280,81 @@ def check_includes(post: Post, snippets, root: str) -> None:
     flagged = lines_with_code_flags(post.body)
     lines = [line.rstrip("\r\n") for line, _ in flagged]
     for first, last in _includes(lines, snippets):
-        include = " / ".join(line.strip() for line in lines[first : last + 1])
         for number in range(first, last + 1):
             if not flagged[number][1]:
+                include = " / ".join(line.strip() for line in lines[first : last + 1])
                 raise EngineError(
-                    f"{post.path}, line {post.body_line + number}: "
-                    f"the include '{include}' is "
-                    "outside a fenced code block, so the included code would be pasted "
-                    "into the page as Markdown; put it inside a fence: "
+                    f"{post.path}, line {post.body_line + number}: the include "
+                    f"'{include}' is outside a fenced code block, so the included code "
+                    "would be pasted into the page as Markdown; put it inside a fence: "
                     "a line ```python before it and a line ``` after it"
                 )
         # a block is checked one path at a time, so the message names the path's line
-        parts = (
-            [(first, [lines[first]])]
-            if first == last
-            else [
-                (number, [lines[first], lines[number], lines[first]])
-                for number in range(first + 1, last)
-            ]
-        )
-        for number, part in parts:
+        for number in [first] if first == last else range(first + 1, last):
+            line = lines[number]
+            at = f"{post.path}, line {post.body_line + number}: the include "
+            match = snippets.RE_ALL_SNIPPETS.match(line)
+            target = snippets.parse_snippet_target(
+                (match["snippet"][1:-1] if match and match["snippet"] else line).strip()
+            )
+            path = target and snippets.get_snippet_path(target["path"])
             try:
-                snippets.run(part)
+                snippets.run(
+                    [line] if first == last else [lines[first], line, lines[first]]
+                )
             except (SnippetMissingError, OSError, UnicodeDecodeError) as error:
-                hint = _include_hint(error, lines[number], snippets, root)
+                hint = _include_hint(str(error), target, path, snippets, root)
                 raise EngineError(
-                    f"{post.path}, line {post.body_line + number}: the include "
-                    f"'{lines[number].strip()}' failed: {error}{hint}"
+                    f"{at}'{line.strip()}' failed: {error}{hint}"
                 ) from None
             # pymdownx checks the path, not where a symbolic link in it leads
-            target = _include_target(lines[number], snippets)
-            path = target and snippets.get_snippet_path(target["path"])
             real = os.path.realpath(path) if path else None
             if real and not real.startswith(os.path.join(os.path.realpath(root), "")):
                 raise EngineError(
-                    f"{post.path}, line {post.body_line + number}: the include "
-                    f"'{lines[number].strip()}' leads outside the repository, to "
-                    f"{real} (through a symbolic link); include files of the "
-                    "repository only"
+                    f"{at}'{line.strip()}' leads outside the repository, to {real} "
+                    "(through a symbolic link); include files of the repository only"
                 )
 
 
-def _include_hint(error: Exception, line: str, snippets, root: str) -> str:
-    """What the author can write instead: the sections the file has, or where paths
-    start."""
-    target = _include_target(line, snippets)
+def _include_hint(error: str, target, path, snippets, root: str) -> str:
+    """What the author can write instead: the file's sections, or where paths start."""
     if not target:
         return ""
-    path = snippets.get_snippet_path(target["path"])
     if path is None:
         return (
             "; paths are relative to the repository root, e.g. "
             '--8<-- "gmlp_snippets/sgu.py:sgu"'
         )
-    if target["section"] and f"section '{target['section']}'" in str(error):
-        names = []
-        for source_line in snippets.read_lines(path):
-            marker = snippets.match_section(source_line)
-            if (
-                marker
-                and marker.group("type").lower() == "start"
-                and not marker.group("escape")
-            ):
-                names.append(marker.group("name"))
-        shown = os.path.relpath(path, root)
-        return (
-            f"; the sections of {shown} are: {', '.join(names)}"
-            if names
-            else f"; {shown} has no '# --8<-- [start:<name>]' section markers"
-        )
-    return ""
-
-
-def _include_target(line: str, snippets) -> dict | None:
-    """What an include line (or a path line of a block include) names, as pymdownx
-    parses it: path, lines, section."""
-    match = snippets.RE_ALL_SNIPPETS.match(line)
-    path = match.group("snippet")[1:-1] if match and match.group("snippet") else line
-    return snippets.parse_snippet_target(path.strip())
-
-
-def _where(front_matter: str, error: yaml.YAMLError) -> str:
-    """' (field 'x', line n of the file)' for a YAML error: the field whose value holds
-    it."""
-    # context_mark: where the broken construct (e.g. an unclosed list) starts
-    mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
-    if mark is None:
+    if not target["section"] or f"section '{target['section']}'" not in error:
         return ""
-    field, line = _field_at(front_matter, mark)
-    return (
-        f" (field '{field}', line {line} of the file)"
-        if field
-        else f" (line {line} of the file)"
-    )
-
-
-def _field_at(front_matter: str, mark) -> tuple[str | None, int]:
-    """The field whose value holds a YAML mark, and the file's line of that field (or of
-    the mark)."""
-    lines = front_matter.splitlines()
-    for number in range(min(mark.line, len(lines) - 1), -1, -1):
-        field = _FIELD_LINE.match(lines[number])
-        if field:
-            # line 1 of the file is the opening '---'
-            return field.group("field"), number + 2
-    return None, mark.line + 2
+    names = [
+        marker["name"]
+        for marker in map(snippets.match_section, snippets.read_lines(path))
+        if marker and marker["type"].lower() == "start" and not marker["escape"]
+    ]
+    shown = os.path.relpath(path, root)
+    if not names:
+        return f"; {shown} has no '# --8<-- [start:<name>]' section markers"
+    return f"; the sections of {shown} are: {', '.join(names)}"
 
 
 def with_separator(markdown: str, separator: str) -> str:
-    """Put the excerpt separator after the first paragraph, unless there is one
-    already."""
+    """The excerpt separator put after the first paragraph, unless there is one."""
     if separator in markdown:
         return markdown
     lines = lines_with_code_flags(markdown)
     started = False
     for number, (line, is_code) in enumerate(lines):
-        if not is_code and not line.strip():
-            if started:
-                head, tail = (
-                    "".join(text for text, _ in lines[:number]),
-                    "".join(text for text, _ in lines[number:]),
-                )
-                return head + f"\n{separator}\n" + tail
-        elif is_code or not line.lstrip().startswith("#"):
-            started = True
+        text = line.strip()
+        if started and not is_code and not text:
+            head = "".join(line for line, _ in lines[:number])
+            return f"{head}\n{separator}\n{markdown[len(head) :]}"
+        started = started or is_code or bool(text) and text[0] != "#"
     return markdown
 
 
 def demote(markdown: str) -> str:
-    """The post's headings one level down (its title is the page's only `#`); fenced
-    code is left alone."""
+    """The post's headings one level down (its title is the page's only `#`)."""
     return map_prose(markdown, lambda text: _HEADING.sub(r"#\1", text))
 
 
