@@ -1,18 +1,10 @@
 """Numbers from our own runs, put into the prose at build time instead of being retyped.
 
-A post writes ``{{ figure.<figure name>.<key>.<key> | <format> }}``: the value is read
-from the figure's entry in the post's manifest (``assets/<FOLDER>/manifest.json``),
-first from the entry itself (``device``, ``profile``, ...) and then from what the figure
-measured (``measures``), and formatted with Python's format spec (``.3f``, ``,``,
-``.1%``; none: as it is). So a sentence such as "the gMLP reached a held-out loss of
-1.67" follows the figure when it is redrawn.
-
-A figure's caption also says how the figure was made: `provenance` gives the device,
-profile and training steps recorded for it.
-
-Only entries that match their checksum are used: an unreadable manifest stops the build
-(`read_entries`), and so does a token that reads an entry edited by hand; both messages
-say to restore the manifest from git or redraw with `make figures`.
+``{{ figure.<figure name>.<key>.<key> | <format> }}`` is the value in the figure's entry
+of the post's manifest (the entry's own keys first, then its ``measures``), formatted
+with a Python format spec (``.3f``; none: as it is). Only entries that match their
+checksum are used: an unreadable manifest, or a token that reads an entry edited by
+hand, stops the build, saying to restore it from git or redraw with `make figures`.
 """
 
 from __future__ import annotations
@@ -42,20 +34,17 @@ def lookup(entries: dict[str, Any], path: str) -> Any:
             f"no figure {name!r} in the manifest "
             f"(figures: {', '.join(sorted(entries))})"
         )
-    entry = entries[name]
-    for base in (entry, entry.get("measures") or {}):
-        value: Any = base
-        for key in rest.split(".") if rest else []:
-            if isinstance(value, dict) and key in value:
-                value = value[key]
-            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-                value = value[int(key)]
-            else:
-                break
-        else:
+    entry, measures = entries[name], entries[name].get("measures") or {}
+    for value in (entry, measures):
+        try:
+            for key in rest.split(".") if rest else []:
+                list_index = isinstance(value, list) and key.isdigit()
+                value = value[int(key) if list_index else key]
             return value
-    keys = sorted(set(entry) | set(entry.get("measures") or {}))
-    raise KeyError(f"figure {name!r} has no {rest!r} (keys: {', '.join(keys)})")
+        except (KeyError, IndexError, TypeError):
+            continue
+    keys = ", ".join(sorted(set(entry) | set(measures)))
+    raise KeyError(f"figure {name!r} has no {rest!r} (keys: {keys})")
 
 
 def substitute(text: str, entries: dict[str, Any], where: Callable[[int], str]) -> str:
@@ -94,22 +83,20 @@ def line_of(text: str, offset: int) -> int:
 
 
 class Entries(dict):
-    """The manifest's entries that can be used; `rejected`: why each other one
-    cannot."""
+    """The manifest's usable entries; `rejected`: why each other one is not."""
 
     rejected: dict[str, str]
 
 
 def read_entries(figures_dir: Path) -> Entries:
-    """The figure entries of the manifest in `figures_dir` ({} when there is none);
-    EngineError, saying how to restore it, when it is unreadable."""
+    """The figure entries of the manifest in `figures_dir` ({} when there is none)."""
     from explainer.figures.cache import manifest, restore
 
     store = manifest(Path(figures_dir))
-    entries = Entries(store.entries)
     shown, fix = _shown(store.path), restore(store.path)
     if store.unreadable:
         raise EngineError(f"{shown} is unreadable ({store.unreadable}); {fix}")
+    entries = Entries(store.entries)
     entries.rejected = {
         name: f"the entry of figure {name!r} in {shown} {why}; {fix}"
         for name, why in store.rejected.items()
