@@ -1,13 +1,9 @@
 """The Python blocks of a post, as the page shows them and a reader copies them.
 
-The site's own Markdown decides what a block is: the post is converted once with the
-site's extensions (mkdocs.yml's, as MkDocs loaded them), and a superfences custom fence
-collects each Python block it meets, with its includes already expanded by the site's
-pymdownx.snippets. A fence that an indented code block shows as text never reaches it,
-and one inside an HTML comment is dropped with the comment, so only what the page
-shows is a block, and a block's code is byte for byte what the page shows.
-On the page the same custom fence shows each block and its output (explainer.plugin).
-A block is run unless the line just before its opening fence is
+The post is converted once with the site's own Markdown (its extensions, as MkDocs
+loaded them): a superfences custom fence collects each Python block it meets, with its
+includes expanded by pymdownx.snippets, so a fence shown as text or hidden in an HTML
+comment is no block. A block is run unless the line before its opening fence is
 ``<!-- no-run: <reason> -->`` (any case).
 """
 
@@ -64,14 +60,12 @@ class Markdown:
     @classmethod
     @functools.cache
     def of_site(cls, root: Path = REPO) -> Markdown:
-        """The Markdown of the site at `root` (its mkdocs.yml, loaded by MkDocs), for
-        the engine used without a build; without a mkdocs.yml: superfences and
-        snippets with the settings the site uses."""
-        config_file = Path(root, "mkdocs.yml")
-        if config_file.is_file():
+        """The Markdown of the site at `root` (its mkdocs.yml); without one: superfences
+        and snippets with the settings the site uses."""
+        if Path(root, "mkdocs.yml").is_file():
             from mkdocs.config import load_config
 
-            config = load_config(str(config_file))
+            config = load_config(str(Path(root, "mkdocs.yml")))
             return cls(tuple(config.markdown_extensions), dict(config.mdx_configs))
         snippets = {"base_path": [str(root)], "check_paths": True}
         return cls(
@@ -79,10 +73,9 @@ class Markdown:
             {"pymdownx.snippets": {**snippets, "restrict_base_path": True}},
         )
 
-    def converter(self, fence: Callable[..., str], validator=None):
+    def converter(self, fence: Callable[..., str], validator: Callable[..., bool]):
         """A Python-Markdown instance of the site whose Python fences go to `fence`."""
         import markdown
-        from pymdownx.superfences import highlight_validator
 
         configs = {name: dict(value) for name, value in self.configs.items()}
         superfences = configs.setdefault("pymdownx.superfences", {})
@@ -93,13 +86,8 @@ class Markdown:
                 if f["name"] not in PYTHON
             ),
             *(
-                {
-                    "name": name,
-                    "class": name,
-                    "format": fence,
-                    "validator": validator or highlight_validator,
-                }
-                for name in PYTHON
+                {"name": n, "class": n, "format": fence, "validator": validator}
+                for n in PYTHON
             ),
         ]
         extensions = list(self.extensions)
@@ -128,35 +116,30 @@ def show(src: str, language: str, class_name: str, options: dict, md, **kwargs) 
     )
 
 
-def _numbered(line: str, number: int) -> str:
-    """An opening fence line with the option that numbers it."""
-    option = f' {_TAG}="{number}"'
-    stripped = line.rstrip()
-    if stripped.endswith("}"):
-        return stripped[:-1] + option + "}"
-    return stripped + option
-
-
 def read_blocks(
     path: Path, root: Path = REPO, text: str | None = None, md: Markdown | None = None
 ) -> list[Block]:
     """The Python blocks of the Markdown file `path` that the page shows, in order."""
-    path = Path(path)
+    from pymdownx.snippets import SnippetMissingError, SnippetPreprocessor
+
     shown = _shown(path)
-    text = path.read_text(encoding="utf-8") if text is None else text
+    text = Path(path).read_text(encoding="utf-8") if text is None else text
     lines = text.split("\n")
     candidates = [fence for fence in fences(lines) if fence.lang in PYTHON]
-    for fence in candidates:
+    numbered = list(lines)  # each candidate's opening fence numbered by an option
+    if lines[0].rstrip() == "---":  # front matter: not Markdown
+        end = next((i for i, x in enumerate(lines[1:], 1) if x.rstrip() == "---"), 0)
+        numbered[: end + 1] = [""] * (end + 1)
+    for number, fence in enumerate(candidates):
         if fence.end is None:
             raise EngineError(
                 f"{shown}:{fence.start + 1}: this code fence is never closed"
             )
-    numbered = list(lines)
-    if numbered and numbered[0].rstrip() == "---":  # front matter: not Markdown
-        end = next((i for i, x in enumerate(numbered[1:], 1) if x.rstrip() == "---"), 0)
-        numbered[: end + 1] = [""] * (end + 1)
-    for number, fence in enumerate(candidates):
-        numbered[fence.start] = _numbered(lines[fence.start], number)
+        opening = lines[fence.start].rstrip()
+        option = f' {_TAG}="{number}"'
+        numbered[fence.start] = (
+            opening[:-1] + option + "}" if opening.endswith("}") else opening + option
+        )
 
     found: dict[int, str] = {}
 
@@ -170,8 +153,6 @@ def read_blocks(
         found[int(options[_TAG])] = src
         return f"<code>{_TAG}{options[_TAG]}x</code>"  # seen below, unless in a comment
 
-    from pymdownx.snippets import SnippetMissingError
-
     md = md or Markdown.of_site(root)
     try:
         html = md.converter(collect, number_of).convert("\n".join(numbered))
@@ -183,35 +164,28 @@ def read_blocks(
                 raise EngineError(f"{shown}:{fence.start + 1}: {error}") from None
         raise EngineError(f"{shown}: {error}") from None
     html = re.sub(r"<!--.*?-->", "", html, flags=re.S)  # what a comment hides
-    shown_now = {int(n) for n in re.findall(f"<code>{_TAG}(\\d+)x</code>", html)}
-    found = {n: src for n, src in found.items() if n in shown_now}
-    snippet = _snippet_line()
+    visible = {int(n) for n in re.findall(f"<code>{_TAG}(\\d+)x</code>", html)}
+    include = SnippetPreprocessor.RE_ALL_SNIPPETS  # an include line (or block marker)
     blocks = []
-    for number in sorted(found):
+    for number in sorted(visible & found.keys()):
         fence = candidates[number]
         body = lines[fence.start + 1 : fence.end]
-        first = fence.start + 2
         blocks.append(
             Block(
                 shown,
                 fence.start + 1,
                 "\n".join(body),
                 block_code(found[number]),
-                tuple(x.strip() for x in body if snippet.match(x)),
+                tuple(x.strip() for x in body if include.match(x)),
                 tuple(
-                    (n, x) for n, x in enumerate(body, first) if not snippet.match(x)
+                    (n, x)
+                    for n, x in enumerate(body, fence.start + 2)
+                    if not include.match(x)
                 ),
                 _no_run(lines, fence.start, shown),
             )
         )
     return blocks
-
-
-def _snippet_line() -> re.Pattern:
-    """pymdownx.snippets' own pattern of an include line (or block marker)."""
-    from pymdownx.snippets import SnippetPreprocessor
-
-    return SnippetPreprocessor.RE_ALL_SNIPPETS
 
 
 def _no_run(lines: list[str], start: int, shown: str) -> str | None:
@@ -221,8 +195,7 @@ def _no_run(lines: list[str], start: int, shown: str) -> str | None:
     if before < 0 or not _NO_RUN_LOOSE.search(lines[before]):
         return None
     match = _NO_RUN.match(lines[before])
-    reason = match.group("reason").strip() if match else ""
-    if not reason:
+    if not (reason := match.group("reason").strip() if match else ""):
         raise EngineError(
             f"{shown}:{before + 1}: a block marked not to run needs a reason: "
             "write <!-- no-run: why it is not run --> on the line before the fence"

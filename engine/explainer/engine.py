@@ -1,22 +1,7 @@
-"""The one execution-and-cache layer of the site build.
-
-Three things are run by the build: the Python blocks of the posts (explainer.outputs),
-the figures (explainer.figures) and the notebook pages (explainer.notebook). They share:
-
-* one rule for "the code changed": a file's digest is the sha256 of its code without
-  blank and comment-only lines (`source_digest`); a set of files hashes to `code_hash`;
-* one key recipe (`recipe`): the code, the local modules it imports (`local_imports`,
-  traced), the versions and settings; recorded beside each result;
-* `versions()`: the Python and library versions that decide a result;
-* `Store`: a JSON file of entries, each with a checksum of what was recorded; read
-  without side effects (an unreadable file or an entry that fails its checksum is not
-  used, named in a warning, and copied aside before it is written over), written
-  atomically under a lock, one entry at a time as each item finishes, pruned only when
-  a build succeeded (pruned entries go to an attic file beside it, so undoing an edit
-  finds its result again);
-* `run_python`: one executor - a fresh interpreter, an empty temporary working
-  directory, an allow-listed environment, the CPU only, fixed seeds, a timeout, no
-  process left behind (Linux), output read as it comes and cut at a limit.
+"""The one execution-and-cache layer of the site build, shared by the posts' blocks
+(explainer.outputs), the figures and the notebook pages: the key recipe (`recipe`,
+`key`), the `Store` of results and the executor (`run_python`). The README tells the
+design: what is keyed, what a store checks and keeps, what a block can reach.
 """
 
 from __future__ import annotations
@@ -26,6 +11,7 @@ import contextlib
 import errno
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -50,8 +36,7 @@ REPO = Path.cwd().resolve()  # the repository: where make, mkdocs and the tests 
 
 
 class EngineError(RuntimeError):
-    """A failure the build must stop on; the message names the file (and line) at
-    fault."""
+    """A failure the build must stop on; the message names the file (and line)."""
 
 
 # ---- what decides a result: the one key recipe ---------------------------------------
@@ -60,13 +45,11 @@ class EngineError(RuntimeError):
 def normalized_source(text: str) -> str:
     """Code without blank lines, comment-only lines and trailing spaces."""
     lines = (line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
-    return "\n".join(
-        line for line in lines if line and not line.lstrip().startswith("#")
-    )
+    return "\n".join(x for x in lines if x and not x.lstrip().startswith("#"))
 
 
 def source_digest(relpath: str, root: Path = REPO) -> str:
-    """sha256 of one file's normalized code; relpath is relative to the repository."""
+    """sha256 of the normalized code of a file relative to `root`."""
     text = (root / relpath).read_text(encoding="utf-8")
     return hashlib.sha256(normalized_source(text).encode("utf-8")).hexdigest()
 
@@ -81,25 +64,10 @@ def code_hash(digests: dict[str, str]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def _module_files(name: str, base: Path) -> list[Path]:
-    """The files `import name` runs when name's top package lives under `base`: each
-    package's __init__.py and the module itself; [] when it is not there."""
-    found, folder = [], base
-    for part in name.split("."):
-        if (folder / part / "__init__.py").is_file():
-            folder = folder / part
-            found.append(folder / "__init__.py")
-        elif (folder / f"{part}.py").is_file():
-            return [*found, folder / f"{part}.py"]
-        else:
-            return found if found and found[-1].parent == folder else []
-    return found
-
-
 @functools.lru_cache(maxsize=512)
 def _imports(text: str) -> tuple[tuple[int, str], ...]:
-    """(level, dotted name) of every module an import in `text` may run: level 0 for
-    absolute imports, n for `from .{n}`; () when `text` is not Python."""
+    """(level, dotted name) of every module an import in `text` may run (level n for
+    `from .{n}`); () when `text` is not Python."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
@@ -117,8 +85,7 @@ def _imports(text: str) -> tuple[tuple[int, str], ...]:
 
 def local_imports(code: str, root: Path = REPO, path: Path | None = None) -> list[str]:
     """Repository-relative paths of the local modules `code` imports, transitively:
-    any package or module at the repository root, and (for a file at `path`) its
-    relative imports. A module that cannot be parsed counts as itself only."""
+    any package or module at `root`, and (for a file at `path`) its relative imports."""
     root = Path(root).resolve()
     seen: dict[Path, None] = {}
     todo: list[tuple[str, Path | None]] = [(code, path)]
@@ -127,9 +94,16 @@ def local_imports(code: str, root: Path = REPO, path: Path | None = None) -> lis
         for level, name in _imports(text):
             if level and where is None:
                 continue  # a relative import in code that is no file
-            base = Path(where).resolve().parents[level - 1] if level else root
-            for file in _module_files(name, base):
-                if file not in seen and file.is_relative_to(root):
+            folder = Path(where).resolve().parents[level - 1] if level else root
+            files = []  # what `import name` runs: each __init__.py, then the module
+            for part in name.split("."):
+                if not (folder / part / "__init__.py").is_file():
+                    files += [folder / f"{part}.py"]
+                    break
+                folder = folder / part
+                files.append(folder / "__init__.py")
+            for file in files:
+                if file not in seen and file.is_relative_to(root) and file.is_file():
                     seen[file] = None
                     todo.append((file.read_text(encoding="utf-8"), file))
     if path is not None:
@@ -145,10 +119,9 @@ def recipe(
     **settings: Any,
 ) -> dict[str, Any]:
     """Everything that decides what running `code` gives, as recorded beside a result:
-    the code (for a file at `path`: its normalized source, in `sources`), the digest of
-    every local module it imports (`local_imports`), the versions of Python and of
-    `dists`, and the `settings`. `key(**recipe(...))` is the key of a block's output, a
-    figure or a notebook page: what is keyed is what is recorded."""
+    the code (not for a file at `path`), the digests of the local modules it imports,
+    the versions of Python and `dists`, and the `settings`; what is keyed is what is
+    recorded."""
     parts: dict[str, Any] = {} if path is not None else {"code": code}
     parts["sources"] = source_digests(local_imports(code, root, path), root)
     parts["versions"] = versions(*dists)
@@ -156,8 +129,7 @@ def recipe(
 
 
 def versions(*dists: str) -> dict[str, str]:
-    """The Python version and those of `dists`, read from metadata (nothing is
-    imported)."""
+    """The Python version and those of `dists`, from metadata (nothing is imported)."""
     out = {"python": ".".join(map(str, sys.version_info[:3]))}
     for dist in dists:
         try:
@@ -181,7 +153,7 @@ def file_digest(path: Path) -> str:
 
 
 def cannot_write(path: Path, error: OSError, setting: str = "") -> EngineError:
-    """The error for a write of `path` that failed: the file, the reason, the fix."""
+    """The error for a failed write of `path`: the file, the reason, the fix."""
     folder = _shown(Path(path).parent)
     if error.errno == errno.ENOSPC:
         fix = "free some disk space and run again"
@@ -197,24 +169,16 @@ def cannot_write(path: Path, error: OSError, setting: str = "") -> EngineError:
     )
 
 
-def temp_name(path: Path) -> Path:
-    """The temporary sibling a write of `path` goes through (hidden, same folder)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def atomic_write(
     path: Path, write: Callable[[IO[bytes]], None], setting: str = ""
 ) -> None:
-    """Write `path` through a temporary file in its folder, then os.replace it into
-    place.
-
-    If `write` raises (or the process is interrupted), `path` keeps its old content and
-    no temporary file is left; an OSError (full disk, read-only folder) becomes an
-    EngineError naming the file and the fix.
-    """
+    """Write `path` (and its folder) through a hidden temporary sibling replaced into
+    place: if `write` or the disk fails, `path` keeps its old content and no temporary
+    file is left; an OSError becomes an EngineError naming the file and the fix."""
     path = Path(path)
-    tmp = temp_name(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
@@ -233,36 +197,39 @@ def atomic_write_bytes(path: Path, data: bytes, setting: str = "") -> None:
 
 
 def write_if_changed(path: Path, data: bytes, setting: str = "") -> bool:
-    """Atomically write `data` unless the file already holds it (keeps `mkdocs serve`
-    calm)."""
-    path = Path(path)
-    if path.is_file() and path.read_bytes() == data:
+    """Atomically write `data` unless the file holds it (keeps `mkdocs serve` calm)."""
+    if Path(path).is_file() and Path(path).read_bytes() == data:
         return False
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise cannot_write(path, error, setting) from None
     atomic_write_bytes(path, data, setting)
     return True
+
+
+def _gone(pid: str) -> bool:
+    """Whether `pid` names another process, one that has ended."""
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
 
 
 def remove_stale_temps(folder: Path, names: Iterable[str]) -> None:
     """Remove the temporary files a killed run left next to `names` in `folder`."""
     for name in names:
         for tmp in Path(folder).glob(f".{name}.*.tmp"):
-            pid = tmp.name.rsplit(".", 2)[-2]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if _gone(tmp.name.rsplit(".", 2)[-2]):
                 tmp.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def remove_dead_runs(folder: Path) -> None:
+    """Remove the explainer-run-<pid>-* folders of builds that are gone (killed)."""
+    for path in Path(folder).glob("explainer-run-*-*"):
+        if _gone(path.name.split("-")[2]):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # ---- the store -----------------------------------------------------------------------
@@ -276,29 +243,13 @@ def checksum(entry: dict[str, Any]) -> str:
 
 
 class Store:
-    """Entries {name: entry} in one JSON file, e.g. a post's outputs or the figure
-    manifest.
-
-    File layout: ``{"format": N, <header fields>, <field>: {name: entry}}``; every
-    entry carries ``sha256``, the checksum of its other fields as they were recorded.
-
-    * Reading changes nothing and takes no lock (the file is only ever replaced
-      atomically). A missing file is an empty store. An unreadable one (bad JSON, wrong
-      format or shape) reads as empty and `unreadable` says why; an entry that `valid`
-      rejects or that does not match its checksum (edited by hand) is left out and
-      `rejected` says why; both with a warning naming the file (and entry).
-    * Writing: `put` and `prune` take an exclusive lock (a ``.<name>.lock`` file beside
-      it), re-read the file, change only their entries and replace the file atomically -
-      so concurrent runs keep each other's entries, and a killed run keeps what it
-      recorded. A file read in part or not at all is first copied aside
-      (``<name>.unreadable-<time>`` / ``<name>.bad-entries-<time>``), never written
-      over unseen. A write that fails (read-only folder, full disk) raises EngineError
-      naming the file and the fix (`setting`: what chooses the folder), and the file
-      stays as it was.
-    * Pruning moves the dropped entries into an attic (``.<name>.attic.json`` beside it,
-      not committed), where `get` still finds them (checked like the store's own):
-      undoing an edit costs no re-execution.
-    """
+    """Entries {name: entry} in one JSON file (a post's outputs, a figure manifest):
+    ``{"format": N, <header>, <field>: {name: entry}}``, each entry with the checksum
+    of its fields. Reading changes nothing: an unreadable file reads as empty
+    (`unreadable` says why), an entry that fails `valid` or its checksum is left out
+    (`rejected`), each with a warning. Writes take a lock, re-read, change only their
+    entries and replace the file atomically; what a read left out is first copied
+    aside. Pruned entries go to an attic file, where `get` still finds them."""
 
     def __init__(
         self,
@@ -312,55 +263,55 @@ class Store:
         order: Callable[[str, Any], Any] | None = None,
         setting: str = "",
     ):
-        self.path = Path(path)
-        self.field = field
-        self.format = format
-        self.header = dict(header or {})
-        self.valid = valid
-        self.order = order
-        self.setting = setting
+        self.path, self.field, self.format = Path(path), field, format
+        self.header, self.valid, self.order = dict(header or {}), valid, order
+        self.setting = setting  # what chooses the folder, named in a write error
         self.unreadable: str | None = None  # why the file could not be read
         self.rejected: dict[str, str] = {}  # entries left out: name -> why
-        self.attic_path = (
-            self.path.with_name(f".{self.path.name}.attic.json") if attic else None
-        )
-        self._entries: dict[str, Any] | None = None
+        name = f".{self.path.name}.attic.json"
+        self.attic_path = self.path.with_name(name) if attic else None
 
-    # reading
-
-    @property
+    @functools.cached_property
     def entries(self) -> dict[str, Any]:
-        if self._entries is None:
-            self._entries = self._read()
-        return self._entries
+        return self._read()
 
     def get(self, name: str) -> Any | None:
+        """The entry `name`, from the store or else from the attic (then put back)."""
         entry = self.entries.get(name)
-        if entry is None and self.attic_path is not None:
-            attic = _read_json(self.attic_path)
-            found = attic.get(name) if isinstance(attic, dict) else None
-            if found is not None and not (why := self._distrust(found)):
-                entry = _fields(found)
+        attic = self._attic() if entry is None and self.attic_path else {}
+        if attic.get(name) is not None:
+            found, _ = self._trusted({name: attic[name]}, self.attic_path)
+            if name in found:
+                entry = found[name]
                 self.put(name, entry)  # back in the store: an undo costs no re-run
-            elif found is not None:
-                log.warning(
-                    "%s: entry %s %s; not used", _shown(self.attic_path), name, why
-                )
         return entry
 
-    def _distrust(self, entry: Any) -> str:
-        """Why a stored entry cannot be used ("" when it can)."""
-        if not isinstance(entry, dict) or not self.valid(_fields(entry)):
-            return "is of the wrong shape"
-        if CHECKSUM not in entry:
-            return f"has no {CHECKSUM} (recorded by an older build)"
-        if entry[CHECKSUM] != checksum(entry):
-            return f"does not match its {CHECKSUM} (changed after it was recorded)"
-        return ""
+    def _attic(self) -> dict[str, Any]:
+        try:
+            attic = json.loads(self.attic_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return attic if isinstance(attic, dict) else {}
+
+    def _trusted(self, entries: dict, path: Path) -> tuple[dict, dict[str, str]]:
+        """The fields of the `entries` that can be used, and why the others cannot."""
+        rejected = {}
+        for name, entry in entries.items():
+            if not isinstance(entry, dict) or not self.valid(_fields(entry)):
+                rejected[name] = "is of the wrong shape"
+            elif CHECKSUM not in entry:
+                rejected[name] = f"has no {CHECKSUM} (recorded by an older build)"
+            elif entry[CHECKSUM] != checksum(entry):
+                rejected[name] = (
+                    f"does not match its {CHECKSUM} (changed after it was recorded)"
+                )
+        for name, why in sorted(rejected.items()):
+            log.warning("%s: entry %s %s; not used", _shown(path), name, why)
+        usable = {k: _fields(v) for k, v in entries.items() if k not in rejected}
+        return usable, rejected
 
     def _read(self) -> dict[str, Any]:
-        """The file's usable entries; sets `unreadable` and `rejected`; writes
-        nothing."""
+        """The file's usable entries; sets `unreadable` and `rejected`."""
         self.unreadable, self.rejected = None, {}
         try:
             raw = self.path.read_bytes()
@@ -379,8 +330,7 @@ class Store:
                 raise ValueError(
                     f"format is {data.get('format')!r}, expected {self.format}"
                 )
-            entries = data.get(self.field)
-            if not isinstance(entries, dict):
+            if not isinstance(data.get(self.field), dict):
                 raise ValueError(f"field {self.field!r} is not an object")
         except (ValueError, UnicodeDecodeError) as error:
             self.unreadable = str(error)
@@ -390,64 +340,53 @@ class Store:
                 error,
             )
             return {}
-        self.rejected = {
-            name: why
-            for name, entry in entries.items()
-            if (why := self._distrust(entry))
-        }
-        for name, why in sorted(self.rejected.items()):
-            log.warning("%s: entry %s %s; not used", _shown(self.path), name, why)
-        return {k: _fields(v) for k, v in entries.items() if k not in self.rejected}
-
-    # writing
+        entries, self.rejected = self._trusted(data[self.field], self.path)
+        return entries
 
     def put(self, name: str, entry: Any) -> None:
         """Record one entry now (under the lock, atomically)."""
-        self.update({name: entry})
-
-    def update(self, new: dict[str, Any]) -> None:
-        with self._lock():
-            entries = self._read()
-            entries.update(new)
-            self._write(entries)
-            self._entries = entries
+        with self._writing() as entries:
+            entries[name] = entry
 
     def prune(self, keep: Iterable[str]) -> list[str]:
-        """Drop every entry not in `keep` (after a successful build); returns the
-        dropped names. Nothing to drop: nothing is written, nor locked."""
+        """Drop every entry not in `keep` into the attic; returns the dropped names.
+        Nothing to drop: nothing is written, nor locked."""
         keep = set(keep)
         if set(self._read()) <= keep:
             return []
-        with self._lock():
-            entries = self._read()
-            dropped = {k: v for k, v in entries.items() if k not in keep}
+        with self._writing() as entries:
+            dropped = {k: entries.pop(k) for k in list(entries) if k not in keep}
             if dropped and self.attic_path is not None:
-                attic = _read_json(self.attic_path)
-                attic = attic if isinstance(attic, dict) else {}
-                attic.update({k: _stamped(v) for k, v in dropped.items()})
-                atomic_write_bytes(self.attic_path, _dump(attic))
-            entries = {k: v for k, v in entries.items() if k in keep}
-            self._write(entries)
-            self._entries = entries
+                stamped = {k: _stamped(v) for k, v in dropped.items()}
+                atomic_write_bytes(self.attic_path, _dump({**self._attic(), **stamped}))
         return sorted(dropped)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[dict[str, Any]]:
+        """The entries, re-read under the exclusive lock, then written atomically."""
+        from filelock import FileLock
+
+        lock = FileLock(self.path.with_name(f".{self.path.name}.lock"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            held = lock.acquire()
+        except OSError as error:
+            raise cannot_write(self.path, error, self.setting) from None
+        with held:
+            entries = self._read()
+            yield entries
+            self._write(entries)
+            self.entries = entries
+
     def _write(self, entries: dict[str, Any]) -> None:
-        names = sorted(
-            entries,
-            key=(lambda k: (self.order(k, entries[k]), k)) if self.order else None,
-        )
-        data = {
-            "format": self.format,
-            **self.header,
-            self.field: {name: _stamped(entries[name]) for name in names},
-        }
+        order = (lambda k: (self.order(k, entries[k]), k)) if self.order else None
+        stamped = {name: _stamped(entries[name]) for name in sorted(entries, key=order)}
+        data = {"format": self.format, **self.header, self.field: stamped}
         if self.unreadable or self.rejected:  # what was left out is kept aside
             why = "unreadable" if self.unreadable else "bad-entries"
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            aside, n = self.path.with_name(f"{self.path.name}.{why}-{stamp}"), 1
-            while aside.exists():
-                n += 1
-                aside = self.path.with_name(f"{self.path.name}.{why}-{stamp}-{n}")
+            stem = f"{self.path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}"
+            names = (f"{stem}-{n}" if n > 1 else stem for n in itertools.count(1))
+            aside = next(p for n in names if not (p := self.path.with_name(n)).exists())
             atomic_write_bytes(aside, self.path.read_bytes())
             log.warning(
                 "%s %s; a copy of it is kept at %s",
@@ -460,22 +399,6 @@ class Store:
             self.unreadable, self.rejected = None, {}
         write_if_changed(self.path, _dump(data, sort=False), self.setting)
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """The exclusive lock of a write (a failure to take it names the fix)."""
-        from filelock import FileLock
-
-        lock = FileLock(self.path.with_name(f".{self.path.name}.lock"))
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock.acquire()
-        except OSError as error:
-            raise cannot_write(self.path, error, self.setting) from None
-        try:
-            yield
-        finally:
-            lock.release()
-
 
 def _fields(entry: dict[str, Any]) -> dict[str, Any]:
     """An entry as recorded: without its checksum."""
@@ -483,7 +406,6 @@ def _fields(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stamped(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry as stored: its recorded fields and their checksum."""
     return {**_fields(entry), CHECKSUM: checksum(entry)}
 
 
@@ -492,20 +414,11 @@ def _dump(data: Any, sort: bool = True) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _shown(path: Path) -> str:
     """A path as messages show it: relative to the repository when inside it."""
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(REPO).as_posix()
-    except ValueError:
-        return str(path)
+    with contextlib.suppress(ValueError):
+        return Path(path).resolve().relative_to(REPO).as_posix()
+    return str(path)
 
 
 # ---- the executor --------------------------------------------------------------------
@@ -517,8 +430,7 @@ _ENVIRONMENT = ("PATH", "LANG")  # what a block gets of the build's environment 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # shown as \xNN: not \t, \n
 _LINUX = sys.platform.startswith("linux")
 
-# Run the script as __main__ with fixed seeds (torch's default generator is already
-# fixed).
+# Run the script as __main__ with fixed seeds (torch's default generator is fixed).
 _BOOT = (
     "import random, runpy, sys; random.seed(0)\n"
     "try:\n    import numpy; numpy.random.seed(0)\nexcept ImportError:\n    pass\n"
@@ -533,6 +445,7 @@ _BOOT = (
 # all of them. argv: the build's pid, the boot code, the script.
 _LAUNCH = r"""
 import ctypes, os, signal, sys
+from contextlib import suppress
 prctl = ctypes.CDLL(None, use_errno=True).prctl
 prctl(36, 1, 0, 0, 0)
 prctl(1, signal.SIGTERM, 0, 0, 0)
@@ -541,19 +454,14 @@ def reap(*_):
     while True:
         kids = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    if f.read().rsplit(")", 1)[1].split()[1] == me:
-                        kids.append(int(pid))
-            except (OSError, IndexError):
-                pass
+            with suppress(OSError, IndexError), open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[1] == me:
+                    kids.append(int(pid))
         if not kids:
             return
         for pid in kids:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         try:
             os.waitpid(-1, 0)
         except ChildProcessError:
@@ -610,27 +518,14 @@ class _Captured:
     def cut(self) -> tuple[bytes, int]:
         """What is shown (whole lines when it can) and how many lines are left out
         (0 when the cut falls inside a line: then only bytes can be counted)."""
-        data, end, pos = bytes(self.head), len(self.head), -1
-        for _ in range(MAX_OUTPUT_LINES):
-            pos = data.find(b"\n", pos + 1)
-            if pos < 0:
-                break
-        if pos >= 0 and pos + 1 < self.total:  # more than MAX_OUTPUT_LINES lines
-            end = pos + 1
-        elif end < self.total and b"\n" in data:  # past the byte limit: whole lines
-            end = data.rfind(b"\n") + 1
-        kept = data[:end]
-        if end == self.total or not kept.endswith(b"\n"):
+        data = bytes(self.head)
+        parts = data.split(b"\n", MAX_OUTPUT_LINES)
+        whole = len(data) - len(parts[-1])  # the end of the first lines, up to MAX
+        more = len(parts) > MAX_OUTPUT_LINES or len(data) < self.total
+        kept = data[:whole] if whole and more and whole < self.total else data
+        if len(kept) == self.total or not kept.endswith(b"\n"):
             return kept, 0
         return kept, self.newlines - kept.count(b"\n") + (self.last != b"\n")
-
-
-def remove_dead_runs(folder: Path) -> None:
-    """Remove the explainer-run-<pid>-* folders of builds that are gone (killed)."""
-    for path in Path(folder).glob("explainer-run-*-*"):
-        pid = path.name.split("-")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def run_python(
@@ -640,13 +535,9 @@ def run_python(
     env: dict[str, str] | None = None,
     stop: threading.Event | None = None,
 ) -> Run:
-    """Run `code` in a fresh interpreter, in an empty temporary folder, on the CPU.
-
-    Nothing it writes in its folders outlives the call (working folder, HOME and TMPDIR
-    are temporary); it sees only PATH, LANG and LC_* of the environment; no process it
-    starts outlives it (Linux); its output is read as it comes and it is stopped past
-    MAX_OUTPUT_READ bytes, past `timeout` seconds, or when `stop` is set.
-    """
+    """Run `code` in a fresh interpreter, in an empty temporary folder, on the CPU,
+    with an allow-listed environment; stopped past `timeout` seconds, past
+    MAX_OUTPUT_READ bytes of output, or when `stop` is set."""
     start = time.perf_counter()
     remove_dead_runs(Path(tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix=f"explainer-run-{os.getpid()}-") as tmp:
@@ -689,79 +580,71 @@ def run_python(
             start_new_session=True,
         ) as proc:
             try:
-                why = _watch(proc, captured, time.monotonic() + timeout, stop)
-            finally:
-                _end(proc)
-    seconds = time.perf_counter() - start
+                why = _watch(proc, captured, timeout, stop)
+            finally:  # the launcher kills the block's processes on SIGTERM; then the
+                if proc.poll() is None and _LINUX:  # group (all there is elsewhere)
+                    proc.terminate()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(5)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     kept, omitted_lines = captured.cut()
-    error = ""
     try:
-        text = kept.decode("utf-8")
+        text, undecoded = kept.decode("utf-8"), ""
     except UnicodeDecodeError as exc:
-        if exc.start >= len(kept) - 3 and len(kept) < captured.total:  # cut inside
-            kept = kept[: exc.start]  # a character: drop its start
-            text = kept.decode("utf-8")
+        if exc.start >= len(kept) - 3 and len(kept) < captured.total:
+            kept = kept[: exc.start]  # cut inside a character: drop its start
+            text, undecoded = kept.decode("utf-8"), ""
         else:
             text = kept.decode("utf-8", errors="backslashreplace")
-            error = (
+            undecoded = (
                 f"it printed bytes that are not UTF-8 (byte {exc.start} of its output: "
                 f"{kept[exc.start : exc.start + 4]!r}); "
                 "print text, or decode bytes first"
             )
-    omitted_bytes = captured.total - len(kept)
     text, escaped = _CONTROL.subn(lambda m: f"\\x{ord(m.group()):02x}", text)
     returncode = None if why else proc.returncode
-    if why == "timeout":
-        error = f"it ran past its timeout of {timeout:g} s"
-    elif why == "output":
-        error = (
-            f"it printed more than {MAX_OUTPUT_READ / 1e6:g} MB and was stopped (the "
-            f"page shows at most {MAX_OUTPUT_LINES} lines or {MAX_OUTPUT_BYTES / 1e3:g}"
-            " KB of it: print less)"
-        )
-    elif why == "stopped":
-        error = "it was stopped: the build was interrupted"
-    elif returncode != 0:
-        error = f"it exited with status {returncode}"
+    error = why or (f"it exited with status {returncode}" if returncode else undecoded)
+    seconds = time.perf_counter() - start
     return Run(
-        returncode, text, omitted_lines, seconds, timeout, error, omitted_bytes, escaped
+        returncode,
+        text,
+        omitted_lines,
+        seconds,
+        timeout,
+        error,
+        captured.total - len(kept),
+        escaped,
     )
 
 
 def _watch(
     proc: subprocess.Popen,
     captured: _Captured,
-    deadline: float,
+    timeout: float,
     stop: threading.Event | None,
 ) -> str:
-    """Read the output as it comes until the run ends; "" or why it must be stopped."""
-    fd, reading = proc.stdout.fileno(), True
+    """Read the output as it comes until the run ends: "" or why it must be stopped."""
+    fd, reading, deadline = proc.stdout.fileno(), True, time.monotonic() + timeout
     while True:
         if stop is not None and stop.is_set():
-            return "stopped"
+            return "it was stopped: the build was interrupted"
         left = deadline - time.monotonic()
         if left <= 0:
-            return "timeout"
+            return f"it ran past its timeout of {timeout:g} s"
         exited = proc.poll() is not None
         if reading and select.select([fd], [], [], 0 if exited else min(left, 0.1))[0]:
             chunk = os.read(fd, 1 << 16)
             reading = bool(chunk)
             captured.add(chunk)
             if captured.total > MAX_OUTPUT_READ:
-                return "output"
+                return (
+                    f"it printed more than {MAX_OUTPUT_READ / 1e6:g} MB and was "
+                    f"stopped (the page shows at most {MAX_OUTPUT_LINES} lines or "
+                    f"{MAX_OUTPUT_BYTES / 1e3:g} KB of it: print less)"
+                )
         elif exited:
             return ""
         elif not reading:
             time.sleep(min(left, 0.05))
-
-
-def _end(proc: subprocess.Popen) -> None:
-    """Stop what is left of a run: the launcher kills the block's processes on SIGTERM;
-    then the process group is killed (all there is off Linux)."""
-    if proc.poll() is None and _LINUX:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()

@@ -1,11 +1,5 @@
-"""A post as a Jupyter notebook: prose as Markdown cells, each Python block as a code
-cell.
-
-Code cells hold the block's code with its includes expanded and the stored output
-attached, so the download reads like the page. Blocks marked no-run become code cells
-without output. The Colab link needs the GitHub repository: `repository()` finds it in
-one setting.
-"""
+"""A post as a Jupyter notebook (prose as Markdown cells, each Python block as a code
+cell with its expanded code and stored output), and the notebook pages executed."""
 
 from __future__ import annotations
 
@@ -27,19 +21,14 @@ from explainer.posts import Post, demote
 def repository(
     given: str, site_url: str | None = None, repo_url: str | None = None
 ) -> str:
-    """owner/repo on GitHub: `given` (the plugin's `repository`, env
-    GITHUB_REPOSITORY), else mkdocs.yml's repo_url, else a
-    https://<owner>.github.io/<repo>/ site_url; "" if unknown.
-    """
+    """owner/repo on GitHub: `given` (GITHUB_REPOSITORY), else mkdocs.yml's repo_url,
+    else a https://<owner>.github.io/<repo>/ site_url; "" if unknown."""
     repo = str(given or "").strip().strip("/")
     if re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
         return repo
     match = re.match(
         r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$", repo_url or ""
-    )
-    if match:
-        return f"{match.group(1)}/{match.group(2)}"
-    match = re.match(r"https://([\w-]+)\.github\.io/([\w.-]+)/?$", site_url or "")
+    ) or re.match(r"https://([\w-]+)\.github\.io/([\w.-]+)/?$", site_url or "")
     return f"{match.group(1)}/{match.group(2)}" if match else ""
 
 
@@ -49,53 +38,39 @@ def build(
     text: str,
     edit: Callable[[str], str] = lambda markdown: markdown,
 ):
-    """The nbformat-4 notebook of one post (validated, byte-stable).
-
-    Root-absolute links (``/assets/...``) become ``../assets/...``: the notebook lies
-    one folder down both in the repository (``outputs/``) and on the site
-    (``downloads/``). `edit` edits each Markdown cell as the site edits the page (e.g.
-    measured numbers).
-    """
+    """The nbformat-4 notebook of one post (validated, byte-stable). Root-absolute
+    links become ``../``: the notebook lies one folder down (``outputs/``,
+    ``downloads/``); `edit` edits each Markdown cell as the site edits the page."""
     import nbformat
     from nbformat import v4
 
     lines = text.split("\n")
     front = YAML_RE.match(text)
     first = front.group(0).count("\n") if front else 0
-    by_line = {
-        b.line: (b, out) for b, out in zip(result.blocks, result.outputs, strict=True)
-    }
-    cells, prose, count = [], [f"# {title}", ""], 0
+    by_line = {b.line: b for b in result.blocks}
+    shown = dict(zip(result.blocks, result.outputs, strict=True))
+    cells, position, head = [], first, f"# {title}\n\n"
 
-    def flush():
-        body = "\n".join(prose).strip("\n")
+    def prose(end: int) -> list:
+        body = (head + demote("\n".join(lines[position:end]))).strip("\n")
         body = edit(re.sub(r"\]\(/(?!/)", "](../", body))
-        if body.strip():
-            cells.append(v4.new_markdown_cell(body))
-        prose.clear()
+        return [v4.new_markdown_cell(body)] if body.strip() else []
 
-    position = first
     for fence in fences(lines):
-        if fence.start < first or fence.start + 1 not in by_line:
-            continue
-        prose.extend(demote("\n".join(lines[position : fence.start])).split("\n"))
-        flush()
-        block, output = by_line[fence.start + 1]
-        count += 1
-        outputs = []
-        if output is not None and output.text:
-            text = "\n".join([output.text, *notes(output)])  # the page's notes too
-            outputs.append(v4.new_output("stream", name="stdout", text=text))
-        cells.append(
-            v4.new_code_cell(
-                block.code.rstrip("\n"),
-                execution_count=count if block.runs else None,
-                outputs=outputs,
+        if fence.start >= first and (block := by_line.get(fence.start + 1)):
+            output, count = shown[block], sum(c.cell_type == "code" for c in cells)
+            printed = "\n".join([output.text, *notes(output)]) if output else ""
+            stream = v4.new_output("stream", name="stdout", text=printed)
+            cells += prose(fence.start)
+            cells.append(
+                v4.new_code_cell(
+                    block.code.rstrip("\n"),
+                    execution_count=count + 1 if block.runs else None,
+                    outputs=[stream] if output and output.text else [],
+                )
             )
-        )
-        position = (fence.end or fence.start) + 1
-    prose.extend(demote("\n".join(lines[position:])).split("\n"))
-    flush()
+            position, head = (fence.end or fence.start) + 1, ""
+    cells += prose(len(lines))
     notebook = v4.new_notebook(
         cells=cells,
         metadata={
@@ -124,8 +99,8 @@ def colab_url(repo: str, path: Path | str) -> str:
 
 
 def render_post(result: PostOutputs, post: Post, entries: dict) -> str:
-    """The text of a post's notebook, as the site publishes it and outputs/ stores it:
-    measured numbers from its figures' manifest `entries` put into the prose."""
+    """The text of a post's notebook, with the measured numbers of its figures'
+    manifest `entries` put into the prose."""
     from explainer import measured
 
     def edit(md: str) -> str:
@@ -135,10 +110,8 @@ def render_post(result: PostOutputs, post: Post, entries: dict) -> str:
 
 
 def executed(source: Path, cache_dir: Path, timeout: float, root: Path) -> Path:
-    """A notebook page (a jupytext script) executed, as .ipynb under `cache_dir`, keyed
-    on its text, the local modules it imports and the versions; run only when that
-    key has no notebook yet. A failing or timed-out cell raises EngineError naming the
-    notebook."""
+    """A notebook page (a jupytext script) executed, as .ipynb under `cache_dir` keyed
+    on engine.recipe; run only when that key has no notebook yet."""
     import jupytext
     import nbformat
     from nbclient import NotebookClient

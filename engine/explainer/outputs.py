@@ -1,13 +1,9 @@
-"""What each Python block of a post prints: run at build, stored per post, shown under
-the block.
+"""What each Python block of a post prints: run at build, stored per post
+(``<outputs_dir>/<post file stem>.json``, committed), shown under the block.
 
-The store of a post is ``<outputs_dir>/<post file stem>.json`` (committed, like Quarto's
-``_freeze/``): one entry per block, keyed on the block's expanded code, the model
-package's code and the Python and torch versions. The build reuses an entry while its
-key holds and runs only the blocks without one, in parallel, each recorded as soon as it
-finishes. A block that fails (raises, times out, prints bytes that are not UTF-8) stops
-the build with its post, line and the end of its traceback, and nothing of it is stored.
-Entries of blocks that no longer exist are pruned after a successful build.
+An entry is reused while its key (engine.recipe) holds; the other blocks run in
+parallel, each recorded as soon as it finishes. A failing block stops the build with its
+post, line and the end of its output, and nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -35,6 +31,7 @@ HINT = (
     "versions"
 )
 LABEL = "Kết quả"  # shown above every output
+_COUNTS = ("omitted_lines", "omitted_bytes", "escaped")  # an entry's notes, as Run's
 
 
 @dataclass(frozen=True)
@@ -45,23 +42,21 @@ class Output:
     escaped: int = 0  # control characters shown as \xNN
 
 
-def _count(value, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
 def _valid(entry) -> bool:
+    def count(value, least: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
     return (
         isinstance(entry, dict)
         and isinstance(entry.get("output"), str)
-        and _count(entry.get("line"), 1)
-        and all(_count(entry.get(name, 0), 0) for name in _COUNTS)
+        and count(entry.get("line"), 1)
+        and all(count(entry.get(name, 0), 0) for name in _COUNTS)
     )
 
 
 def store_for(post: Path, outputs_dir: Path) -> Store:
-    post = Path(post)
     return Store(
-        Path(outputs_dir) / f"{post.stem}.json",
+        Path(outputs_dir) / f"{Path(post).stem}.json",
         "blocks",
         format=FORMAT,
         header={"hint": HINT, "post": engine._shown(post)},
@@ -72,15 +67,13 @@ def store_for(post: Path, outputs_dir: Path) -> Store:
 
 
 def block_recipe(block: Block, root: Path = REPO) -> dict:
-    """What decides a block's output (engine.recipe): its code, the local modules it
-    imports and the Python and torch versions; recorded in its entry."""
+    """What decides a block's output (engine.recipe), as recorded in its entry."""
     return engine.recipe(block.code, root)
 
 
 @dataclass
 class PostOutputs:
-    """The blocks of one post and the output of each (None for a block marked
-    no-run)."""
+    """The blocks of one post and the output of each (None: a block marked no-run)."""
 
     post: Path
     store: Store
@@ -88,21 +81,9 @@ class PostOutputs:
     keys: list[str | None]
     outputs: list[Output | None]
 
-
-def first_line(result: PostOutputs, name: str) -> int:
-    """The line an entry records: that of the first block with its key (identical
-    blocks share one entry, so a build never flips it between them)."""
-    return result.blocks[result.keys.index(name)].line
-
-
-def failure(block: Block, run: engine.Run) -> str:
-    return (
-        f"the Python block at {block.where} failed: {run.error}\n"
-        f"--- last lines of its output ---\n{run.tail()}"
-    )
-
-
-_COUNTS = ("omitted_lines", "omitted_bytes", "escaped")  # an entry's notes, as Run's
+    def line(self, name: str) -> int:
+        """The line an entry records: that of the first block with its key."""
+        return self.blocks[self.keys.index(name)].line
 
 
 def _output(entry: dict) -> Output:
@@ -110,8 +91,8 @@ def _output(entry: dict) -> Output:
 
 
 def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, tuple | None] | None:
-    """(mtime, size) of each file of the work tree at `root` that git does not ignore,
-    except under the `skip` folders; None when it is not a git work tree."""
+    """(mtime, size) of each file of the git work tree at `root` that git does not
+    ignore, but under `skip`; None when it is not a git work tree."""
     try:
         listed = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -154,48 +135,43 @@ def collect(
     md: Markdown | None = None,
     texts: Iterable[str] | None = None,
 ) -> list[PostOutputs]:
-    """Read every post's blocks, reuse stored outputs, run the others (in parallel).
-
-    With rerun=True every block runs (the determinism test). Raises EngineError naming
-    every failed block; the blocks that succeeded are recorded first. The git work tree
-    at `root` (but the outputs) must be unchanged after each block: if not, the blocks
-    that ran then are named with the files and not recorded, and the others stopped. On
-    KeyboardInterrupt the running blocks are stopped and nothing of them is recorded.
-    """
+    """Read every post's blocks, reuse stored outputs, run the others (in parallel;
+    all of them with rerun=True). Raises EngineError naming every failed block, after
+    recording the others. A change of the git work tree at `root` while blocks ran
+    fails them, naming the files, and stops the rest; so does Ctrl-C."""
     results: list[PostOutputs] = []
-    recorded: dict[str, dict] = {}  # key -> the recipe it was made from
+    recorded: dict[str | None, dict | None] = {}  # key -> the recipe it was made from
     todo: list[tuple[PostOutputs, int]] = []
     posts = list(posts)
     texts = list(texts) if texts is not None else [None] * len(posts)
     for post, text in zip(posts, texts, strict=True):
         blocks = read_blocks(Path(post), root, text, md)
-        store = store_for(post, outputs_dir)
         recipes = [block_recipe(b, root) if b.runs else None for b in blocks]
         keys = [engine.key(**r) if r else None for r in recipes]
-        recorded.update({k: r for k, r in zip(keys, recipes, strict=True) if k})
-        outs: list[Output | None] = []
-        result = PostOutputs(Path(post), store, blocks, keys, outs)
+        recorded.update(zip(keys, recipes, strict=True))
+        result = PostOutputs(Path(post), store_for(post, outputs_dir), blocks, keys, [])
         for index, name in enumerate(keys):
-            entry = store.get(name) if name and not rerun else None
-            outs.append(_output(entry) if entry else None)
+            entry = result.store.get(name) if name and not rerun else None
+            result.outputs.append(_output(entry) if entry else None)
             if name and entry is None:
                 todo.append((result, index))
-            elif entry is not None and entry.get("line") != first_line(result, name):
+            elif entry is not None and entry.get("line") != result.line(name):
                 # the block moved: keep the store's line numbers true for its readers
-                store.put(name, {**entry, "line": first_line(result, name)})
+                result.store.put(name, {**entry, "line": result.line(name)})
         results.append(result)
 
     stop, lock, running, changed = threading.Event(), threading.Lock(), [], []
+    top = Path(root).resolve()
     skip = tuple(
-        f"{folder.resolve().relative_to(Path(root).resolve()).as_posix()}/"
+        f"{folder.resolve().relative_to(top).as_posix()}/"
         for folder in {Path(outputs_dir), Path(root, DEFAULT_DIR)}
-        if folder.resolve().is_relative_to(Path(root).resolve())
+        if folder.resolve().is_relative_to(top)
     )
     before = _tree(root, skip) if todo else None
 
     def run(item: tuple[PostOutputs, int]) -> str | None:
         result, index = item
-        block = result.blocks[index]
+        block, name = result.blocks[index], result.keys[index]
         if stop.is_set():
             return None
         with lock:
@@ -225,40 +201,38 @@ def collect(
         if stop.is_set():  # interrupted, or the tree changed: nothing of it is stored
             return None
         if not done.ok:
-            return failure(block, done)
+            return (
+                f"the Python block at {block.where} failed: {done.error}\n"
+                f"--- last lines of its output ---\n{done.tail()}"
+            )
         entry = {
-            "line": first_line(result, result.keys[index]),
+            "line": result.line(name),
             "output": done.output,
-            **{name: getattr(done, name) for name in _COUNTS},
+            **{count: getattr(done, count) for count in _COUNTS},
             "seconds": round(done.seconds, 1),
-            **{k: v for k, v in recorded[result.keys[index]].items() if k != "code"},
+            **{k: v for k, v in recorded[name].items() if k != "code"},
         }
         result.outputs[index] = _output(entry)
         if not rerun:
-            result.store.put(result.keys[index], entry)
+            result.store.put(name, entry)
         return None
 
-    if todo:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            try:
-                failures = [message for message in pool.map(run, todo) if message]
-            except BaseException:  # Ctrl-C: stop the running blocks now
-                stop.set()
-                pool.shutdown(cancel_futures=True)
-                raise
-        if failures or changed:
-            raise EngineError("\n\n".join(changed + failures))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        try:
+            failures = [message for message in pool.map(run, todo) if message]
+        except BaseException:  # Ctrl-C: stop the running blocks now
+            stop.set()
+            pool.shutdown(cancel_futures=True)
+            raise
+    if failures or changed:
+        raise EngineError("\n\n".join(changed + failures))
     return results
 
 
 def prune(results: Iterable[PostOutputs]) -> None:
-    """Drop the stored entries of blocks that no longer exist (call after a successful
-    build)."""
+    """Drop the stored entries of blocks that no longer exist (after a good build)."""
     for result in results:
         result.store.prune(k for k in result.keys if k)
-
-
-# ---- on the page ---------------------------------------------------------------------
 
 
 def notes(output: Output) -> list[str]:
