@@ -1,17 +1,9 @@
 """A post's one-file download (e.g. gmlp.py): its package's shown sections in one file.
 
-A post asks for it in ``<post folder>/post.yml``::
-
-    download:
-      file: gmlp.py                                  # served at the site root
-      title: gMLP ... in one file                    # the file's docstring
-      sections: [gmlp_snippets/norm.py:layernorm, ...]   # in the reader's order
-
-Each section is read by the site's pymdownx.snippets as the post includes it; the
-`imports` sections of the same modules give the imports (minus the package's own). The
-site serves it; ``python -m explainer download POST --out FILE`` writes a copy and
-``--check FILE`` exits 1 if a copy differs.
-"""
+The sections its ``post.yml`` ``download`` names, read as the post includes them, after
+the imports of their modules' `imports` sections (minus the package's own). The site
+serves it; ``python -m explainer download POST --out FILE`` writes it, ``--check FILE``
+exits 1 if FILE differs."""
 
 from __future__ import annotations
 
@@ -63,29 +55,26 @@ def render(
         )
     sections = [str(target) for target in download["sections"]]
     package = sections[0].split("/", 1)[0]
-    imports = dict.fromkeys(
+    found = dict.fromkeys(
         statement
         for file in dict.fromkeys(target.rsplit(":", 1)[0] for target in sections)
         for statement in _statements(read_section(f"{file}:imports", root, md))
         if not statement.startswith(f"from {package}")
     )
     groups: tuple[list[str], list[str]] = ([], [])  # the standard library's, others
-    for statement in sorted(imports, key=lambda x: (x.startswith("from "), x)):
+    for statement in sorted(found, key=lambda x: (x.startswith("from "), x)):
         top = statement.split()[1].split(".")[0]
         groups[top not in sys.stdlib_module_names].append(statement)
-    needs = sorted({statement.split()[1].split(".")[0] for statement in groups[1]})
+    needs = ", ".join(sorted({x.split()[1].split(".")[0] for x in groups[1]}))
     # read, not imported: importing the package would import its dependencies
     init = (Path(root) / package / "__init__.py").read_text(encoding="utf-8")
     version = re.search(r'^__version__ = "([^"]+)"', init, re.M)
-    body = [read_section(target, root, md) for target in sections]
+    title = textwrap.fill(str(download.get("title", download["file"])), 80)
+    imports = "\n".join([*groups[0], "", *groups[1]])
+    body = "\n\n\n".join(read_section(target, root, md) for target in sections)
     return (
-        f'"""{textwrap.fill(str(download.get("title", download["file"])), 80)}\n\n'
-        f"Generated from {package} {version.group(1) if version else ''} "
-        f'by the site build; needs only {", ".join(needs)}.\n"""\n\n'
-        + "\n".join([*groups[0], "", *groups[1]])
-        + "\n\n\n"
-        + "\n\n\n".join(body)
-        + "\n"
+        f'"""{title}\n\nGenerated from {package} {version[1] if version else ""} by '
+        f'the site build; needs only {needs}.\n"""\n\n{imports}\n\n\n{body}\n'
     )
 
 

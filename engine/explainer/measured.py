@@ -1,11 +1,8 @@
 """Numbers from our own runs, put into the prose at build time instead of being retyped.
 
-``{{ figure.<figure name>.<key>.<key> | <format> }}`` is the value in the figure's entry
-of the post's manifest (the entry's own keys first, then its ``measures``), formatted
-with a Python format spec (``.3f``; none: as it is). Only entries that match their
-checksum are used: an unreadable manifest, or a token that reads an entry edited by
-hand, stops the build, saying to restore it from git or redraw with `make figures`.
-"""
+``{{ figure.<figure>.<key>... | <format spec> }}`` is the value in the figure's entry of
+the post's manifest (its own keys first, then its ``measures``). An unreadable manifest,
+or a token reading an entry that fails its checksum, stops the build."""
 
 from __future__ import annotations
 
@@ -24,16 +21,13 @@ TOKEN = re.compile(
 
 
 def lookup(entries: dict[str, Any], path: str) -> Any:
-    """The value at `<figure>.<key>...` in the manifest entries; KeyError names what
-    exists."""
+    """The value at `<figure>.<key>...` in the entries; KeyError names what exists."""
     name, _, rest = path.partition(".")
     if name in getattr(entries, "rejected", {}):
         raise KeyError(entries.rejected[name])
     if name not in entries:
-        raise KeyError(
-            f"no figure {name!r} in the manifest "
-            f"(figures: {', '.join(sorted(entries))})"
-        )
+        figures = ", ".join(sorted(entries))
+        raise KeyError(f"no figure {name!r} in the manifest (figures: {figures})")
     entry, measures = entries[name], entries[name].get("measures") or {}
     for value in (entry, measures):
         try:
@@ -53,13 +47,11 @@ def substitute(text: str, entries: dict[str, Any], where: Callable[[int], str]) 
 
     def replace(match: re.Match) -> str:
         try:
-            value = lookup(entries, match.group("path"))
-            return format(value, match.group("format") or "")
+            return format(lookup(entries, match["path"]), match["format"] or "")
         except (KeyError, ValueError, TypeError) as error:
             message = error.args[0] if error.args else str(error)
-            raise EngineError(
-                f"{where(match.start())}: {match.group(0)}: {message}"
-            ) from None
+            at = where(match.start())
+            raise EngineError(f"{at}: {match[0]}: {message}") from None
 
     return TOKEN.sub(replace, text)
 

@@ -4,7 +4,6 @@ file and the field or line and says what was expected (README, "Writing a new po
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import os
 import re
@@ -17,11 +16,7 @@ from mkdocs.utils.meta import YAML_RE
 from explainer.engine import EngineError
 from explainer.markdown import lines_with_code_flags, map_prose
 
-_DATED_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-(?P<name>.+)$")
 _HEADING = re.compile(r"^(#{1,5})(?=[ \t]|$)", re.MULTILINE)
-_FIELD_LINE = re.compile(r"^(?P<field>[A-Za-z_][\w-]*)[ \t]*:")
-_SEGMENT = re.compile(r"[\w-]+(?:\.[\w-]+)*")  # one part of a permalink
-_HTML = re.compile(r"[<>]")
 
 
 @dataclass
@@ -44,7 +39,7 @@ class Post:
 def _read_text(path: str, shown: str) -> str:
     """The file as MkDocs sees it: no UTF-8 BOM, '\n' line ends; not UTF-8 stops."""
     data = Path(path).read_bytes()
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 BOM
     try:
         text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
@@ -57,17 +52,12 @@ def _read_text(path: str, shown: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-class _Refused(yaml.YAMLError):
-    """Front matter that YAML reads but a post may not have; the message says why."""
-
-
 def _field_at(mark) -> tuple[str | None, int]:
-    """The field whose value holds a YAML mark, and the file's line of that field (or
-    of the mark); line 1 of the file is the opening '---'."""
+    """The field holding a YAML mark, and the file's line of the field (or the mark)."""
     lines = mark.buffer.splitlines()[: mark.line + 1]
-    for number in reversed(range(len(lines))):
-        if found := _FIELD_LINE.match(lines[number]):
-            return found["field"], number + 2
+    for number, line in reversed(list(enumerate(lines))):
+        if found := re.match(r"([A-Za-z_][\w-]*)[ \t]*:", line):
+            return found[1], number + 2
     return None, mark.line + 2
 
 
@@ -85,7 +75,7 @@ class _Loader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: SafeLoader reports it
                 continue
             if first is not key_node.start_mark:
-                raise _Refused(
+                raise EngineError(
                     f"field '{key}' is given twice (lines {first.line + 2} and "
                     f"{key_node.start_mark.line + 2} of the file); keep one of them"
                 )
@@ -96,7 +86,7 @@ class _Loader(yaml.SafeLoader):
             return super().construct_yaml_timestamp(node)
         except ValueError as error:  # datetime.date(2024, 2, 30)
             name, line = _field_at(node.start_mark)
-            raise _Refused(
+            raise EngineError(
                 f"field '{name}' (line {line} of the file) must be a real date such "
                 f"as 2024-02-29, not {node.value} ({error})"
             ) from None
@@ -122,7 +112,7 @@ def read_post(path: str, shown: str) -> Post:
         )
     try:
         meta = yaml.load(match.group(1), _Loader) or {}
-    except _Refused as error:
+    except EngineError as error:  # from _Loader: a field twice, a date not real
         raise EngineError(f"{shown}: {error}") from None
     except yaml.YAMLError as error:
         marked = isinstance(error, yaml.MarkedYAMLError)
@@ -149,7 +139,7 @@ def read_post(path: str, shown: str) -> Post:
         "is missing or empty (e.g. title: 'Paper Explained 2')",
     )
     need(
-        not _HTML.search(title),
+        not re.search("[<>]", title),
         "title",
         "must be plain text, without '<' or '>' (HTML would be published raw in the "
         f"page, the blog index and the feeds), not {title!r}",
@@ -176,15 +166,14 @@ def read_post(path: str, shown: str) -> Post:
     )
     for tag in tags or []:
         need(
-            not _HTML.search(tag) and "&" not in tag,
+            not re.search("[<>&]", tag),
             "tags",
             "must hold plain words, without '<', '>' or '&' (they would be published "
             f"raw in the pages and the feeds), not {tag!r}",
         )
     permalink = meta.get("permalink")
     if permalink is None:
-        stem = Path(path).stem
-        name = dated["name"] if (dated := _DATED_NAME.match(stem)) else stem
+        name = re.sub(r"^\d{4}-\d{2}-\d{2}-(?=.)", "", Path(path).stem)
     else:
         name = _permalink_name(permalink, shown)
         permalink = permalink.rstrip("/") + "/"
@@ -226,7 +215,7 @@ def _permalink_name(permalink, shown: str) -> str:
         raise EngineError(expected)
     segments = permalink[1:].removesuffix("/").split("/")
     for segment in segments:
-        if not _SEGMENT.fullmatch(segment):
+        if not re.fullmatch(r"[\w-]+(?:\.[\w-]+)*", segment):
             raise EngineError(
                 f"{expected}: its part {segment!r} is not a name (letters, digits, "
                 "'-' and '_', with '.' only between them)"
@@ -251,8 +240,7 @@ def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
 
 
 def _includes(lines: list[str], snippets) -> list[tuple[int, int]]:
-    """(first, last) line index of each --8<-- include: one line, or a block between
-    two markers."""
+    """(first, last) line of each --8<-- include: one line or a block of paths."""
     found, start = [], None
     for number, line in enumerate(lines):
         match = snippets.RE_ALL_SNIPPETS.match(line)
@@ -269,10 +257,8 @@ def _includes(lines: list[str], snippets) -> list[tuple[int, int]]:
 
 
 def check_includes(post: Post, snippets, root: str) -> None:
-    """Each --8<-- include of the post sits in a fenced code block and finds its file
-    and section; checked with the site's snippets settings before anything is
-    converted, so the message names the post's line (pymdownx names the mounted page).
-    """
+    """Each --8<-- include sits in a fenced block and finds its file and section,
+    checked before conversion so the message names the post's line, not the page's."""
     if snippets is None:
         return
     from pymdownx.snippets import SnippetMissingError
@@ -280,39 +266,36 @@ def check_includes(post: Post, snippets, root: str) -> None:
     flagged = lines_with_code_flags(post.body)
     lines = [line.rstrip("\r\n") for line, _ in flagged]
     for first, last in _includes(lines, snippets):
-        for number in range(first, last + 1):
-            if not flagged[number][1]:
-                include = " / ".join(line.strip() for line in lines[first : last + 1])
-                raise EngineError(
-                    f"{post.path}, line {post.body_line + number}: the include "
-                    f"'{include}' is outside a fenced code block, so the included code "
-                    "would be pasted into the page as Markdown; put it inside a fence: "
-                    "a line ```python before it and a line ``` after it"
-                )
+        outside = [n for n in range(first, last + 1) if not flagged[n][1]]
+        if outside:
+            include = " / ".join(line.strip() for line in lines[first : last + 1])
+            raise EngineError(
+                f"{post.path}, line {post.body_line + outside[0]}: the include "
+                f"'{include}' is outside a fenced code block, so the included code "
+                "would be pasted into the page as Markdown; put it inside a fence: "
+                "a line ```python before it and a line ``` after it"
+            )
         # a block is checked one path at a time, so the message names the path's line
         for number in [first] if first == last else range(first + 1, last):
             line = lines[number]
             at = f"{post.path}, line {post.body_line + number}: the include "
+            at += f"'{line.strip()}'"
             match = snippets.RE_ALL_SNIPPETS.match(line)
-            target = snippets.parse_snippet_target(
-                (match["snippet"][1:-1] if match and match["snippet"] else line).strip()
-            )
+            spec = match["snippet"][1:-1] if match and match["snippet"] else line
+            target = snippets.parse_snippet_target(spec.strip())
             path = target and snippets.get_snippet_path(target["path"])
+            part = [line] if first == last else [lines[first], line, lines[first]]
             try:
-                snippets.run(
-                    [line] if first == last else [lines[first], line, lines[first]]
-                )
+                snippets.run(part)
             except (SnippetMissingError, OSError, UnicodeDecodeError) as error:
                 hint = _include_hint(str(error), target, path, snippets, root)
-                raise EngineError(
-                    f"{at}'{line.strip()}' failed: {error}{hint}"
-                ) from None
+                raise EngineError(f"{at} failed: {error}{hint}") from None
             # pymdownx checks the path, not where a symbolic link in it leads
             real = os.path.realpath(path) if path else None
             if real and not real.startswith(os.path.join(os.path.realpath(root), "")):
                 raise EngineError(
-                    f"{at}'{line.strip()}' leads outside the repository, to {real} "
-                    "(through a symbolic link); include files of the repository only"
+                    f"{at} leads outside the repository, to {real} (through a "
+                    "symbolic link); include files of the repository only"
                 )
 
 
