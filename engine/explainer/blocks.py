@@ -79,20 +79,12 @@ class Markdown:
 
         configs = {name: dict(value) for name, value in self.configs.items()}
         superfences = configs.setdefault("pymdownx.superfences", {})
-        superfences["custom_fences"] = [
-            *(
-                f
-                for f in superfences.get("custom_fences", [])
-                if f["name"] not in PYTHON
-            ),
-            *(
-                {"name": n, "class": n, "format": fence, "validator": validator}
-                for n in PYTHON
-            ),
+        old = superfences.get("custom_fences", [])
+        superfences["custom_fences"] = [f for f in old if f["name"] not in PYTHON] + [
+            {"name": n, "class": n, "format": fence, "validator": validator}
+            for n in PYTHON
         ]
-        extensions = list(self.extensions)
-        if "pymdownx.superfences" not in extensions:
-            extensions.append("pymdownx.superfences")
+        extensions = list(dict.fromkeys([*self.extensions, "pymdownx.superfences"]))
         return markdown.Markdown(extensions=extensions, extension_configs=configs)
 
     @functools.cached_property
@@ -165,26 +157,15 @@ def read_blocks(
         raise EngineError(f"{shown}: {error}") from None
     html = re.sub(r"<!--.*?-->", "", html, flags=re.S)  # what a comment hides
     visible = {int(n) for n in re.findall(f"<code>{_TAG}(\\d+)x</code>", html)}
-    include = SnippetPreprocessor.RE_ALL_SNIPPETS  # an include line (or block marker)
+    included = SnippetPreprocessor.RE_ALL_SNIPPETS.match  # an include (block) line
     blocks = []
     for number in sorted(visible & found.keys()):
         fence = candidates[number]
-        body = lines[fence.start + 1 : fence.end]
-        blocks.append(
-            Block(
-                shown,
-                fence.start + 1,
-                "\n".join(body),
-                block_code(found[number]),
-                tuple(x.strip() for x in body if include.match(x)),
-                tuple(
-                    (n, x)
-                    for n, x in enumerate(body, fence.start + 2)
-                    if not include.match(x)
-                ),
-                _no_run(lines, fence.start, shown),
-            )
-        )
+        first, body = fence.start + 1, lines[fence.start + 1 : fence.end]
+        own = tuple((n, x) for n, x in enumerate(body, first + 1) if not included(x))
+        includes = tuple(x.strip() for x in body if included(x))
+        code, no_run = block_code(found[number]), _no_run(lines, fence.start, shown)
+        blocks.append(Block(shown, first, "\n".join(body), code, includes, own, no_run))
     return blocks
 
 

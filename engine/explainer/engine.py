@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -25,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
@@ -66,8 +67,7 @@ def code_hash(digests: dict[str, str]) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _imports(text: str) -> tuple[tuple[int, str], ...]:
-    """(level, dotted name) of every module an import in `text` may run (level n for
-    `from .{n}`); () when `text` is not Python."""
+    """(level, dotted name) of each module an import in `text` may run."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
@@ -84,8 +84,8 @@ def _imports(text: str) -> tuple[tuple[int, str], ...]:
 
 
 def local_imports(code: str, root: Path = REPO, path: Path | None = None) -> list[str]:
-    """Repository-relative paths of the local modules `code` imports, transitively:
-    any package or module at `root`, and (for a file at `path`) its relative imports."""
+    """Paths (relative to `root`) of the modules at `root` that `code` imports,
+    transitively, and (for the file at `path`) its relative imports."""
     root = Path(root).resolve()
     seen: dict[Path, None] = {}
     todo: list[tuple[str, Path | None]] = [(code, path)]
@@ -118,10 +118,8 @@ def recipe(
     dists: Iterable[str] = ("torch",),
     **settings: Any,
 ) -> dict[str, Any]:
-    """Everything that decides what running `code` gives, as recorded beside a result:
-    the code (not for a file at `path`), the digests of the local modules it imports,
-    the versions of Python and `dists`, and the `settings`; what is keyed is what is
-    recorded."""
+    """What decides what running `code` gives (the code unless it is the file at
+    `path`, its local modules' digests, versions, `settings`): keyed and recorded."""
     parts: dict[str, Any] = {} if path is not None else {"code": code}
     parts["sources"] = source_digests(local_imports(code, root, path), root)
     parts["versions"] = versions(*dists)
@@ -172,9 +170,8 @@ def cannot_write(path: Path, error: OSError, setting: str = "") -> EngineError:
 def atomic_write(
     path: Path, write: Callable[[IO[bytes]], None], setting: str = ""
 ) -> None:
-    """Write `path` (and its folder) through a hidden temporary sibling replaced into
-    place: if `write` or the disk fails, `path` keeps its old content and no temporary
-    file is left; an OSError becomes an EngineError naming the file and the fix."""
+    """Write `path` (and its folder) through a temporary sibling replaced into place: on
+    a failure the old file stays, no temporary is left, an OSError is `cannot_write`."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -242,38 +239,38 @@ def checksum(entry: dict[str, Any]) -> str:
     return key(**json.loads(json.dumps(_fields(entry))))
 
 
+@dataclass(eq=False)
 class Store:
-    """Entries {name: entry} in one JSON file (a post's outputs, a figure manifest):
-    ``{"format": N, <header>, <field>: {name: entry}}``, each entry with the checksum
-    of its fields. Reading changes nothing: an unreadable file reads as empty
-    (`unreadable` says why), an entry that fails `valid` or its checksum is left out
-    (`rejected`), each with a warning. Writes take a lock, re-read, change only their
-    entries and replace the file atomically; what a read left out is first copied
-    aside. Pruned entries go to an attic file, where `get` still finds them."""
+    """Entries {name: entry} in one JSON file, each with the checksum of its fields.
+    Reading changes nothing: what cannot be used is left out with a warning, and
+    `unreadable` or `rejected` says why; writes are locked and atomic (README)."""
 
-    def __init__(
-        self,
-        path: Path,
-        field: str,
-        *,
-        format: int = 1,
-        header: dict[str, Any] | None = None,
-        valid: Callable[[Any], bool] = lambda entry: isinstance(entry, dict),
-        attic: bool = True,
-        order: Callable[[str, Any], Any] | None = None,
-        setting: str = "",
-    ):
-        self.path, self.field, self.format = Path(path), field, format
-        self.header, self.valid, self.order = dict(header or {}), valid, order
-        self.setting = setting  # what chooses the folder, named in a write error
-        self.unreadable: str | None = None  # why the file could not be read
-        self.rejected: dict[str, str] = {}  # entries left out: name -> why
+    path: Path
+    field: str
+    _: KW_ONLY
+    format: int = 1
+    header: dict[str, Any] = dataclasses.field(default_factory=dict)
+    valid: Callable[[Any], bool] = lambda entry: isinstance(entry, dict)
+    attic: bool = True
+    order: Callable[[str, Any], Any] | None = None
+    setting: str = ""  # what chooses the folder, named in a write error
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
         name = f".{self.path.name}.attic.json"
-        self.attic_path = self.path.with_name(name) if attic else None
+        self.attic_path = self.path.with_name(name) if self.attic else None
 
     @functools.cached_property
     def entries(self) -> dict[str, Any]:
         return self._read()
+
+    def __getattr__(self, name: str) -> Any:
+        """`unreadable` (why the file could not be read) and `rejected` (the entries
+        left out: name -> why) are known once the file is read: read it first."""
+        if name not in ("unreadable", "rejected"):
+            raise AttributeError(name)
+        self.entries = self._read()  # sets both
+        return self.__dict__[name]
 
     def get(self, name: str) -> Any | None:
         """The entry `name`, from the store or else from the attic (then put back)."""
@@ -349,8 +346,7 @@ class Store:
             entries[name] = entry
 
     def prune(self, keep: Iterable[str]) -> list[str]:
-        """Drop every entry not in `keep` into the attic; returns the dropped names.
-        Nothing to drop: nothing is written, nor locked."""
+        """Move every entry not in `keep` to the attic (nothing to drop: no write)."""
         keep = set(keep)
         if set(self._read()) <= keep:
             return []
@@ -426,7 +422,7 @@ def _shown(path: Path) -> str:
 MAX_OUTPUT_LINES = 200  # a longer output is cut (the page says so)
 MAX_OUTPUT_BYTES = 64_000
 MAX_OUTPUT_READ = 16_000_000  # a block printing more is stopped (and fails)
-_ENVIRONMENT = ("PATH", "LANG")  # what a block gets of the build's environment (+ LC_*)
+_ENVIRONMENT = re.compile(r"PATH|LANG|LC_.*")  # all a block sees of the environment
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # shown as \xNN: not \t, \n
 _LINUX = sys.platform.startswith("linux")
 
@@ -438,11 +434,9 @@ _BOOT = (
     "runpy.run_path(path, run_name='__main__')\n"
 )
 
-# On Linux the block's interpreter is started by this launcher: a child subreaper
-# (prctl PR_SET_CHILD_SUBREAPER), so every process the block starts, even one that
-# double-forks or leaves its session, stays below it. When the block ends, when the
-# build asks (SIGTERM) or when the build dies (PR_SET_PDEATHSIG), it kills and reaps
-# all of them. argv: the build's pid, the boot code, the script.
+# On Linux a block runs under this launcher, a child subreaper: every process it starts
+# stays below it, killed and reaped when the block ends, on SIGTERM and when the build
+# dies (PR_SET_PDEATHSIG). argv: the build's pid, the boot code, the script.
 _LAUNCH = r"""
 import ctypes, os, signal, sys
 from contextlib import suppress
@@ -503,29 +497,17 @@ class Run:
         return "\n".join(self.output.rstrip("\n").split("\n")[-lines:])
 
 
-class _Captured:
-    """The first MAX_OUTPUT_BYTES of an output, and counts of all of it."""
-
-    def __init__(self) -> None:
-        self.head, self.total, self.newlines, self.last = bytearray(), 0, 0, b""
-
-    def add(self, chunk: bytes) -> None:
-        self.head += chunk[: max(0, MAX_OUTPUT_BYTES - len(self.head))]
-        self.total += len(chunk)
-        self.newlines += chunk.count(b"\n")
-        self.last = chunk[-1:] or self.last
-
-    def cut(self) -> tuple[bytes, int]:
-        """What is shown (whole lines when it can) and how many lines are left out
-        (0 when the cut falls inside a line: then only bytes can be counted)."""
-        data = bytes(self.head)
-        parts = data.split(b"\n", MAX_OUTPUT_LINES)
-        whole = len(data) - len(parts[-1])  # the end of the first lines, up to MAX
-        more = len(parts) > MAX_OUTPUT_LINES or len(data) < self.total
-        kept = data[:whole] if whole and more and whole < self.total else data
-        if len(kept) == self.total or not kept.endswith(b"\n"):
-            return kept, 0
-        return kept, self.newlines - kept.count(b"\n") + (self.last != b"\n")
+def _cut(data: bytes) -> tuple[bytes, int]:
+    """What of an output is shown (whole lines when it can) and how many lines are
+    left out (0 when the cut falls inside a line: then only bytes are counted)."""
+    head = bytes(data[:MAX_OUTPUT_BYTES])
+    parts = head.split(b"\n", MAX_OUTPUT_LINES)
+    whole = len(head) - len(parts[-1])  # the end of the first lines, up to MAX
+    more = len(parts) > MAX_OUTPUT_LINES or len(head) < len(data)
+    kept = head[:whole] if whole and more and whole < len(data) else head
+    if len(kept) == len(data) or not kept.endswith(b"\n"):
+        return kept, 0
+    return kept, data.count(b"\n") - kept.count(b"\n") + (not data.endswith(b"\n"))
 
 
 def run_python(
@@ -535,9 +517,8 @@ def run_python(
     env: dict[str, str] | None = None,
     stop: threading.Event | None = None,
 ) -> Run:
-    """Run `code` in a fresh interpreter, in an empty temporary folder, on the CPU,
-    with an allow-listed environment; stopped past `timeout` seconds, past
-    MAX_OUTPUT_READ bytes of output, or when `stop` is set."""
+    """Run `code` in a fresh interpreter, in an empty temporary folder, on the CPU;
+    stopped past `timeout` seconds, MAX_OUTPUT_READ bytes, or when `stop` is set."""
     start = time.perf_counter()
     remove_dead_runs(Path(tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix=f"explainer-run-{os.getpid()}-") as tmp:
@@ -547,11 +528,7 @@ def run_python(
         script = tmp / "src" / name
         script.write_text(code, encoding="utf-8")
         environ = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if k in _ENVIRONMENT or k.startswith("LC_")
-            },
+            **{k: v for k, v in os.environ.items() if _ENVIRONMENT.fullmatch(k)},
             "PYTHONPATH": str(REPO),
             "CUDA_VISIBLE_DEVICES": "",  # the reader's laptop: CPU only
             "OMP_NUM_THREADS": "1",
@@ -569,7 +546,7 @@ def run_python(
         command = [sys.executable, "-c", _BOOT, str(script)]
         if _LINUX:
             command[2:2] = [_LAUNCH, str(os.getpid())]
-        captured = _Captured()
+        out = bytearray()  # all of the output, up to MAX_OUTPUT_READ
         with subprocess.Popen(
             command,
             cwd=tmp / "work",
@@ -580,7 +557,7 @@ def run_python(
             start_new_session=True,
         ) as proc:
             try:
-                why = _watch(proc, captured, timeout, stop)
+                why = _watch(proc, out, timeout, stop)
             finally:  # the launcher kills the block's processes on SIGTERM; then the
                 if proc.poll() is None and _LINUX:  # group (all there is elsewhere)
                     proc.terminate()
@@ -589,11 +566,11 @@ def run_python(
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    kept, omitted_lines = captured.cut()
+    kept, lines = _cut(out)
     try:
         text, undecoded = kept.decode("utf-8"), ""
     except UnicodeDecodeError as exc:
-        if exc.start >= len(kept) - 3 and len(kept) < captured.total:
+        if exc.start >= len(kept) - 3 and len(kept) < len(out):
             kept = kept[: exc.start]  # cut inside a character: drop its start
             text, undecoded = kept.decode("utf-8"), ""
         else:
@@ -604,24 +581,15 @@ def run_python(
                 "print text, or decode bytes first"
             )
     text, escaped = _CONTROL.subn(lambda m: f"\\x{ord(m.group()):02x}", text)
-    returncode = None if why else proc.returncode
-    error = why or (f"it exited with status {returncode}" if returncode else undecoded)
-    seconds = time.perf_counter() - start
-    return Run(
-        returncode,
-        text,
-        omitted_lines,
-        seconds,
-        timeout,
-        error,
-        captured.total - len(kept),
-        escaped,
-    )
+    status = None if why else proc.returncode
+    error = why or (f"it exited with status {status}" if status else undecoded)
+    seconds, omitted = time.perf_counter() - start, len(out) - len(kept)
+    return Run(status, text, lines, seconds, timeout, error, omitted, escaped)
 
 
 def _watch(
     proc: subprocess.Popen,
-    captured: _Captured,
+    out: bytearray,
     timeout: float,
     stop: threading.Event | None,
 ) -> str:
@@ -637,8 +605,8 @@ def _watch(
         if reading and select.select([fd], [], [], 0 if exited else min(left, 0.1))[0]:
             chunk = os.read(fd, 1 << 16)
             reading = bool(chunk)
-            captured.add(chunk)
-            if captured.total > MAX_OUTPUT_READ:
+            out.extend(chunk)
+            if len(out) > MAX_OUTPUT_READ:
                 return (
                     f"it printed more than {MAX_OUTPUT_READ / 1e6:g} MB and was "
                     f"stopped (the page shows at most {MAX_OUTPUT_LINES} lines or "

@@ -71,17 +71,9 @@ def build(
             )
             position, head = (fence.end or fence.start) + 1, ""
     cells += prose(len(lines))
-    notebook = v4.new_notebook(
-        cells=cells,
-        metadata={
-            "kernelspec": {
-                "name": "python3",
-                "display_name": "Python 3",
-                "language": "python",
-            },
-            "language_info": {"name": "python"},
-        },
-    )
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    metadata = {"kernelspec": kernel, "language_info": {"name": "python"}}
+    notebook = v4.new_notebook(cells=cells, metadata=metadata)
     for number, cell in enumerate(notebook.cells):
         cell.id = f"cell-{number}"  # stable ids: the same post gives the same bytes
     nbformat.validate(notebook)

@@ -8,6 +8,7 @@ post, line and the end of its output, and nothing of it is stored.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import subprocess
@@ -25,9 +26,8 @@ FORMAT = 1
 DEFAULT_DIR = "outputs"
 DEFAULT_TIMEOUT = 300.0  # seconds per block
 HINT = (
-    "written by the site build (make build / make serve): "
-    "each block's output, keyed on "
-    "its code, the local modules it imports (sources) and the Python and torch "
+    "written by the site build (make build / make serve): each block's output, keyed "
+    "on its code, the local modules it imports (sources) and the Python and torch "
     "versions"
 )
 LABEL = "Kết quả"  # shown above every output
@@ -90,7 +90,7 @@ def _output(entry: dict) -> Output:
     return Output(entry["output"], *(entry.get(name, 0) for name in _COUNTS))
 
 
-def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, tuple | None] | None:
+def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, tuple] | None:
     """(mtime, size) of each file of the git work tree at `root` that git does not
     ignore, but under `skip`; None when it is not a git work tree."""
     try:
@@ -103,14 +103,12 @@ def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, tuple | None] | None:
         ).stdout.decode("utf-8", "surrogateescape")
     except (OSError, subprocess.SubprocessError):
         return None
-    tree: dict[str, tuple | None] = {}
+    tree = {}
     for name in filter(None, listed.split("\0")):
-        if not name.startswith(skip):
-            try:
+        with contextlib.suppress(OSError):  # a file not there: as one not listed
+            if not name.startswith(skip):
                 stat = os.lstat(Path(root, name))
                 tree[name] = (stat.st_mtime_ns, stat.st_size)
-            except OSError:
-                tree[name] = None
     return tree
 
 
@@ -140,21 +138,19 @@ def collect(
     recording the others. A change of the git work tree at `root` while blocks ran
     fails them, naming the files, and stops the rest; so does Ctrl-C."""
     results: list[PostOutputs] = []
-    recorded: dict[str | None, dict | None] = {}  # key -> the recipe it was made from
-    todo: list[tuple[PostOutputs, int]] = []
+    todo: list[tuple[PostOutputs, int, dict]] = []  # the blocks to run, their recipes
     posts = list(posts)
     texts = list(texts) if texts is not None else [None] * len(posts)
     for post, text in zip(posts, texts, strict=True):
         blocks = read_blocks(Path(post), root, text, md)
         recipes = [block_recipe(b, root) if b.runs else None for b in blocks]
         keys = [engine.key(**r) if r else None for r in recipes]
-        recorded.update(zip(keys, recipes, strict=True))
         result = PostOutputs(Path(post), store_for(post, outputs_dir), blocks, keys, [])
         for index, name in enumerate(keys):
             entry = result.store.get(name) if name and not rerun else None
             result.outputs.append(_output(entry) if entry else None)
             if name and entry is None:
-                todo.append((result, index))
+                todo.append((result, index, recipes[index]))
             elif entry is not None and entry.get("line") != result.line(name):
                 # the block moved: keep the store's line numbers true for its readers
                 result.store.put(name, {**entry, "line": result.line(name)})
@@ -169,35 +165,29 @@ def collect(
     )
     before = _tree(root, skip) if todo else None
 
-    def run(item: tuple[PostOutputs, int]) -> str | None:
-        result, index = item
+    def run(item: tuple[PostOutputs, int, dict]) -> str | None:
+        result, index, recipe = item
         block, name = result.blocks[index], result.keys[index]
         if stop.is_set():
             return None
         with lock:
             running.append(block.where)
-        try:
-            done = engine.run_python(
-                block.code,
-                timeout,
-                name=f"line_{block.line}.py",
-                env={"PYTHONPATH": str(root)},  # any package at the root, no install
-                stop=stop,
-            )
-            with lock:
-                files = _changes(before, _tree(root, skip) or before) if before else []
-                if files and not changed:
-                    changed.append(
-                        f"the repository's files changed while the Python block(s) at "
-                        f"{', '.join(running)} ran: {', '.join(files[:10])}. A block "
-                        "must write only in its working folder (a temporary one); its "
-                        "output was not stored. If you changed these files yourself "
-                        "meanwhile, build again."
-                    )
-                    stop.set()  # the other blocks: nothing is stored after a change
-        finally:
-            with lock:
-                running.remove(block.where)
+        env = {"PYTHONPATH": str(root)}  # any package at the root, no install
+        done = engine.run_python(
+            block.code, timeout, f"line_{block.line}.py", env, stop
+        )
+        with lock:
+            files = _changes(before, _tree(root, skip) or before) if before else []
+            if files and not changed:
+                changed.append(
+                    f"the repository's files changed while the Python block(s) at "
+                    f"{', '.join(running)} ran: {', '.join(files[:10])}. A block "
+                    "must write only in its working folder (a temporary one); its "
+                    "output was not stored. If you changed these files yourself "
+                    "meanwhile, build again."
+                )
+                stop.set()  # the other blocks: nothing is stored after a change
+            running.remove(block.where)
         if stop.is_set():  # interrupted, or the tree changed: nothing of it is stored
             return None
         if not done.ok:
@@ -210,7 +200,7 @@ def collect(
             "output": done.output,
             **{count: getattr(done, count) for count in _COUNTS},
             "seconds": round(done.seconds, 1),
-            **{k: v for k, v in recorded[name].items() if k != "code"},
+            **{k: v for k, v in recipe.items() if k != "code"},
         }
         result.outputs[index] = _output(entry)
         if not rerun:
