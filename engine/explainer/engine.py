@@ -587,12 +587,7 @@ def run_python(
     return Run(status, text, lines, seconds, timeout, error, omitted, escaped)
 
 
-def _watch(
-    proc: subprocess.Popen,
-    out: bytearray,
-    timeout: float,
-    stop: threading.Event | None,
-) -> str:
+def _watch(proc: subprocess.Popen, out: bytearray, timeout: float, stop) -> str:
     """Read the output as it comes until the run ends: "" or why it must be stopped."""
     fd, reading, deadline = proc.stdout.fileno(), True, time.monotonic() + timeout
     while True:

@@ -240,20 +240,15 @@ def notes(output: Output) -> list[str]:
     return found
 
 
-def render(output: Output, indent: str = "") -> str:
+def render(output: Output) -> str:
     """The HTML shown under a block: nothing for an empty output."""
     if not output.text.strip():
         return ""
     # newlines as &#10;: the whole output is one line of raw HTML, so no blank or
     # indented line inside it can end the HTML block or be read as Markdown
-    text = "&#10;".join(
-        html.escape(line, quote=False) for line in output.text.rstrip("\n").split("\n")
-    )
+    text = html.escape(output.text.rstrip("\n"), quote=False).replace("\n", "&#10;")
     note = "".join(f'<p class="exec-output__note">{n}</p>' for n in notes(output))
-    body = [
-        '<div class="exec-output">',
-        f'<p class="exec-output__label">{LABEL}</p>',
-        f"<pre><code>{text}</code></pre>{note}",
-        "</div>",
-    ]
-    return "\n".join(indent + line for line in body)
+    return (
+        f'<div class="exec-output">\n<p class="exec-output__label">{LABEL}</p>\n'
+        f"<pre><code>{text}</code></pre>{note}\n</div>"
+    )
