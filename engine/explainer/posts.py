@@ -127,67 +127,61 @@ def read_post(path: str, shown: str) -> Post:
     if not isinstance(meta, dict):
         raise EngineError(f"{shown}: front matter must be 'field: value' lines")
 
-    def need(ok, name: str, expected: str) -> None:
+    def need(ok, field_expected: str) -> None:
         if not ok:
-            raise EngineError(f"{shown}: field '{name}' {expected}")
+            raise EngineError(f"{shown}: field {field_expected}")
 
     published, title = meta.get("published", True), meta.get("title")
-    need(isinstance(published, bool), "published", "must be true or false")
+    need(isinstance(published, bool), "'published' must be true or false")
     need(
         isinstance(title, str) and title.strip(),
-        "title",
-        "is missing or empty (e.g. title: 'Paper Explained 2')",
+        "'title' is missing or empty (e.g. title: 'Paper Explained 2')",
     )
     need(
         not re.search("[<>]", title),
-        "title",
-        "must be plain text, without '<' or '>' (HTML would be published raw in the "
-        f"page, the blog index and the feeds), not {title!r}",
+        "'title' must be plain text, without '<' or '>' (HTML would be published raw "
+        f"in the page, the blog index and the feeds), not {title!r}",
     )
     about = meta.get("description")
     need(
         about is None or isinstance(about, str) and not re.search(r'[<>"]', about),
-        "description",
-        "must be plain text, without '<', '>' or '\"' (the page's <meta> tag prints "
-        f"it as it is), not {about!r}",
+        "'description' must be plain text, without '<', '>' or '\"' (the page's "
+        f"<meta> tag prints it as it is), not {about!r}",
     )
-    need("date" in meta, "date", "is missing (e.g. date: 2024-02-02)")
+    need("date" in meta, "'date' is missing (e.g. date: 2024-02-02)")
     need(
         isinstance(meta["date"], dt.date),
-        "date",
-        f"must be a date such as 2024-02-02, not {meta['date']!r}",
+        f"'date' must be a date such as 2024-02-02, not {meta['date']!r}",
     )
     tags = meta.get("tags")
     tags = tags.split() if isinstance(tags, str) else tags
     need(
         isinstance(tags, list | None) and all(isinstance(t, str) for t in tags or []),
-        "tags",
-        "must be a list of words, e.g. [Deep Learning]",
+        "'tags' must be a list of words, e.g. [Deep Learning]",
     )
     for tag in tags or []:
         need(
             not re.search("[<>&]", tag),
-            "tags",
-            "must hold plain words, without '<', '>' or '&' (they would be published "
-            f"raw in the pages and the feeds), not {tag!r}",
+            "'tags' must hold plain words, without '<', '>' or '&' (they would be "
+            f"published raw in the pages and the feeds), not {tag!r}",
         )
     permalink = meta.get("permalink")
-    if permalink is None:
-        name = re.sub(r"^\d{4}-\d{2}-\d{2}-(?=.)", "", Path(path).stem)
-    else:
-        name = _permalink_name(permalink, shown)
-        permalink = permalink.rstrip("/") + "/"
+    name = re.sub(r"^\d{4}-\d{2}-\d{2}-(?=.)", "", Path(path).stem)
+    if permalink is not None:
+        expected = f"'permalink' must look like /posts/2024/02/name/, not {permalink!r}"
+        need(isinstance(permalink, str) and permalink.startswith("/"), expected)
+        segments = permalink[1:].removesuffix("/").split("/")
+        for segment in segments:
+            need(
+                re.fullmatch(r"[\w-]+(?:\.[\w-]+)*", segment),
+                f"{expected}: its part {segment!r} is not a name (letters, digits, "
+                "'-' and '_', with '.' only between them)",
+            )
+        name, permalink = segments[-1], permalink.rstrip("/") + "/"
     _check_blog_fields(meta, path, shown)
+    line, settings = text.count("\n", 0, match.end()) + 1, _settings(path)
     return Post(
-        path=shown,
-        title=title.strip(),
-        name=name,
-        permalink=permalink,
-        tags=tags,
-        text=text,
-        body_line=text.count("\n", 0, match.end()) + 1,
-        draft=not published,
-        settings=_settings(path),
+        shown, title.strip(), name, permalink, tags, text, line, not published, settings
     )
 
 
@@ -205,27 +199,9 @@ def _settings(path: str) -> dict:
     return settings
 
 
-def _permalink_name(permalink, shown: str) -> str:
-    """The last segment of a permalink; anything but /name/name/... stops the build."""
-    expected = (
-        f"{shown}: field 'permalink' must look like /posts/2024/02/name/, "
-        f"not {permalink!r}"
-    )
-    if not isinstance(permalink, str) or not permalink.startswith("/"):
-        raise EngineError(expected)
-    segments = permalink[1:].removesuffix("/").split("/")
-    for segment in segments:
-        if not re.fullmatch(r"[\w-]+(?:\.[\w-]+)*", segment):
-            raise EngineError(
-                f"{expected}: its part {segment!r} is not a name (letters, digits, "
-                "'-' and '_', with '.' only between them)"
-            )
-    return segments[-1]
-
-
 def _check_blog_fields(meta: dict, path: str, shown: str) -> None:
-    """The fields the blog plugin reads (draft, slug, pin, ...), checked as it checks
-    them, so that the message names this file, not the mounted page."""
+    """The fields the blog plugin reads (draft, slug, ...), checked as it checks them
+    (its message would name the mounted page)."""
     try:
         from material.plugins.blog.structure.config import PostConfig
     except ImportError:  # another Material layout: the plugin still checks them
