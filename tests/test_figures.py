@@ -73,8 +73,10 @@ def test_each_figure_draws_a_png(built, fig):
         entry["profile"] == "test" and entry["device"] == "cpu" and entry["seed"] == 0
     )
     assert set(entry["files"]) == set(fig.files)
-    assert entry["code_hash"] == engine.code_hash(cache.source_digests(fig, POST2))
-    assert {"torch", "matplotlib", "python"} <= set(entry["versions"])
+    recipe = cache.recipe(fig, POST2, device_kind="cpu", profile="test", seed=0)
+    assert {k: entry[k] for k in recipe} == recipe  # what is keyed is recorded
+    assert entry["key"] == engine.key(**recipe)  # and what is recorded is keyed
+    assert {"torch", "matplotlib", "numpy", "python"} <= set(entry["versions"])
 
 
 def test_manifest_records_the_measures(built):
@@ -158,7 +160,7 @@ def test_a_package_module_change_rebuilds_the_figures_that_use_it(copy, monkeypa
     users = [
         f.name
         for f in FIGURES
-        if "gmlp_snippets/norm.py" in cache.source_digests(f, POST2)
+        if "gmlp_snippets/norm.py" in cache.recipe(f, POST2)["sources"]
     ]
     assert "layernorm" in users and "sgu_gate" in users and "whitevsblack" not in users
     _fake_edit(monkeypatch, "gmlp_snippets/norm.py")
@@ -186,13 +188,11 @@ def _recorded(figset, out: Path, names: list[str]) -> None:
     for fig in figset.resolve(names):
         for file in fig.files:
             (out / file).write_bytes(b"drawn")
-        digests = cache.source_digests(fig, figset)
         cache.manifest(out).put(
             fig.name,
             {
                 "files": {f: engine.file_digest(out / f) for f in fig.files},
-                "code_hash": engine.code_hash(digests),
-                "sources": digests,
+                "sources": cache.recipe(fig, figset)["sources"],
             },
         )
 
@@ -201,11 +201,11 @@ def test_the_sources_of_a_figure_are_traced_from_its_imports(tmp_path):
     root = _copy_of_the_repository(tmp_path / "repo")
     (figset,) = find(root / "posts", root)
     swans, sgu = figset.resolve(["sgu_gate", "whitevsblack"])  # in the post's order
-    sources = cache.source_digests(sgu, figset)
+    sources = cache.recipe(sgu, figset)["sources"]
     for name in ("gmlp_snippets/sgu.py", f"{SRC}/training.py", f"{SRC}/corpus.py"):
         assert name in sources  # imported, not listed
     assert {f"{SRC}/fig_sgu_gate.py", cache.STYLE} <= set(sources)
-    assert set(cache.source_digests(swans, figset)) == {
+    assert set(cache.recipe(swans, figset)["sources"]) == {
         f"{SRC}/fig_swans.py",
         cache.STYLE,
     }
@@ -276,7 +276,7 @@ def test_bytes_are_stable_on_cpu(built, tmp_path):
 
 def test_bytes_are_stable_for_the_committed_cheap_figures(tmp_path):
     recorded = json.loads((ASSETS / MANIFEST).read_text())["figures"]
-    versions = cache.versions()
+    versions = engine.versions("torch", "matplotlib", "numpy")
     same = [
         name
         for name in CHEAP
@@ -321,7 +321,7 @@ def test_a_cpu_run_keeps_gpu_figures_whose_code_is_unchanged(copy):
         fig,
         entry,
         copy,
-        entry["code_hash"],
+        entry["sources"],
         "another-key",
         "quick",
         "cpu",
@@ -333,7 +333,7 @@ def test_a_cpu_run_keeps_gpu_figures_whose_code_is_unchanged(copy):
         fig,
         entry,
         copy,
-        entry["code_hash"],
+        entry["sources"],
         "another-key",
         "quick",
         "cpu",
@@ -535,7 +535,7 @@ def test_check_finds_missing_and_stale_figures(copy, monkeypatch):
     users = {
         f.name
         for f in FIGURES
-        if "gmlp_snippets/sgu.py" in cache.source_digests(f, POST2)
+        if "gmlp_snippets/sgu.py" in cache.recipe(f, POST2)["sources"]
     }
     assert {p.split(":")[0] for p in problems} == users
     assert "whitevsblack" not in users and "neuralnetwork" not in users

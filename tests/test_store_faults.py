@@ -249,7 +249,7 @@ def _manifest(folder: Path) -> Path:
     """A manifest whose gmlp entry measured n = 150, written the normal way."""
     cache.manifest(folder).put(
         "gmlp",
-        {"files": {}, "code_hash": "x", "profile": "test", "measures": {"n": 150}},
+        {"files": {}, "sources": {}, "profile": "test", "measures": {"n": 150}},
     )
     return folder / MANIFEST
 

@@ -55,16 +55,6 @@ def source_digest(relpath: str, root: Path = REPO) -> str:
     return hashlib.sha256(normalized_source(text).encode("utf-8")).hexdigest()
 
 
-def source_digests(relpaths: Iterable[str], root: Path = REPO) -> dict[str, str]:
-    return {rel: source_digest(rel, root) for rel in sorted(set(relpaths))}
-
-
-def code_hash(digests: dict[str, str]) -> str:
-    """One hash over a set of files (their names and digests)."""
-    blob = "\n".join(f"{name} {digest}" for name, digest in sorted(digests.items()))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
 @functools.lru_cache(maxsize=512)
 def _imports(text: str) -> tuple[tuple[int, str], ...]:
     """(level, dotted name) of each module an import in `text` may run."""
@@ -121,7 +111,9 @@ def recipe(
     """What decides what running `code` gives (the code unless it is the file at
     `path`, its local modules' digests, versions, `settings`): keyed and recorded."""
     parts: dict[str, Any] = {} if path is not None else {"code": code}
-    parts["sources"] = source_digests(local_imports(code, root, path), root)
+    parts["sources"] = {
+        f: source_digest(f, root) for f in local_imports(code, root, path)
+    }
     parts["versions"] = versions(*dists)
     return {**parts, **settings}
 
@@ -242,8 +234,9 @@ def checksum(entry: dict[str, Any]) -> str:
 @dataclass(eq=False)
 class Store:
     """Entries {name: entry} in one JSON file, each with the checksum of its fields.
-    Reading changes nothing: what cannot be used is left out with a warning, and
-    `unreadable` or `rejected` says why; writes are locked and atomic (README)."""
+    It is read when made, and reading changes nothing: what cannot be used is left
+    out with a warning, and `unreadable` or `rejected` says why; writes are locked and
+    atomic (README)."""
 
     path: Path
     field: str
@@ -259,18 +252,7 @@ class Store:
         self.path = Path(self.path)
         name = f".{self.path.name}.attic.json"
         self.attic_path = self.path.with_name(name) if self.attic else None
-
-    @functools.cached_property
-    def entries(self) -> dict[str, Any]:
-        return self._read()
-
-    def __getattr__(self, name: str) -> Any:
-        """`unreadable` (why the file could not be read) and `rejected` (the entries
-        left out: name -> why) are known once the file is read: read it first."""
-        if name not in ("unreadable", "rejected"):
-            raise AttributeError(name)
-        self.entries = self._read()  # sets both
-        return self.__dict__[name]
+        self.entries = self._read()  # and why: `unreadable`, `rejected` {name: why}
 
     def get(self, name: str) -> Any | None:
         """The entry `name`, from the store or else from the attic (then put back)."""

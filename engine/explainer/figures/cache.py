@@ -1,7 +1,8 @@
 """Code hashes, the manifest and the staleness check - no torch, no matplotlib.
 
-A figure's code hash is `engine.code_hash` over its sources: its module, the local
-modules it imports and the shared style. Each post's figures have a manifest,
+A figure's key is `engine.recipe` of its module: the sources (the module, the local
+modules it imports, the shared style), the versions and the settings; its entry records
+that recipe and its key. Each post's figures have a manifest,
 <assets>/<FOLDER>/manifest.json, an `engine.Store` of {figure name: entry}.
 """
 
@@ -31,18 +32,16 @@ def restore(path: Path) -> str:
     )
 
 
-def source_digests(fig: Figure, figset: FigureSet) -> dict[str, str]:
-    """{path: digest} of the figure's module, the local modules it imports and STYLE."""
+def recipe(fig: Figure, figset: FigureSet, **settings: Any) -> dict[str, Any]:
+    """What decides a figure (engine.recipe of its module, plus STYLE): keyed and
+    recorded."""
     path = figset.dir / f"{fig.module}.py"
     code = path.read_text(encoding="utf-8")
-    digests = engine.source_digests(
-        engine.local_imports(code, figset.root, path), figset.root
-    )
-    return dict(sorted({**digests, STYLE: engine.source_digest(STYLE, ENGINE)}.items()))
-
-
-def versions() -> dict[str, str]:
-    return engine.versions("torch", "matplotlib", "numpy")
+    dists = ("torch", "matplotlib", "numpy")
+    parts = engine.recipe(code, figset.root, path, dists, **settings)
+    parts["sources"][STYLE] = engine.source_digest(STYLE, ENGINE)
+    parts["sources"] = dict(sorted(parts["sources"].items()))
+    return parts
 
 
 def manifest(out_dir: Path) -> engine.Store:
@@ -55,7 +54,7 @@ def manifest(out_dir: Path) -> engine.Store:
         valid=lambda entry: (
             isinstance(entry, dict)
             and isinstance(entry.get("files"), dict)
-            and isinstance(entry.get("code_hash"), str)
+            and isinstance(entry.get("sources"), dict)
         ),
         attic=False,
         setting="--out",
@@ -108,8 +107,8 @@ def check(
             problems.append(f"{fig.name}: not in {MANIFEST}")
         else:
             problems += file_problems(out_dir, entry, fig)
-            digests, old = source_digests(fig, figset), entry.get("sources") or {}
-            if entry.get("code_hash") != engine.code_hash(digests):
+            digests, old = recipe(fig, figset)["sources"], entry["sources"]
+            if digests != old:
                 changed = sorted({name for name, _ in digests.items() ^ old.items()})
                 problems.append(
                     f"{fig.name}: its code changed since it was made "

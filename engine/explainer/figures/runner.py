@@ -100,7 +100,7 @@ def validate(out_dir: Path, device: str | None) -> str:
 
 
 def decide(
-    fig, entry, out_dir, code, key, profile, kind, seed, force
+    fig, entry, out_dir, sources, key, profile, kind, seed, force
 ) -> tuple[bool, str]:
     """(rebuild?, why): forced, new, files not as recorded, code changed or another
     key - but a figure whose code is unchanged and that was made with a larger profile
@@ -111,7 +111,7 @@ def decide(
         return True, "new"
     if cache.file_problems(out_dir, entry, fig):
         return True, "file missing or changed"
-    if entry.get("code_hash") != code:
+    if entry.get("sources") != sources:
         return True, "code changed"
     if entry.get("key") == key:
         return False, ""
@@ -157,19 +157,16 @@ def build(
         note = "" if kind == "cuda" else " (CUDA is not available)"
         log.info("device: auto -> %s%s", kind, note)
     profile, seed = profile or ("full" if kind == "cuda" else "quick"), seed or 0
-    store, vers, results, todo = cache.manifest(out), cache.versions(), {}, []
-    libs = {"torch": vers.get("torch"), "matplotlib": vers.get("matplotlib")}
-    settings = {"device_kind": kind, "profile": profile, "seed": seed}
+    store, results, todo = cache.manifest(out), {}, []
     for fig in figures:
-        digests = cache.source_digests(fig, figset)
-        code = engine.code_hash(digests)
-        key = engine.key(code=code, **libs, **settings)
-        entry = store.entries.get(fig.name)
-        rebuild, why = decide(fig, entry, out, code, key, profile, kind, seed, force)
+        recipe = cache.recipe(fig, figset, device_kind=kind, profile=profile, seed=seed)
+        key, entry = engine.key(**recipe), store.entries.get(fig.name)
+        sources = recipe["sources"]
+        rebuild, why = decide(fig, entry, out, sources, key, profile, kind, seed, force)
         if why == "new" and (store.unreadable or fig.name in store.rejected):
             why = "its manifest entry could not be verified"
         if rebuild:
-            todo.append((fig, {"key": key, "code_hash": code, "sources": digests}, why))
+            todo.append((fig, {"key": key, **recipe}, why))
         else:
             on = entry.get("device", "?")
             results[fig.name] = Result(fig.name, "cached", 0.0, on, why)
@@ -178,8 +175,7 @@ def build(
         drawn = {cache.MANIFEST, *(f for fig in figset.figures for f in fig.files)}
         engine.remove_stale_temps(out, drawn)  # left by a killed run
         with _runtime(kind, threads) as (dev, on, n):
-            made = {"versions": vers, "device": on, "device_kind": kind, "threads": n}
-            made |= {"seed": seed, "profile": profile}
+            made = {"device": on, "threads": n, "command": command or PROG}
             memo: dict[Any, Any] = {}  # shared by the figures of this run only
             for fig, recipe, why in todo:
                 start = time.perf_counter()
@@ -187,7 +183,7 @@ def build(
                 _draw(figset.module(fig.module), ctx, progress)
                 seconds = time.perf_counter() - start
                 files = {name: engine.file_digest(out / name) for name in fig.files}
-                entry = {"files": files, **recipe, **made, "command": command or PROG}
+                entry = {"files": files, **recipe, **made}
                 entry |= {"wall_s": round(seconds, 1), "measures": ctx.measures}
                 store.put(fig.name, entry)  # now: a killed run keeps what it drew
                 results[fig.name] = Result(fig.name, "rebuilt", seconds, on, why)
