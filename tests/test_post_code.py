@@ -300,7 +300,7 @@ def test_every_block_prints_the_same_with_the_one_file_gmlp_py(tmp_path):
     (tmp_path / "gmlp.py").write_text(export.render(download), encoding="utf-8")
     store = outputs.store_for(POST, STORE)
     runs = [b for b in POST_BLOCKS if b.runs]
-    keys = [engine.key(**outputs.block_recipe(b)) for b in runs]
+    keys = [engine.key(**engine.recipe(b.code)) for b in runs]
     stored = [store.entries.get(key) for key in keys]
     assert None not in stored, "the store is out of date: run `make build`"
 

@@ -66,11 +66,6 @@ def store_for(post: Path, outputs_dir: Path) -> Store:
     )
 
 
-def block_recipe(block: Block, root: Path = REPO) -> dict:
-    """What decides a block's output (engine.recipe), as recorded in its entry."""
-    return engine.recipe(block.code, root)
-
-
 @dataclass
 class PostOutputs:
     """The blocks of one post and the output of each (None: a block marked no-run)."""
@@ -143,7 +138,7 @@ def collect(
     texts = list(texts) if texts is not None else [None] * len(posts)
     for post, text in zip(posts, texts, strict=True):
         blocks = read_blocks(Path(post), root, text, md)
-        recipes = [block_recipe(b, root) if b.runs else None for b in blocks]
+        recipes = [engine.recipe(b.code, root) if b.runs else None for b in blocks]
         keys = [engine.key(**r) if r else None for r in recipes]
         result = PostOutputs(Path(post), store_for(post, outputs_dir), blocks, keys, [])
         for index, name in enumerate(keys):
