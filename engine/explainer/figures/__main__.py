@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import shlex
 import sys
 import time
@@ -110,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     seeds = f"0 to {SEEDS - 1}"
     add("--seed", type=whole(0, SEEDS, seeds), help=f"random seed, {seeds} (default 0)")
-    threads = whole(1, math.inf, "a positive number")
+    threads = whole(1, float("inf"), "a positive number")
     add("--threads", type=threads, help="CPU threads for torch (default 1: fastest)")
     add("--check", action="store_true", help="only check that the figures are current")
     add("--list", action="store_true", help="list the posts, figures and their files")
@@ -142,15 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             print(*problems, HINT, sep="\n", file=sys.stderr)
         return 1 if problems else 0
-    command = shlex.join(["python", "-m", "explainer.figures", *argv])
     keys = ("device", "profile", "seed", "force", "threads")
-    options = {k: getattr(args, k) for k in keys} | {"command": command}
+    options = {k: getattr(args, k) for k in keys} | {"progress": not args.quiet}
+    options["command"] = shlex.join(["python", "-m", "explainer.figures", *argv])
     try:
         for s, _ in chosen:  # every argument is checked before anything is drawn
             runner.validate(args.out or s.out, args.device)
         for s, figures in chosen:
-            names = [f.name for f in figures]
-            drawn = runner.build(s, args.out, names, progress=not args.quiet, **options)
+            drawn = runner.build(s, args.out, [f.name for f in figures], **options)
             results += [(s.name, r) for r in drawn]
     except runner.FigureArgumentError as err:
         p.error(str(err))

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from explainer import engine
-from explainer.engine import file_digest
 from explainer.figures.registry import Figure, FigureSet
 
 MANIFEST = "manifest.json"
@@ -33,8 +32,7 @@ def restore(path: Path) -> str:
 
 
 def recipe(fig: Figure, figset: FigureSet, **settings: Any) -> dict[str, Any]:
-    """What decides a figure (engine.recipe of its module, plus STYLE): keyed and
-    recorded."""
+    """What decides a figure (keyed, recorded): engine.recipe of its module + STYLE."""
     path = figset.dir / f"{fig.module}.py"
     code = path.read_text(encoding="utf-8")
     dists = ("torch", "matplotlib", "numpy")
@@ -71,7 +69,7 @@ def file_problems(out_dir: Path, entry: dict[str, Any], fig: Figure) -> list[str
     for file in fig.files:
         if not (Path(out_dir) / file).is_file():
             problems.append(f"{fig.name}: {file} is missing")
-        elif recorded.get(file) != file_digest(Path(out_dir) / file):
+        elif recorded.get(file) != engine.file_digest(Path(out_dir) / file):
             problems.append(
                 f"{fig.name}: {file} differs from the file recorded in {MANIFEST} "
                 "(edited by hand, or its build was interrupted)"
@@ -95,12 +93,11 @@ def check(
     if not store.path.is_file():
         unchecked = ", ".join(f.name for f in figures)
         return [f"{store.path} is missing ({unchecked} unchecked)"]
-    entries, fix = store.entries, restore(store.path)
+    problems, fix = [], restore(store.path)
     if store.unreadable:
         return [f"{store.path} is unreadable ({store.unreadable}); {fix}"]
-    problems = []
     for fig in figures:
-        entry, why = entries.get(fig.name), store.rejected.get(fig.name)
+        entry, why = store.entries.get(fig.name), store.rejected.get(fig.name)
         if why:
             problems.append(f"{fig.name}: its entry in {MANIFEST} {why}; {fix}")
         elif entry is None:

@@ -5,7 +5,6 @@ it imports no torch and no matplotlib."""
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import re
 import sys
@@ -15,8 +14,8 @@ from types import ModuleType
 
 from explainer.engine import EngineError, _shown
 
-PROFILES = ("quick", "full")  # quick: CPU-sized (CI, laptops); full: GPU-sized
-PROFILE_RANK = {"test": 0, "quick": 1, "full": 2}  # test: tiny, for the test suite
+# test: tiny, for the test suite; quick: CPU-sized (CI, laptops); full: GPU-sized
+PROFILE_RANK = {"test": 0, "quick": 1, "full": 2}
 DEVICE_RANK = {"cpu": 0, "cuda": 1}
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}-")  # a Jekyll post's file name starts with it
 
@@ -83,10 +82,9 @@ def find(
     the repository, `assets_dir` the assets folder (default <root>/assets)."""
     root = Path(root).resolve()
     assets = root / "assets" if assets_dir is None else Path(assets_dir)
-    posts = sorted(Path(posts_dir).resolve().glob("*.md"))
     return [
         _load(post, root, assets)
-        for post in posts
+        for post in sorted(Path(posts_dir).resolve().glob("*.md"))
         if (post.with_suffix("") / "figures.py").is_file()
     ]
 

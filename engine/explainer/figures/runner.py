@@ -145,12 +145,10 @@ def build(
         figures = figset.resolve(names)
     except KeyError as err:
         raise FigureArgumentError(f"argument --only: {err.args[0]}") from None
-    for name, value, known in (
-        ("device", device, DEVICES),
-        ("profile", profile, PROFILE_RANK),
-    ):
-        if value is not None and value not in known:
-            raise FigureArgumentError(f"argument --{name}: unknown {name} {value!r}")
+    if device not in (None, *DEVICES):
+        raise FigureArgumentError(f"argument --device: unknown device {device!r}")
+    if profile not in (None, *PROFILE_RANK):
+        raise FigureArgumentError(f"argument --profile: unknown profile {profile!r}")
     out = Path(figset.out if out_dir is None else out_dir)
     kind = validate(out, device)
     if device in (None, "auto"):
