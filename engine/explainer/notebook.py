@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mkdocs.utils.meta import YAML_RE
 
-from explainer import engine
+from explainer import engine, measured
 from explainer.engine import EngineError
 from explainer.markdown import fences
 from explainer.outputs import PostOutputs, notes
@@ -93,7 +93,6 @@ def colab_url(repo: str, path: Path | str) -> str:
 def render_post(result: PostOutputs, post: Post, entries: dict) -> str:
     """The text of a post's notebook, with the measured numbers of its figures'
     manifest `entries` put into the prose."""
-    from explainer import measured
 
     def edit(md: str) -> str:
         return measured.substitute(md, entries, lambda offset: post.path)

@@ -114,15 +114,13 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 "run `make build` / `make serve`, or `npm ci`, first"
             )
         superfences = config.mdx_configs.setdefault("pymdownx.superfences", {})
-        superfences["custom_fences"] = [
-            *(
-                f
-                for f in superfences.get("custom_fences", [])
-                if f["name"] not in PYTHON
-            ),
-            *({"name": n, "class": n, "format": self._fence} for n in PYTHON),
+        old = superfences.get("custom_fences", [])
+        superfences["custom_fences"] = [f for f in old if f["name"] not in PYTHON] + [
+            {"name": n, "class": n, "format": self._fence} for n in PYTHON
         ]
         self.markdown = Markdown(tuple(config.markdown_extensions), config.mdx_configs)
+        blog = config.plugins.get("material/blog") or config.plugins.get("blog")
+        self.blog = blog.config if blog is not None else None
         rss = config.plugins.get("rss")
         if rss is not None and not rss.config.image and config.site_url:
             rss.config.image = (
@@ -153,7 +151,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
     def _mount(self, files, config) -> None:
         self.posts.clear()
         self.figure_sets = {}
-        blog = _blog(config)
+        blog = self.blog
         if blog is None:  # a site without posts (no blog plugin)
             return
         post_dir = posixpath.normpath(blog.post_dir.format(blog=blog.blog_dir))
@@ -219,28 +217,26 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 f"outputs_dir (GMLP_OUTPUTS_DIR) must be a folder, but {outputs_dir} "
                 "is a file"
             )
-        mounted = list(self.posts.items())
-        results = outputs.collect(
-            [Path(self.root, post.path) for _, post in mounted],
+        self.results = outputs.collect(
+            [Path(self.root, post.path) for post in self.posts.values()],
             outputs_dir,
             self.config.timeout,
             self.config.workers,
             self.root,
             md=self.markdown,
-            texts=[post.text for _, post in mounted],
+            texts=[post.text for post in self.posts.values()],
         )
-        self.results = dict(zip((uri for uri, _ in mounted), results, strict=True))
         self.shown = {
             block.code: output
-            for result in results
+            for result in self.results
             for block, output in zip(result.blocks, result.outputs, strict=True)
         }
         self.links = {}
-        for (src_uri, post), result in zip(mounted, results, strict=True):
+        for src_uri, result in zip(self.posts, self.results, strict=True):
             name = f"{result.post.stem}.ipynb"
             stored = outputs_dir / name
             entries = self._entries(self.figure_sets.get(result.post.stem))
-            text = notebook.render_post(result, post, entries)
+            text = notebook.render_post(result, self.posts[src_uri], entries)
             engine.write_if_changed(stored, text.encode("utf-8"))
             files.append(File.generated(config, f"downloads/{name}", content=text))
             here = posixpath.dirname(src_uri) or "."
@@ -253,29 +249,23 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
 
     def _entries(self, figures) -> measured.Entries:
         """The usable entries of a post's figure manifest (read once per build)."""
-        if figures is None:
-            return measured.Entries()
-        if figures.name not in self.manifests:
+        if figures and figures.name not in self.manifests:
             self.manifests[figures.name] = measured.read_entries(figures.out)
-        return self.manifests[figures.name]
+        return self.manifests[figures.name] if figures else measured.Entries()
 
     def on_nav(self, nav, config, files):
         self.notebooks: dict[str, Path] = {}  # src_uri -> the notebook page's source
+        executed = self.root / ".cache" / "executed"  # keyed on each page's recipe
+        timeout = self.config.notebook_timeout
         for file in files.documentation_pages() if self.jupyter else ():
             if self.jupyter.should_include(file):  # a page mkdocs-jupyter made
                 source = Path(file.abs_src_path)
                 self.notebooks[file.src_uri] = source
                 try:
-                    file.abs_src_path = str(
-                        notebook.executed(
-                            source,
-                            self.root / ".cache" / "executed",
-                            self.config.notebook_timeout,
-                            self.root,
-                        )
-                    )
+                    path = notebook.executed(source, executed, timeout, self.root)
                 except EngineError as error:
                     raise PluginError(str(error)) from None
+                file.abs_src_path = str(path)
         for src_uri, post in self.posts.items():
             url = "/" + files.get_file_from_path(src_uri).url
             if post.permalink is not None and post.permalink != url:
@@ -291,7 +281,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         if post is not None:
             if post.tags is not None:
                 page.meta["tags"] = post.tags
-            separator = _blog(config).post_excerpt_separator
+            separator = self.blog.post_excerpt_separator
             markdown = posts.page_markdown(post, markdown, separator)
             markdown = _install(markdown, self.repo, post.settings.get("install"))
             links = self.links[page.file.src_uri]
@@ -317,11 +307,8 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 f"{shown}:{measured.line_of(original, found)}" if found >= 0 else shown
             )
 
-        by_file = (
-            {f: fig.name for fig in figures.figures for f in fig.files}
-            if figures
-            else {}
-        )
+        drawn = figures.figures if figures else ()
+        by_file = {file: figure.name for figure in drawn for file in figure.files}
         folder = re.escape(figures.folder) if figures else ""
         image = re.compile(rf"\]\((?:[./]*/)?assets/{folder}/([A-Za-z0-9_.-]+)\)")
 
@@ -338,8 +325,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         def edit(text: str) -> str:
             for folder, names in linked_files(text).items():
                 self.linked.setdefault(folder, set()).update(names)
-            if "{{" in text:
-                text = measured.substitute(text, entries, lambda at: where(text, at))
+            text = measured.substitute(text, entries, lambda at: where(text, at))
             text = _FIGURE.sub(caption, text) if by_file else text
             return self._relative(text, page, files)
 
@@ -434,7 +420,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
 
     def on_post_build(self, config):
         try:
-            outputs.prune(self.results.values())
+            outputs.prune(self.results)
         except EngineError as error:  # a write that failed: named, the store unchanged
             raise PluginError(str(error)) from None
 
@@ -445,11 +431,6 @@ def linked_files(text: str) -> dict[str, set[str]]:
     for match in _ASSET.finditer(text):
         found.setdefault(match.group(1), set()).add(match.group(2))
     return found
-
-
-def _blog(config):
-    plugin = config.plugins.get("material/blog") or config.plugins.get("blog")
-    return plugin.config if plugin is not None else None
 
 
 def _source_of(target: str, files) -> str | None:
