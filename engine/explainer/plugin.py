@@ -162,12 +162,9 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         found = registry.find(folder, self.root, assets)
         self.figure_sets = {figures.name: figures for figures in found}
 
-        def add(uri: str, path: Path | None = None, content: str | None = None):
-            files.append(
-                File.generated(
-                    config, uri, abs_src_path=path and str(path), content=content
-                )
-            )
+        def add(uri: str, path: Path | None = None, text: str | None = None):
+            source = path and str(path)
+            files.append(File.generated(config, uri, abs_src_path=source, content=text))
 
         for path in sorted(folder.glob("[!.]*.md")):
             post = posts.read_post(str(path), os.path.relpath(path, self.root))
@@ -194,7 +191,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
             self.posts[src_uri] = post
             if download := post.settings.get("download"):
                 text = export.render(download, self.root, post.path, self.markdown)
-                add(download["file"], content=text)
+                add(download["file"], text=text)
         for path in sorted(p for p in assets.rglob("*") if p.is_file()):
             rel = path.relative_to(assets).as_posix()
             if any(part.startswith(".") for part in rel.split("/")):
