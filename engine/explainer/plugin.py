@@ -1,5 +1,4 @@
-"""The MkDocs layer: one plugin over the engine. Its events, in the order MkDocs calls
-them:
+"""The MkDocs layer: one plugin over the engine. Its events, in the order MkDocs calls:
 
 * on_config: settings checked (a bad one is a config error naming it), KaTeX found,
   the Python fences routed to `_fence`, messages about a mounted post made to name its
@@ -57,8 +56,7 @@ _LOGGERS = ("mkdocs.structure.pages", "mkdocs.commands.build", "mkdocs.material.
 
 
 class _Positive(c.BaseConfigOption):
-    """A number > 0 (whole with whole=True); None or "" (an unset !ENV) is the
-    default."""
+    """A number > 0 (whole with whole=True); None or "" (an unset !ENV): the default."""
 
     def __init__(self, default: float, whole: bool = False):
         super().__init__()
@@ -89,7 +87,6 @@ class ExplainerConfig(base.Config):
 
 
 class ExplainerPlugin(BasePlugin[ExplainerConfig]):
-    supports_multiple_instances = False
     serving = False
 
     def on_startup(self, *, command, dirty):
@@ -431,8 +428,7 @@ def linked_files(text: str) -> dict[str, set[str]]:
 
 
 def _source_of(target: str, files) -> str | None:
-    """The src_uri of the site's file or page at the root-relative path or URL
-    target."""
+    """The src_uri of the site's file or page at the root-relative path/URL target."""
     path, _, anchor = target.partition("#")
     path = path.split("?", 1)[0]
     anchor = f"#{anchor}" if anchor else ""
@@ -460,8 +456,7 @@ def _install(markdown: str, repo: str, package: str | None) -> str:
 
 
 class _RealPaths(logging.Filter):
-    """Put a post's real file in place of its mounted page ('posts/posts/x.md') in a
-    message."""
+    """Messages name a post's real file, not its mounted page ('posts/posts/x.md')."""
 
     def __init__(self, mounted: dict[str, posts.Post]):
         super().__init__()
