@@ -177,13 +177,6 @@ def assets_with_placeholders(posts: Path, target: Path) -> list[str]:
     return missing
 
 
-def pytest_collection_modifyitems(items):
-    """The tests on the session's site build run on one xdist worker: one build."""
-    for item in items:
-        if "site_build" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("site"))
-
-
 @pytest.fixture(scope="session")
 def mkdocs():
     """run_mkdocs, for tests that need a build of their own."""
