@@ -204,9 +204,7 @@ def site_build(tmp_path_factory) -> SiteBuild:
         if post.with_suffix("").is_dir():  # its figure code, named as in the repository
             (posts / post.stem).symlink_to(post.with_suffix(""))
     placeholders = assets_with_placeholders(posts, tmp / "assets")
-    shutil.copytree(
-        REPO / "outputs", tmp / "outputs"
-    )  # stored outputs: nothing re-runs
+    shutil.copytree(REPO / "outputs", tmp / "outputs")  # stored: nothing re-runs
 
     site, url, port = sub_path_site(tmp)
     result = run_mkdocs(
@@ -216,6 +214,7 @@ def site_build(tmp_path_factory) -> SiteBuild:
         str(site),
         posts_dir=posts,
         assets_dir=tmp / "assets",
+        outputs_dir=tmp / "outputs",
         site_url=url,
         figures_check=not placeholders,
     )
