@@ -21,7 +21,7 @@ from conftest import REPO, article_html
 
 from explainer import engine, measured, notebook, outputs, posts
 from explainer.engine import EngineError, Store
-from explainer.figures import registry
+from explainer.figures import cache, registry
 
 POST = REPO / "posts" / "2024-02-02-blog-post-2.md"
 HEAD = "---\ntitle: Một bài thử\ndate: 2024-01-01\n---\n\nMở đầu.\n\n"
@@ -392,7 +392,7 @@ def test_the_committed_post_notebooks_match_the_posts():
         text = stored.read_text("utf-8")
         nbformat.validate(nbformat.reads(text, as_version=4))
         [figures] = [f for f in registry.find(REPO / "posts", REPO) if f.post == post]
-        entries = measured.read_entries(figures.out)
+        entries = measured.read_entries(cache.manifest(figures.out))
         assert text == notebook.render_post(result, read, entries), (
             f"{stored.name} is out of date: run `make build`"
         )

@@ -597,3 +597,43 @@ def test_the_site_builds_unchanged_with_properdocs(site_build, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     page = "posts/2024/02/blog-post-2/index.html"
     assert article_html(site, page) == article_html(site_build.site, page)
+
+
+def test_a_build_reads_each_post_store_and_manifest_once(
+    site_build, tmp_path, monkeypatch
+):
+    """One reader of each file per build: a post, its block store, a figure manifest
+    (the build of the session's sources, in this process, with the reads counted)."""
+    from collections import Counter
+
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    from explainer import engine, posts
+
+    tmp = site_build.site.parents[1]
+    for name in ("posts", "assets", "outputs"):
+        monkeypatch.setenv(f"GMLP_{name.upper()}_DIR", str(tmp / name))
+    monkeypatch.setenv("GMLP_FIGURES_CHECK", str(not site_build.placeholders).lower())
+    reads = Counter()
+    store_read, post_read = engine.Store._read, posts._read_text
+
+    def count_store(store):
+        reads[store.path.name] += 1
+        return store_read(store)
+
+    def count_post(path, shown):
+        reads[Path(path).name] += 1
+        return post_read(path, shown)
+
+    monkeypatch.setattr(engine.Store, "_read", count_store)
+    monkeypatch.setattr(posts, "_read_text", count_post)
+    config = load_config(str(REPO / "mkdocs.yml"), site_dir=str(tmp_path / "site"))
+    config.plugins.on_startup(command="build", dirty=False)
+    try:
+        build(config)
+    finally:
+        config.plugins.on_shutdown()
+    published = "2024-02-02-blog-post-2"
+    assert {f"{published}.md", f"{published}.json", "manifest.json"} <= set(reads)
+    assert set(reads.values()) == {1}, reads

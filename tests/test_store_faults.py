@@ -257,12 +257,14 @@ def _manifest(folder: Path) -> Path:
 def test_a_hand_edited_manifest_measure_stops_the_prose(tmp_path):
     path = _manifest(tmp_path)
     assert (
-        measured.substitute("{{ figure.gmlp.n }}", measured.read_entries(tmp_path), str)
+        measured.substitute(
+            "{{ figure.gmlp.n }}", measured.read_entries(cache.manifest(tmp_path)), str
+        )
         == "150"
     )
     _edit_entry(path, lambda e: e["measures"].update(n=-99.5), stamp=False)
     before = snapshot(tmp_path)
-    entries = measured.read_entries(tmp_path)
+    entries = measured.read_entries(cache.manifest(tmp_path))
     with pytest.raises(EngineError) as error:
         measured.substitute("n = {{ figure.gmlp.n }}", entries, lambda o: "post.md:3")
     message = str(error.value)
@@ -289,7 +291,8 @@ def test_reading_takes_no_lock_and_creates_nothing(tmp_path, read_only, runs):
     read_only(tmp_path)
     assert collect(post, tmp_path / "out").outputs[0].text == "một\n"
     outputs.prune([collect(post, tmp_path / "out")])
-    assert measured.read_entries(tmp_path / "figures")["gmlp"]["measures"] == {"n": 150}
+    entries = measured.read_entries(cache.manifest(tmp_path / "figures"))
+    assert entries["gmlp"]["measures"] == {"n": 150}
     assert check(tmp_path / "figures", ["gmlp"], POST2)  # gmlp.png is missing
     assert snapshot(tmp_path) == before and len(runs) == 1
 

@@ -330,7 +330,7 @@ class Store:
     def prune(self, keep: Iterable[str]) -> list[str]:
         """Move every entry not in `keep` to the attic (nothing to drop: no write)."""
         keep = set(keep)
-        if set(self._read()) <= keep:
+        if set(self.entries) <= keep:  # as read, and as this build wrote it
             return []
         with self._writing() as entries:
             dropped = {k: entries.pop(k) for k in list(entries) if k not in keep}

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from explainer.engine import EngineError, _shown
+from explainer.engine import EngineError, Store, _shown
 
 # {{ figure.gmlp_vs_transformer.gmlp.eval_loss_mean | .3f }}
 TOKEN = re.compile(
@@ -80,11 +79,11 @@ class Entries(dict):
     rejected: dict[str, str]
 
 
-def read_entries(figures_dir: Path) -> Entries:
-    """The figure entries of the manifest in `figures_dir` ({} when there is none)."""
-    from explainer.figures.cache import manifest, restore
+def read_entries(store: Store) -> Entries:
+    """The figure entries of a manifest (figures.cache.manifest; {} when it is not
+    there)."""
+    from explainer.figures.cache import restore
 
-    store = manifest(Path(figures_dir))
     shown, fix = _shown(store.path), restore(store.path)
     if store.unreadable:
         raise EngineError(f"{shown} is unreadable ({store.unreadable}); {fix}")

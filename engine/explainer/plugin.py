@@ -132,7 +132,7 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         return config
 
     def on_pre_build(self, config):
-        self.manifests: dict[str, measured.Entries] = {}  # read once per build
+        self.manifests: dict[str, engine.Store] = {}  # read once per build
         self.linked: dict[str, set[str]] = {}  # figure folder -> files the pages link
         self.missing: set[str] = set()  # /assets/... targets that are not there
 
@@ -241,11 +241,17 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
                 links.append(f"[Mở trong Colab]({notebook.colab_url(self.repo, path)})")
             self.links[src_uri] = " · ".join(links)
 
+    def _manifest(self, figures) -> engine.Store:
+        """A post's figure manifest, read once per build."""
+        if figures.name not in self.manifests:
+            self.manifests[figures.name] = cache.manifest(figures.out)
+        return self.manifests[figures.name]
+
     def _entries(self, figures) -> measured.Entries:
-        """The usable entries of a post's figure manifest (read once per build)."""
-        if figures and figures.name not in self.manifests:
-            self.manifests[figures.name] = measured.read_entries(figures.out)
-        return self.manifests[figures.name] if figures else measured.Entries()
+        """The usable entries of a post's figure manifest."""
+        if figures is None:
+            return measured.Entries()
+        return measured.read_entries(self._manifest(figures))
 
     def on_nav(self, nav, config, files):
         self.notebooks: dict[str, Path] = {}  # src_uri -> the notebook page's source
@@ -384,7 +390,8 @@ class ExplainerPlugin(BasePlugin[ExplainerConfig]):
         for figures in self.figure_sets.values():
             linked = self.linked.get(figures.folder, set())
             names = [f.name for f in figures.figures if linked & set(f.files)]
-            problems += cache.check(figures.out, names, figures) if names else []
+            store = self._manifest(figures)
+            problems += cache.check(figures.out, names, figures, store) if names else []
         if problems:
             raise PluginError(
                 "Figures are missing or out of date - run `make figures` "

@@ -78,18 +78,22 @@ def file_problems(out_dir: Path, entry: dict[str, Any], fig: Figure) -> list[str
 
 
 def check(
-    out_dir: str | os.PathLike, names: Iterable[str] | None, figset: FigureSet
+    out_dir: str | os.PathLike,
+    names: Iterable[str] | None,
+    figset: FigureSet,
+    store: engine.Store | None = None,
 ) -> list[str]:
     """Why the figures `names` (None: all) of `figset` in `out_dir` are unfit for the
-    site: not in the manifest, files missing or changed, or code changed since; [] when
-    all is well. Device, profile and versions do not matter: a GPU figure is valid."""
+    site: not in the manifest (`store`: the manifest, already read), files missing or
+    changed, or code changed since; [] when all is well. Device, profile and versions
+    do not matter: a GPU figure is valid."""
     if names is not None and not (names := list(names)):
         return []
     try:
         figures = figset.resolve(names)
     except KeyError as err:
         return [str(err.args[0])]
-    store = manifest(Path(out_dir))
+    store = store or manifest(Path(out_dir))
     if not store.path.is_file():
         unchecked = ", ".join(f.name for f in figures)
         return [f"{store.path} is missing ({unchecked} unchecked)"]
