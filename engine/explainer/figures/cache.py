@@ -1,4 +1,4 @@
-"""Code hashes, the manifest and the staleness check - no torch, no matplotlib.
+"""Each figure's recipe, the manifest and the staleness check - no torch, no matplotlib.
 
 A figure's key is `engine.recipe` of its module: the sources (the module, the local
 modules it imports, the shared style), the versions and the settings; its entry records
