@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import FIXTURES, REPO, article_html
+from conftest import FIXTURES, REPO, article_html, raises_naming
 
 pytestmark = pytest.mark.site
 
@@ -394,7 +394,6 @@ def _build_bad(mkdocs, tmp_path, case: str):
     "case, file, message",
     [
         ("missing-date", "2024-01-05-no-date.md", "field 'date' is missing"),
-        ("bad-yaml", "2024-01-06-bad-yaml.md", "not valid YAML (field 'tags'"),
         ("clash", "2024-01-08-second.md", "field 'permalink' clashes with"),
         (
             "permalink-date",
@@ -404,21 +403,13 @@ def _build_bad(mkdocs, tmp_path, case: str):
     ],
 )
 def test_bad_front_matter_fails_the_build(mkdocs, tmp_path, case, file, message):
-    result = _build_bad(mkdocs, tmp_path, case)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    error = next(line for line in output.splitlines() if line.startswith("ERROR"))
-    assert f"tests/fixtures/bad/{case}/{file}" in error and message in error, error
-
-
-@pytest.mark.faults
-def test_missing_snippet_section_fails_the_build(mkdocs, tmp_path):
-    result = _build_bad(mkdocs, tmp_path, "missing-snippet")
-    assert result.returncode != 0
-    assert (
-        "Snippet section 'no-such-section' could not be located"
-        in result.stdout + result.stderr
-    )
+    """The end-to-end cases: a post's check, the mount and the nav each stop a strict
+    build with an ERROR that names the author's file (the other bad posts are checked
+    as functions below)."""
+    error = _first_error(_build_bad(mkdocs, tmp_path, case))
+    assert f"ERROR   -  tests/fixtures/bad/{case}/{file}" in error, error
+    assert message in error, error
+    assert "posts/posts/" not in error, "the mounted path, not the author's file"
 
 
 @pytest.mark.faults
@@ -454,6 +445,7 @@ def _first_error(result) -> str:
 @pytest.mark.parametrize(
     "case, file, where, message",
     [
+        ("bad-yaml", "2024-01-06-bad-yaml.md", "", "not valid YAML (field 'tags'"),
         (
             "impossible-date",
             "2024-01-11-impossible-date.md",
@@ -495,20 +487,36 @@ def _first_error(result) -> str:
         ),
     ],
 )
-def test_bad_post_names_its_real_file(mkdocs, tmp_path, case, file, where, message):
-    result = _build_bad(mkdocs, tmp_path, case)
-    error = _first_error(result)
-    assert f"ERROR   -  tests/fixtures/bad/{case}/{file}" in error, error
-    assert where in error and message in error, error
-    assert "posts/posts/" not in error, "the mounted path, not the author's file"
+def test_bad_post_names_its_real_file(case, file, where, message):
+    """A post's checks as the plugin runs them on each post (read_post, then
+    check_includes), each message naming the file as shown, the field or line."""
+    from explainer import posts
+    from explainer.blocks import Markdown
+    from explainer.engine import EngineError
+
+    shown = f"tests/fixtures/bad/{case}/{file}"
+
+    def check() -> None:
+        post = posts.read_post(str(REPO / shown), shown)
+        posts.check_includes(post, Markdown.of_site(REPO).snippets, str(REPO))
+
+    error = raises_naming(EngineError, check, where, message)
+    assert error.startswith(shown), error
 
 
 @pytest.mark.faults
-def test_include_outside_a_fence_says_what_to_do(mkdocs, tmp_path):
-    result = _build_bad(mkdocs, tmp_path, "include-outside-fence")
-    assert (
-        "put it inside a fence: a line ```python before it and a line ``` after it"
-        in _first_error(result)
+def test_include_outside_a_fence_says_what_to_do():
+    from explainer import posts
+    from explainer.blocks import Markdown
+    from explainer.engine import EngineError
+
+    shown = "tests/fixtures/bad/include-outside-fence/2024-01-13-include-outside.md"
+    post = posts.read_post(str(REPO / shown), shown)
+    snippets = Markdown.of_site(REPO).snippets
+    raises_naming(
+        EngineError,
+        lambda: posts.check_includes(post, snippets, str(REPO)),
+        "put it inside a fence: a line ```python before it and a line ``` after it",
     )
 
 
