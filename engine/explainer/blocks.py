@@ -30,7 +30,6 @@ _TAG = "explainer_block"  # the option that numbers a fence in the reading pass
 class Block:
     post: str  # the post, as messages show it (relative to the repository)
     line: int  # 1-based line of the opening fence in the post file
-    source: str  # the body as written (includes not expanded)
     code: str  # the body with includes expanded and dedented: what a reader copies
     includes: tuple[str, ...]  # the --8<-- lines of the body
     handwritten: tuple[tuple[int, str], ...]  # (line in the post, text) of the others
@@ -165,7 +164,7 @@ def read_blocks(
         own = tuple((n, x) for n, x in enumerate(body, first + 1) if not included(x))
         includes = tuple(x.strip() for x in body if included(x))
         code, no_run = block_code(found[number]), _no_run(lines, fence.start, shown)
-        blocks.append(Block(shown, first, "\n".join(body), code, includes, own, no_run))
+        blocks.append(Block(shown, first, code, includes, own, no_run))
     return blocks
 
 
