@@ -402,6 +402,18 @@ def test_bad_figure_arguments_are_argument_errors(
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
 
 
+@pytest.mark.faults
+def test_check_with_a_file_as_out_reports_the_manifest_missing(tmp_path, capsys):
+    """--check --out naming a file: the figures are unchecked, said so, exit 1 (no
+    traceback from reading a manifest below a file)."""
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+    assert main(["--check", "--post", "blog-post-2", "--out", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert f"{target / MANIFEST} is missing" in err and cache.HINT in err
+    assert target.read_text() == "not a folder"
+
+
 @pytest.mark.parametrize("figures_check", [True, False])
 def test_a_truncated_manifest_stops_the_site_build_and_moves_nothing(
     tmp_path, figures_check

@@ -294,7 +294,7 @@ class Store:
         self.unreadable, self.rejected = None, {}
         try:
             raw = self.path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no store there (yet)
             return {}
         except OSError as error:
             raise EngineError(
