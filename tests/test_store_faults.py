@@ -403,15 +403,20 @@ def test_bad_figure_arguments_are_argument_errors(
 
 
 @pytest.mark.faults
-def test_check_with_a_file_as_out_reports_the_manifest_missing(tmp_path, capsys):
-    """--check --out naming a file: the figures are unchecked, said so, exit 1 (no
-    traceback from reading a manifest below a file)."""
-    target = tmp_path / "a-file"
-    target.write_text("not a folder")
+@pytest.mark.parametrize("odd", ["out-is-a-file", "manifest-is-a-folder"])
+def test_check_where_no_manifest_can_be_reports_it_missing(tmp_path, capsys, odd):
+    """--check --out naming a file, or a folder whose manifest.json is a folder: the
+    figures are unchecked, said so, exit 1 (no traceback from reading the manifest)."""
+    target = tmp_path / "out"
+    if odd == "out-is-a-file":
+        target.write_text("not a folder")
+    else:
+        (target / MANIFEST).mkdir(parents=True)
+    before = snapshot(tmp_path)
     assert main(["--check", "--post", "blog-post-2", "--out", str(target)]) == 1
     err = capsys.readouterr().err
     assert f"{target / MANIFEST} is missing" in err and cache.HINT in err
-    assert target.read_text() == "not a folder"
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("figures_check", [True, False])

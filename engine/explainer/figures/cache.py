@@ -93,10 +93,10 @@ def check(
         figures = figset.resolve(names)
     except KeyError as err:
         return [str(err.args[0])]
-    store = store or manifest(Path(out_dir))
-    if not store.path.is_file():
+    if not (Path(out_dir) / MANIFEST).is_file():
         unchecked = ", ".join(f.name for f in figures)
-        return [f"{store.path} is missing ({unchecked} unchecked)"]
+        return [f"{Path(out_dir) / MANIFEST} is missing ({unchecked} unchecked)"]
+    store = store or manifest(Path(out_dir))
     problems, fix = [], restore(store.path)
     if store.unreadable:
         return [f"{store.path} is unreadable ({store.unreadable}); {fix}"]
