@@ -120,13 +120,16 @@ def recipe(
 
 def versions(*dists: str) -> dict[str, str]:
     """The Python version and those of `dists`, from metadata (nothing is imported)."""
-    out = {"python": ".".join(map(str, sys.version_info[:3]))}
-    for dist in dists:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "missing"
-    return out
+    python = ".".join(map(str, sys.version_info[:3]))
+    return {"python": python} | {dist: _version(dist) for dist in dists}
+
+
+@functools.cache  # once per process: every block, figure and notebook asks
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "missing"
 
 
 def key(**parts: Any) -> str:
